@@ -1,0 +1,186 @@
+// Package connectors defines what idsync needs from an identity store: the
+// canonical user and group, the small capability interfaces a connector may
+// implement (Source, Target, Tester), and the registry that turns a stored
+// connection config into an open connector.
+//
+// A connector package (connectors/ldap, connectors/scim, …) exports a Config
+// that validates itself and opens the connector; the registry maps the
+// connection type to a fresh Config, in the manner of Dex's connector map.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// User is the canonical user that flows from a source to a target.
+//
+// ExternalID is the source's immutable id (LDAP entryUUID, Workday WID, …). It
+// is stored on the target object (SCIM externalId) and is what marks a target
+// object as managed by idsync.
+type User struct {
+	ExternalID  string `json:"externalId"`
+	UserName    string `json:"userName"`
+	GivenName   string `json:"givenName,omitempty"`
+	FamilyName  string `json:"familyName,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Email       string `json:"email,omitempty"`
+	Active      bool   `json:"active"`
+	// Attributes holds the optional profile attributes by their SCIM names:
+	// title, department, employeeNumber, phoneNumber, manager (the manager's
+	// ExternalID).
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Group is the canonical group. Members are the ExternalIDs of member users.
+type Group struct {
+	ExternalID  string   `json:"externalId"`
+	DisplayName string   `json:"displayName"`
+	Members     []string `json:"members,omitempty"`
+}
+
+// TargetUser is a user as the target holds it. User.ExternalID is empty for
+// an object idsync does not manage.
+type TargetUser struct {
+	ID string `json:"id"`
+	User
+}
+
+// TargetGroup is a group as the target holds it, with members by target id.
+type TargetGroup struct {
+	ID          string   `json:"id"`
+	ExternalID  string   `json:"externalId,omitempty"`
+	DisplayName string   `json:"displayName"`
+	MemberIDs   []string `json:"memberIds,omitempty"`
+}
+
+// ChangeSet is what changed at a source since a cursor.
+type ChangeSet struct {
+	Users  []User  `json:"users,omitempty"`
+	Groups []Group `json:"groups,omitempty"`
+	// DeletedIDs are ExternalIDs of users or groups that left the source or
+	// its scope. Some sources (LDAP syncrepl) cannot say which kind an id was.
+	DeletedIDs []string `json:"deletedIds,omitempty"`
+	// Cursor is where the next call to Changes continues.
+	Cursor string `json:"cursor"`
+	// ResyncRequired is set when the source cannot tell what was deleted
+	// since the cursor (an expired cookie, a lost session log): the caller
+	// must run a full resync, which finds deletions by comparison.
+	ResyncRequired bool `json:"resyncRequired,omitempty"`
+}
+
+// Connector is an open connection to an identity store. What it can do is
+// found by type assertion to Source, Target and Tester.
+type Connector interface {
+	Close() error
+}
+
+// Source is an identity store that idsync reads from.
+type Source interface {
+	Connector
+	// ListUsers calls fn for every in-scope user, page by page; it stops at
+	// fn's first error and returns it.
+	ListUsers(ctx context.Context, fn func(User) error) error
+	// ListGroups calls fn for every in-scope group.
+	ListGroups(ctx context.Context, fn func(Group) error) error
+	// Cursor returns the source's current position, so that a later
+	// Changes(cursor) returns everything that changes after this call.
+	Cursor(ctx context.Context) (string, error)
+	// Changes returns what changed since cursor.
+	Changes(ctx context.Context, cursor string) (ChangeSet, error)
+	// GetUser and GetGroup read one object by ExternalID; found is false when
+	// it does not exist or is out of scope.
+	GetUser(ctx context.Context, externalID string) (u User, found bool, err error)
+	GetGroup(ctx context.Context, externalID string) (g Group, found bool, err error)
+}
+
+// Match attributes a Target can look users up by.
+const (
+	MatchExternalID = "externalId"
+	MatchUserName   = "userName"
+	MatchEmail      = "email"
+)
+
+// Target is an identity store that idsync writes to.
+type Target interface {
+	Connector
+	// Capabilities says what the target supports.
+	Capabilities() Capabilities
+	// ListUsers and ListGroups stream every object of the target, managed or
+	// not, page by page.
+	ListUsers(ctx context.Context, fn func(TargetUser) error) error
+	ListGroups(ctx context.Context, fn func(TargetGroup) error) error
+	// LookupUsers finds users whose attr (one of the Match constants) equals
+	// value; userName and email compare case-insensitively.
+	LookupUsers(ctx context.Context, attr, value string) ([]TargetUser, error)
+	// LookupGroups finds groups by externalId ("externalId") or by
+	// displayName ("displayName").
+	LookupGroups(ctx context.Context, attr, value string) ([]TargetGroup, error)
+	CreateUser(ctx context.Context, u User) (id string, err error)
+	UpdateUser(ctx context.Context, id string, u User) error
+	// DeprovisionUser disables or deletes a user, as the connection is
+	// configured to.
+	DeprovisionUser(ctx context.Context, id string) error
+	// CreateGroup creates a group without members; UpdateGroup changes its
+	// name and externalId.
+	CreateGroup(ctx context.Context, g Group) (id string, err error)
+	UpdateGroup(ctx context.Context, id string, g Group) error
+	DeleteGroup(ctx context.Context, id string) error
+	AddMembers(ctx context.Context, groupID string, userIDs []string) error
+	RemoveMembers(ctx context.Context, groupID string, userIDs []string) error
+}
+
+// Capabilities of a target.
+type Capabilities struct {
+	Groups bool `json:"groups"`
+}
+
+// Tester checks that a connection works: the network path, TLS,
+// credentials and permissions. Its error should be a *TestError.
+type Tester interface {
+	Test(ctx context.Context) error
+}
+
+// Test stages, in the order a connection goes through them.
+const (
+	StageConfig      = "config"
+	StageDNS         = "dns"
+	StageTCP         = "tcp"
+	StageTLS         = "tls"
+	StageAuth        = "auth"
+	StagePermissions = "permissions"
+)
+
+// TestError says at which stage a connection test failed.
+type TestError struct {
+	Stage string
+	Err   error
+}
+
+func (e *TestError) Error() string { return fmt.Sprintf("%s: %v", e.Stage, e.Err) }
+func (e *TestError) Unwrap() error { return e.Err }
+
+// ErrNotFound is returned (wrapped) when an object does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrAlreadyExists is returned (wrapped) when a create conflicts with an
+// existing object (SCIM 409 uniqueness, LDAP entryAlreadyExists).
+var ErrAlreadyExists = errors.New("already exists")
+
+// ErrUnauthorized is returned (wrapped) when the store refused the
+// credentials or the permissions: retrying will not help.
+var ErrUnauthorized = errors.New("credentials refused")
+
+// RateLimitError is returned when the store asked us to slow down; the
+// activity layer turns RetryAfter into the next retry delay.
+type RateLimitError struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("rate limited (retry after %s): %v", e.RetryAfter, e.Err)
+}
+func (e *RateLimitError) Unwrap() error { return e.Err }

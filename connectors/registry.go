@@ -1,0 +1,71 @@
+package connectors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+)
+
+// Config is a connector's settings for one connection, as stored in its
+// connection workflow. It never holds a secret value, only a reference that
+// Open resolves (see ResolveSecret).
+type Config interface {
+	// Validate checks the settings and fills defaults; it returns every
+	// problem it finds, joined.
+	Validate() error
+	// Open resolves secret references and connects.
+	Open(ctx context.Context, logger *slog.Logger) (Connector, error)
+}
+
+// Registry maps a connection type ("ldap", "scim", …) to a fresh Config.
+// It is built by the worker and the CLI and passed in, so that this package
+// imports no connector.
+type Registry map[string]func() Config
+
+// Types returns the registered connection types, sorted.
+func (r Registry) Types() []string {
+	types := make([]string, 0, len(r))
+	for t := range r {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
+// Parse decodes settings into the Config of connType and validates it.
+// Unknown fields are an error, so that a typo never silently becomes a
+// default.
+func (r Registry) Parse(connType string, settings json.RawMessage) (Config, error) {
+	newConfig, ok := r[connType]
+	if !ok {
+		return nil, fmt.Errorf("unknown connection type %q (known: %v)", connType, r.Types())
+	}
+	cfg := newConfig()
+	if len(settings) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(settings))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(cfg); err != nil {
+			return nil, fmt.Errorf("%s settings: %w", connType, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s settings: %w", connType, err)
+	}
+	return cfg, nil
+}
+
+// Open parses, validates and opens a connection.
+func (r Registry) Open(ctx context.Context, name, connType string, settings json.RawMessage, logger *slog.Logger) (Connector, error) {
+	cfg, err := r.Parse(connType, settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: %w", name, err)
+	}
+	conn, err := cfg.Open(ctx, logger.With(slog.Group("connection", "name", name, "type", connType)))
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: open: %w", name, err)
+	}
+	return conn, nil
+}
