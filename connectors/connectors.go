@@ -169,6 +169,11 @@ var ErrNotFound = errors.New("not found")
 // existing object (SCIM 409 uniqueness, LDAP entryAlreadyExists).
 var ErrAlreadyExists = errors.New("already exists")
 
+// ErrRejected is returned (wrapped) when the store refused the request
+// itself (a 4xx other than auth, not-found, conflict and rate limits):
+// the same request will fail again, so the object is counted as failed.
+var ErrRejected = errors.New("rejected by the store")
+
 // ErrUnauthorized is returned (wrapped) when the store refused the
 // credentials or the permissions: retrying will not help.
 var ErrUnauthorized = errors.New("credentials refused")

@@ -69,3 +69,15 @@ func (r Registry) Open(ctx context.Context, name, connType string, settings json
 	}
 	return conn, nil
 }
+
+// Connection is a named, configured connection to an identity store, as
+// stored in its connection workflow. It holds no secret value: Settings and
+// WebhookSecret hold secret references only.
+type Connection struct {
+	Name     string          `json:"name"`
+	Type     string          `json:"type"`
+	Settings json.RawMessage `json:"settings,omitempty"`
+	// WebhookSecret is a secret reference (env:NAME, file:PATH) to the key
+	// that signs change webhooks for this connection; empty disables them.
+	WebhookSecret string `json:"webhookSecret,omitempty"`
+}

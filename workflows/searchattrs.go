@@ -19,6 +19,7 @@ var (
 	SATargetConnection    = temporal.NewSearchAttributeKeyKeyword("TargetConnection")
 	SASourceType          = temporal.NewSearchAttributeKeyKeyword("SourceType")
 	SATargetType          = temporal.NewSearchAttributeKeyKeyword("TargetType")
+	SAConnectionType      = temporal.NewSearchAttributeKeyKeyword("ConnectionType")
 	SALastSyncTime        = temporal.NewSearchAttributeKeyTime("LastSyncTime")
 	SAConsecutiveFailures = temporal.NewSearchAttributeKeyInt64("ConsecutiveFailures")
 	SAFailedObjects       = temporal.NewSearchAttributeKeyInt64("FailedObjects")
@@ -39,6 +40,7 @@ func SearchAttributes() []SearchAttribute {
 		{SATargetConnection.GetName(), enums.INDEXED_VALUE_TYPE_KEYWORD},
 		{SASourceType.GetName(), enums.INDEXED_VALUE_TYPE_KEYWORD},
 		{SATargetType.GetName(), enums.INDEXED_VALUE_TYPE_KEYWORD},
+		{SAConnectionType.GetName(), enums.INDEXED_VALUE_TYPE_KEYWORD},
 		{SALastSyncTime.GetName(), enums.INDEXED_VALUE_TYPE_DATETIME},
 		{SAConsecutiveFailures.GetName(), enums.INDEXED_VALUE_TYPE_INT},
 		{SAFailedObjects.GetName(), enums.INDEXED_VALUE_TYPE_INT},

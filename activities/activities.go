@@ -1,0 +1,287 @@
+// Package activities holds the Temporal activities of idsync: the only code
+// that talks to identity stores. Activities open connectors from stored
+// connection configs (resolving secret references here, on the worker),
+// run the reconcile package, heartbeat progress and return counts, never
+// bulk data. Errors are classified once, here: retryable or not, and with
+// the delay a rate-limited target asked for.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// ConnectionGetter reads a stored connection by name.
+type ConnectionGetter interface {
+	Connection(ctx context.Context, name string) (connectors.Connection, error)
+}
+
+// Activities are registered on the worker with their dependencies; workflows
+// call them through a nil *Activities.
+type Activities struct {
+	Connections ConnectionGetter
+	Registry    connectors.Registry
+	Logger      *slog.Logger
+}
+
+// RuleSpec is what an activity needs to know of a rule.
+type RuleSpec struct {
+	Name             string   `json:"name"`
+	SourceConnection string   `json:"sourceConnection"`
+	TargetConnection string   `json:"targetConnection"`
+	MatchAttributes  []string `json:"matchAttributes,omitempty"`
+	// MaxDeprovisionFraction: see reconcile.Options.
+	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
+	Concurrency            int     `json:"concurrency,omitempty"`
+}
+
+func (r RuleSpec) options() reconcile.Options {
+	return reconcile.Options{
+		MatchAttributes:        r.MatchAttributes,
+		MaxDeprovisionFraction: r.MaxDeprovisionFraction,
+		Concurrency:            r.Concurrency,
+	}
+}
+
+func (a *Activities) logger(ctx context.Context, rule string) *slog.Logger {
+	l := a.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	info := activity.GetInfo(ctx)
+	return l.With("rule", rule, "activity", info.ActivityType.Name, "attempt", info.Attempt)
+}
+
+// open reads a connection and opens its connector.
+func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger) (connectors.Connector, error) {
+	c, err := a.Connections.Connection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return a.Registry.Open(ctx, c.Name, c.Type, c.Settings, logger)
+}
+
+// openPair opens a rule's source and target; the caller closes both.
+func (a *Activities) openPair(ctx context.Context, r RuleSpec, logger *slog.Logger) (connectors.Source, connectors.Target, error) {
+	sc, err := a.open(ctx, r.SourceConnection, logger)
+	if err != nil {
+		return nil, nil, configError(fmt.Errorf("source: %w", err))
+	}
+	src, ok := sc.(connectors.Source)
+	if !ok {
+		_ = sc.Close()
+		return nil, nil, configError(fmt.Errorf("connection %q cannot be a source", r.SourceConnection))
+	}
+	tc, err := a.open(ctx, r.TargetConnection, logger)
+	if err != nil {
+		_ = sc.Close()
+		return nil, nil, configError(fmt.Errorf("target: %w", err))
+	}
+	tgt, ok := tc.(connectors.Target)
+	if !ok {
+		_ = sc.Close()
+		_ = tc.Close()
+		return nil, nil, configError(fmt.Errorf("connection %q cannot be a target", r.TargetConnection))
+	}
+	return src, tgt, nil
+}
+
+func closeAll(logger *slog.Logger, cs ...connectors.Connector) {
+	for _, c := range cs {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil {
+			logger.Warn("close connection", "error", err)
+		}
+	}
+}
+
+// syncer builds a Syncer that heartbeats its progress.
+func syncer(ctx context.Context, src connectors.Source, tgt connectors.Target, opts reconcile.Options) *reconcile.Syncer {
+	return &reconcile.Syncer{
+		Source: src, Target: tgt, Opts: opts,
+		Progress: func(phase string, done int) { activity.RecordHeartbeat(ctx, phase, done) },
+	}
+}
+
+// PollInput asks for the changes since Cursor to be applied.
+type PollInput struct {
+	Rule   RuleSpec `json:"rule"`
+	Cursor string   `json:"cursor"`
+}
+
+// PollResult says what a poll did.
+type PollResult struct {
+	Cursor         string           `json:"cursor"`
+	Changes        int              `json:"changes"`
+	ResyncRequired bool             `json:"resyncRequired,omitempty"`
+	Result         reconcile.Result `json:"result"`
+}
+
+// Poll reads what changed at the source since the cursor and applies it to
+// the target. It is safe to retry: it starts again from the same cursor and
+// every write is idempotent.
+func (a *Activities) Poll(ctx context.Context, in PollInput) (PollResult, error) {
+	logger := a.logger(ctx, in.Rule.Name)
+	src, tgt, err := a.openPair(ctx, in.Rule, logger)
+	if err != nil {
+		return PollResult{}, err
+	}
+	defer closeAll(logger, src, tgt)
+	if in.Cursor == "" {
+		return PollResult{ResyncRequired: true}, nil
+	}
+	cs, err := src.Changes(ctx, in.Cursor)
+	if err != nil {
+		return PollResult{}, classify(fmt.Errorf("read changes from %s: %w", in.Rule.SourceConnection, err))
+	}
+	if cs.ResyncRequired {
+		logger.Info("source cannot say what changed since the cursor; a full resync is needed")
+		return PollResult{Cursor: in.Cursor, ResyncRequired: true}, nil
+	}
+	n := len(cs.Users) + len(cs.Groups) + len(cs.DeletedIDs)
+	res, err := syncer(ctx, src, tgt, in.Rule.options()).ApplyChangeSet(ctx, cs)
+	if err != nil {
+		return PollResult{}, classify(fmt.Errorf("apply %d changes to %s: %w", n, in.Rule.TargetConnection, err))
+	}
+	if n > 0 {
+		logger.Info("poll applied changes", "changes", n, "users", res.Users, "groups", res.Groups)
+	}
+	return PollResult{Cursor: cs.Cursor, Changes: n, Result: res}, nil
+}
+
+// ApplyInput carries buffered change events.
+type ApplyInput struct {
+	Rule   RuleSpec          `json:"rule"`
+	Events []reconcile.Event `json:"events"`
+}
+
+// ApplyChanges applies change events (from webhooks) in order.
+func (a *Activities) ApplyChanges(ctx context.Context, in ApplyInput) (reconcile.Result, error) {
+	logger := a.logger(ctx, in.Rule.Name)
+	src, tgt, err := a.openPair(ctx, in.Rule, logger)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	defer closeAll(logger, src, tgt)
+	res, err := syncer(ctx, src, tgt, in.Rule.options()).ApplyEvents(ctx, in.Events)
+	if err != nil {
+		return reconcile.Result{}, classify(fmt.Errorf("apply %d events to %s: %w", len(in.Events), in.Rule.TargetConnection, err))
+	}
+	return res, nil
+}
+
+// Phases of a full resync.
+const (
+	PhaseUsers  = "users"
+	PhaseGroups = "groups"
+)
+
+// ResyncInput asks for one phase of a full resync.
+type ResyncInput struct {
+	Rule                 RuleSpec `json:"rule"`
+	Phase                string   `json:"phase"`
+	DryRun               bool     `json:"dryRun,omitempty"`
+	AllowMassDeprovision bool     `json:"allowMassDeprovision,omitempty"`
+}
+
+// Resync runs one phase of a full resync. A retry recomputes the
+// difference from scratch rather than replaying writes.
+func (a *Activities) Resync(ctx context.Context, in ResyncInput) (reconcile.Result, error) {
+	logger := a.logger(ctx, in.Rule.Name).With("phase", in.Phase)
+	src, tgt, err := a.openPair(ctx, in.Rule, logger)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	defer closeAll(logger, src, tgt)
+	opts := in.Rule.options()
+	opts.DryRun = in.DryRun
+	opts.AllowMassDeprovision = in.AllowMassDeprovision
+	s := syncer(ctx, src, tgt, opts)
+	var res reconcile.Result
+	switch in.Phase {
+	case PhaseUsers:
+		res, err = s.SyncUsers(ctx)
+	case PhaseGroups:
+		res, err = s.SyncGroups(ctx)
+	default:
+		return res, configError(fmt.Errorf("unknown resync phase %q", in.Phase))
+	}
+	if err != nil {
+		return res, classify(fmt.Errorf("resync %s: %w", in.Phase, err))
+	}
+	logger.Info("resync phase done", "users", res.Users, "groups", res.Groups, "dry_run", in.DryRun)
+	return res, nil
+}
+
+// SourceCursor returns the source's current cursor, taken before a full
+// resync reads anything so that nothing changed during it is missed.
+func (a *Activities) SourceCursor(ctx context.Context, rule RuleSpec) (string, error) {
+	logger := a.logger(ctx, rule.Name)
+	c, err := a.open(ctx, rule.SourceConnection, logger)
+	if err != nil {
+		return "", configError(err)
+	}
+	defer closeAll(logger, c)
+	src, ok := c.(connectors.Source)
+	if !ok {
+		return "", configError(fmt.Errorf("connection %q cannot be a source", rule.SourceConnection))
+	}
+	cur, err := src.Cursor(ctx)
+	if err != nil {
+		return "", classify(fmt.Errorf("read cursor of %s: %w", rule.SourceConnection, err))
+	}
+	return cur, nil
+}
+
+// TestResult is the outcome of a connection test.
+type TestResult struct {
+	OK     bool     `json:"ok"`
+	Stage  string   `json:"stage,omitempty"`
+	Error  string   `json:"error,omitempty"`
+	Source bool     `json:"source"`
+	Target bool     `json:"target"`
+	Notes  []string `json:"notes,omitempty"`
+}
+
+// TestConnection opens a connection on the worker, where secrets resolve,
+// and checks it. A failed check is a result, not an activity error.
+func (a *Activities) TestConnection(ctx context.Context, name string) (TestResult, error) {
+	logger := a.logger(ctx, "").With("connection", name)
+	c, err := a.open(ctx, name, logger)
+	if err != nil {
+		stage := connectors.StageConfig
+		var te *connectors.TestError
+		if errors.As(err, &te) {
+			stage = te.Stage
+		}
+		return TestResult{Stage: stage, Error: err.Error()}, nil
+	}
+	defer closeAll(logger, c)
+	_, isSource := c.(connectors.Source)
+	_, isTarget := c.(connectors.Target)
+	res := TestResult{Source: isSource, Target: isTarget}
+	if t, ok := c.(connectors.Tester); ok {
+		if err := t.Test(ctx); err != nil {
+			res.Stage = "unknown"
+			var te *connectors.TestError
+			if errors.As(err, &te) {
+				res.Stage = te.Stage
+			}
+			res.Error = err.Error()
+			return res, nil
+		}
+	} else {
+		res.Notes = append(res.Notes, "this connection type has no test beyond opening it")
+	}
+	res.OK = true
+	return res, nil
+}

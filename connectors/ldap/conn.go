@@ -1,0 +1,237 @@
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// newTLSConfig returns the TLS settings, or nil when the connection is
+// plain ldap:// without StartTLS.
+func (c *ldapConnector) newTLSConfig() (*tls.Config, error) {
+	if c.url.Scheme != "ldaps" && !c.cfg.StartTLS {
+		return nil, nil
+	}
+	tc := &tls.Config{
+		ServerName:         c.url.Hostname(),
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: c.cfg.InsecureSkipVerify, //nolint:gosec // opt-in, documented as discouraged
+	}
+	if c.cfg.CAFile != "" {
+		pem, err := os.ReadFile(c.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: caFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap: caFile %s: no PEM certificate in it", c.cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.cfg.InsecureSkipVerify {
+		c.logger.Warn("TLS certificate verification is off (insecureSkipVerify)")
+	}
+	return tc, nil
+}
+
+// hostPort is the address to dial, with the scheme's default port.
+func (c *ldapConnector) hostPort() string {
+	port := c.url.Port()
+	if port == "" {
+		port = ldap.DefaultLdapPort
+		if c.url.Scheme == "ldaps" {
+			port = ldap.DefaultLdapsPort
+		}
+	}
+	return net.JoinHostPort(c.url.Hostname(), port)
+}
+
+// connect dials, sets up TLS and binds. Its error is a
+// *connectors.TestError naming the stage that failed.
+func (c *ldapConnector) connect(ctx context.Context) (*ldap.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	d := net.Dialer{Timeout: c.timeout}
+	raw, err := d.DialContext(ctx, "tcp", c.hostPort())
+	if err != nil {
+		stage := connectors.StageTCP
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			stage = connectors.StageDNS
+		}
+		return nil, &connectors.TestError{Stage: stage, Err: fmt.Errorf("connect to %s: %w", c.hostPort(), err)}
+	}
+	if c.url.Scheme == "ldaps" {
+		tconn := tls.Client(raw, c.tlsConfig)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, &connectors.TestError{Stage: connectors.StageTLS, Err: fmt.Errorf("TLS handshake with %s: %w", c.hostPort(), err)}
+		}
+		raw = tconn
+	}
+	conn := ldap.NewConn(raw, c.url.Scheme == "ldaps")
+	conn.Start()
+	conn.SetTimeout(c.timeout)
+	// go-ldap's requests take no context: closing the connection is how a
+	// cancelled ctx interrupts them.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if c.cfg.StartTLS {
+		if err := conn.StartTLS(c.tlsConfig); err != nil {
+			conn.Close()
+			return nil, &connectors.TestError{Stage: connectors.StageTLS, Err: fmt.Errorf("StartTLS with %s: %w", c.hostPort(), ctxErr(ctx, err))}
+		}
+	}
+	if err := c.bind(conn); err != nil {
+		conn.Close()
+		return nil, &connectors.TestError{Stage: connectors.StageAuth, Err: ctxErr(ctx, err)}
+	}
+	return conn, nil
+}
+
+func (c *ldapConnector) bind(conn *ldap.Conn) error {
+	if c.cfg.Anonymous {
+		if err := conn.UnauthenticatedBind(""); err != nil {
+			return classify(fmt.Errorf("anonymous bind: %w", err))
+		}
+		return nil
+	}
+	if err := conn.Bind(c.cfg.BindDN, c.password); err != nil {
+		return classify(fmt.Errorf("bind as %q: %w", c.cfg.BindDN, err))
+	}
+	return nil
+}
+
+// acquire returns a bound connection: the idle one if it is still open,
+// else a new one. Pass it back to release.
+func (c *ldapConnector) acquire(ctx context.Context) (*ldap.Conn, error) {
+	c.mu.Lock()
+	conn, closed := c.idle, c.closed
+	c.idle = nil
+	c.mu.Unlock()
+	if closed {
+		return nil, errors.New("ldap: connector is closed")
+	}
+	if conn != nil {
+		if !conn.IsClosing() {
+			return conn, nil
+		}
+		conn.Close()
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: %w", err)
+	}
+	return conn, nil
+}
+
+// release keeps conn for the next operation if the one that used it
+// succeeded; after any error the connection is closed, since it may be
+// broken or hold an unfinished paged search.
+func (c *ldapConnector) release(conn *ldap.Conn, opErr error) {
+	if opErr == nil && !conn.IsClosing() {
+		c.mu.Lock()
+		if c.idle == nil && !c.closed {
+			c.idle, conn = conn, nil
+		}
+		c.mu.Unlock()
+	}
+	if conn != nil {
+		conn.Close()
+	}
+}
+
+// withConn runs fn with a bound connection whose requests end when ctx
+// does.
+func (c *ldapConnector) withConn(ctx context.Context, fn func(*ldap.Conn) error) (err error) {
+	conn, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { c.release(conn, err) }()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer func() {
+		if !stop() {
+			// ctx ended during fn and closed the connection: say so
+			// rather than report a network error.
+			err = ctxErr(ctx, err)
+		}
+	}()
+	return fn(conn)
+}
+
+// ctxErr prefers ctx's error to err when ctx has ended.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+// classify adds what an LDAP result code means for the caller: refused
+// credentials and permissions wrap connectors.ErrUnauthorized, which no
+// retry will cure.
+func classify(err error) error {
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return err
+	}
+	switch le.ResultCode {
+	case ldap.LDAPResultInvalidCredentials:
+		return fmt.Errorf("%w: invalid credentials: %w", connectors.ErrUnauthorized, err)
+	case ldap.LDAPResultInappropriateAuthentication, ldap.LDAPResultStrongAuthRequired, ldap.LDAPResultConfidentialityRequired:
+		return fmt.Errorf("%w: the server refuses this kind of bind: %w", connectors.ErrUnauthorized, err)
+	case ldap.LDAPResultInsufficientAccessRights:
+		return fmt.Errorf("%w: insufficient access: %w", connectors.ErrUnauthorized, err)
+	case ldap.LDAPResultNoSuchObject:
+		return fmt.Errorf("no such object (check the base DN, and that the bind may read it): %w", err)
+	case ldap.LDAPResultSizeLimitExceeded, ldap.LDAPResultAdminLimitExceeded:
+		return fmt.Errorf("the server's size limit for this bind cut the search short; raise it (OpenLDAP: limits dn.exact=<bindDn> size=unlimited): %w", err)
+	case ldap.LDAPResultTimeLimitExceeded:
+		return fmt.Errorf("the server's time limit for this bind cut the search short: %w", err)
+	case ldap.ErrorNetwork:
+		return fmt.Errorf("connection lost: %w", err)
+	}
+	return err
+}
+
+// Test checks the connection stage by stage: DNS, TCP, TLS, bind, then a
+// base-scope read of the user and group base DNs. Its error is a
+// *connectors.TestError.
+func (c *ldapConnector) Test(ctx context.Context) error {
+	if host := c.url.Hostname(); net.ParseIP(host) == nil {
+		lctx, cancel := context.WithTimeout(ctx, c.timeout)
+		_, err := net.DefaultResolver.LookupHost(lctx, host)
+		cancel()
+		if err != nil {
+			return &connectors.TestError{Stage: connectors.StageDNS, Err: fmt.Errorf("look up %s: %w", host, err)}
+		}
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	bases := []string{c.cfg.UserBaseDN}
+	if c.cfg.GroupBaseDN != c.cfg.UserBaseDN {
+		bases = append(bases, c.cfg.GroupBaseDN)
+	}
+	for _, base := range bases {
+		req := ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, int(c.timeout.Seconds()), false,
+			"(objectClass=*)", []string{"1.1"}, nil)
+		if _, err := conn.Search(req); err != nil {
+			return &connectors.TestError{Stage: connectors.StagePermissions, Err: classify(fmt.Errorf("read %q: %w", base, ctxErr(ctx, err)))}
+		}
+	}
+	return nil
+}

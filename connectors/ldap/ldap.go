@@ -1,0 +1,408 @@
+// Package ldap implements a source connector for LDAP directories: it lists
+// users and groups with paged searches and follows changes with the RFC 4533
+// content sync control (OpenLDAP's syncprov) in refreshOnly mode.
+//
+// An example connection config, as YAML:
+//
+//	type: ldap
+//	settings:
+//	  url: ldaps://ldap.example.org
+//	  # or url: ldap://ldap.example.org with startTls: true
+//	  caFile: /etc/idsync/ldap-ca.pem
+//	  bindDn: uid=idsync,ou=services,dc=example,dc=org
+//	  bindPassword: env:IDSYNC_LDAP_PASSWORD   # or file:/run/secrets/ldap
+//	  baseDn: dc=example,dc=org
+//	  userBaseDn: ou=people,dc=example,dc=org
+//	  groupBaseDn: ou=groups,dc=example,dc=org
+//	  userFilter: (&(objectClass=inetOrgPerson)(!(employeeType=disabled)))
+//	  groupFilter: (objectClass=groupOfNames)
+//	  idAttribute: entryUUID
+//	  pageSize: 500
+//	  timeout: 30s
+//	  userAttributes:
+//	    userName: uid
+//	    displayName: [displayName, cn]
+//	    department: ou
+//
+// and the same settings as the JSON the registry parses:
+//
+//	{
+//	  "url": "ldaps://ldap.example.org",
+//	  "bindDn": "uid=idsync,ou=services,dc=example,dc=org",
+//	  "bindPassword": "env:IDSYNC_LDAP_PASSWORD",
+//	  "baseDn": "dc=example,dc=org",
+//	  "userFilter": "(objectClass=inetOrgPerson)"
+//	}
+//
+// Scope. A user is an entry under userBaseDn that matches userFilter; a group
+// is an entry under groupBaseDn that matches groupFilter. Group members are
+// the DNs in the member attribute that name in-scope users; other DNs (nested
+// groups, users out of scope, refint's placeholder) are left out.
+//
+// Ids. ExternalID is the value of idAttribute, entryUUID by default, which
+// never changes, not even on a rename. The content sync control reports
+// deletions as entryUUIDs only, so with another idAttribute a sync that
+// reports a deletion sets ChangeSet.ResyncRequired: the full resync finds
+// deletions by comparison. Prefer entryUUID.
+//
+// Changes. Cursor returns a sync cookie without transferring any entry (a
+// sync search whose filter matches nothing). Changes runs one refreshOnly
+// sync for users and one for groups from their cookies: added and modified
+// entries come back whole, and deleted entries, entries moved out of the
+// base DN and entries that stopped matching the filter come back as
+// DeletedIDs, from syncprov's session log. When the server cannot tell what
+// was deleted (the cookie is older than the session log, or the scope
+// changed since the cursor was taken), ResyncRequired is set.
+//
+// Deleting a user removes it from its groups through the refint overlay
+// without changing the groups' entryCSN, so Changes does not report those
+// groups: the user's id in DeletedIDs is what tells the engine, which
+// removes the deprovisioned user from every group anyway.
+//
+// Limits. A bind's size limit is enforced by OpenLDAP on paged searches too
+// (size.prtotal, which defaults to the hard limit, 500): when a listing hits
+// it, the listing fails with an error that says so rather than returning a
+// truncated directory. Give the bind account "limits dn.exact=<bindDn>
+// size=unlimited".
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// Defaults of Config.
+const (
+	DefaultUserFilter  = "(objectClass=inetOrgPerson)"
+	DefaultGroupFilter = "(objectClass=groupOfNames)"
+	DefaultIDAttribute = "entryUUID"
+	DefaultPageSize    = 500
+	DefaultTimeout     = 30 * time.Second
+)
+
+// Config is the settings of an LDAP source connection.
+type Config struct {
+	// URL is the server, ldap://host[:port] or ldaps://host[:port].
+	URL string `json:"url"`
+	// StartTLS upgrades an ldap:// connection with the StartTLS extended
+	// operation before binding.
+	StartTLS bool `json:"startTls,omitempty"`
+	// CAFile is a PEM file of CA certificates to verify the server with,
+	// instead of the system pool.
+	CAFile string `json:"caFile,omitempty"`
+	// InsecureSkipVerify turns off verification of the server's
+	// certificate. Discouraged: anyone on the path can read the bind
+	// password. Use CAFile instead.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// BindDN is the DN to bind as.
+	BindDN string `json:"bindDn,omitempty"`
+	// BindPassword is a secret reference to the bind password: env:NAME or
+	// file:PATH, resolved by the worker. Never the password itself.
+	BindPassword string `json:"bindPassword,omitempty"`
+	// Anonymous binds without credentials; it must be set explicitly, with
+	// BindDN and BindPassword empty.
+	Anonymous bool `json:"anonymous,omitempty"`
+	// BaseDN is the default of UserBaseDN and GroupBaseDN.
+	BaseDN string `json:"baseDn"`
+	// UserBaseDN is where users are searched (subtree); default BaseDN.
+	UserBaseDN string `json:"userBaseDn,omitempty"`
+	// GroupBaseDN is where groups are searched (subtree); default BaseDN.
+	GroupBaseDN string `json:"groupBaseDn,omitempty"`
+	// UserFilter selects users; default (objectClass=inetOrgPerson). It is
+	// used as it is, so it must be a valid filter in parentheses.
+	UserFilter string `json:"userFilter,omitempty"`
+	// GroupFilter selects groups; default (objectClass=groupOfNames).
+	GroupFilter string `json:"groupFilter,omitempty"`
+	// IDAttribute holds each user's and group's immutable id, the
+	// ExternalID; default entryUUID. See the package doc before changing
+	// it: only entryUUID lets Changes report deletions.
+	IDAttribute string `json:"idAttribute,omitempty"`
+	// PageSize is the paged-results page size; default 500.
+	PageSize int `json:"pageSize,omitempty"`
+	// Timeout bounds connecting and each request, as a Go duration
+	// ("30s"); default 30s.
+	Timeout string `json:"timeout,omitempty"`
+	// UserAttributes says which LDAP attributes the user fields come from.
+	UserAttributes UserAttributes `json:"userAttributes,omitzero"`
+	// GroupAttributes says which LDAP attributes the group fields come from.
+	GroupAttributes GroupAttributes `json:"groupAttributes,omitzero"`
+}
+
+// UserAttributes maps canonical user fields to LDAP attributes. Each field
+// takes one attribute name or a list, of which the first one the entry has
+// wins. An omitted field takes its default; an empty list ([]) turns the
+// field off.
+type UserAttributes struct {
+	// UserName defaults to uid.
+	UserName AttrList `json:"userName,omitempty"`
+	// GivenName defaults to givenName.
+	GivenName AttrList `json:"givenName,omitempty"`
+	// FamilyName defaults to sn.
+	FamilyName AttrList `json:"familyName,omitempty"`
+	// DisplayName defaults to [displayName, cn].
+	DisplayName AttrList `json:"displayName,omitempty"`
+	// Email defaults to mail.
+	Email AttrList `json:"email,omitempty"`
+	// Title defaults to title.
+	Title AttrList `json:"title,omitempty"`
+	// Department defaults to [departmentNumber, ou].
+	Department AttrList `json:"department,omitempty"`
+	// EmployeeNumber defaults to employeeNumber.
+	EmployeeNumber AttrList `json:"employeeNumber,omitempty"`
+	// PhoneNumber defaults to telephoneNumber.
+	PhoneNumber AttrList `json:"phoneNumber,omitempty"`
+}
+
+// GroupAttributes maps canonical group fields to LDAP attributes.
+type GroupAttributes struct {
+	// DisplayName defaults to cn.
+	DisplayName AttrList `json:"displayName,omitempty"`
+	// Member holds the members' DNs; default member (uniqueMember for
+	// groupOfUniqueNames). memberUid, which holds uids, is not supported.
+	Member string `json:"member,omitempty"`
+}
+
+// AttrList is a list of attribute names; in JSON, a string or an array.
+type AttrList []string
+
+// UnmarshalJSON accepts "attr" as well as ["attr1", "attr2"].
+func (l *AttrList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = AttrList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("want an attribute name or a list of them")
+	}
+	if many == nil {
+		many = []string{}
+	}
+	*l = many
+	return nil
+}
+
+// Validate checks the settings and fills the defaults; it reports every
+// problem it finds.
+func (c *Config) Validate() error {
+	c.fillDefaults()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if u, err := url.Parse(c.URL); c.URL == "" || err != nil || u.Host == "" {
+		bad("url: want ldap://host[:port] or ldaps://host[:port], got %q", c.URL)
+	} else if u.Scheme != "ldap" && u.Scheme != "ldaps" {
+		bad("url: scheme must be ldap or ldaps, got %q", u.Scheme)
+	} else if c.StartTLS && u.Scheme == "ldaps" {
+		bad("startTls: not with an ldaps:// url, which is TLS already")
+	}
+	if c.Anonymous {
+		if c.BindDN != "" || c.BindPassword != "" {
+			bad("anonymous: set neither bindDn nor bindPassword")
+		}
+	} else {
+		if c.BindDN == "" {
+			bad("bindDn: required (or set anonymous: true)")
+		} else if _, err := ldap.ParseDN(c.BindDN); err != nil {
+			bad("bindDn: %w", err)
+		}
+		if c.BindPassword == "" {
+			bad("bindPassword: required (or set anonymous: true)")
+		} else if err := connectors.ValidateSecretRef(c.BindPassword); err != nil {
+			bad("bindPassword: %w", err)
+		}
+	}
+	if c.BaseDN == "" && (c.UserBaseDN == "" || c.GroupBaseDN == "") {
+		bad("baseDn: required unless userBaseDn and groupBaseDn are both set")
+	}
+	for _, f := range []struct{ name, dn string }{{"baseDn", c.BaseDN}, {"userBaseDn", c.UserBaseDN}, {"groupBaseDn", c.GroupBaseDN}} {
+		if _, err := ldap.ParseDN(f.dn); f.dn != "" && err != nil {
+			bad("%s: %w", f.name, err)
+		}
+	}
+	for _, f := range []struct{ name, filter string }{{"userFilter", c.UserFilter}, {"groupFilter", c.GroupFilter}} {
+		if _, err := ldap.CompileFilter(f.filter); err != nil {
+			bad("%s: not a valid LDAP filter (it needs its parentheses): %w", f.name, err)
+		}
+	}
+	if !validAttrName(c.IDAttribute) {
+		bad("idAttribute: %q is not an attribute name", c.IDAttribute)
+	}
+	if c.PageSize < 1 || c.PageSize > 100000 {
+		bad("pageSize: want 1 to 100000, got %d", c.PageSize)
+	}
+	if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
+		bad("timeout: want a positive duration such as 30s, got %q", c.Timeout)
+	}
+	for name, l := range c.attrLists() {
+		for _, a := range l {
+			if !validAttrName(a) {
+				bad("%s: %q is not an attribute name", name, a)
+			}
+		}
+	}
+	if !validAttrName(c.GroupAttributes.Member) {
+		bad("groupAttributes.member: %q is not an attribute name", c.GroupAttributes.Member)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) fillDefaults() {
+	if c.UserBaseDN == "" {
+		c.UserBaseDN = c.BaseDN
+	}
+	if c.GroupBaseDN == "" {
+		c.GroupBaseDN = c.BaseDN
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.UserFilter, DefaultUserFilter)
+	def(&c.GroupFilter, DefaultGroupFilter)
+	def(&c.IDAttribute, DefaultIDAttribute)
+	def(&c.Timeout, DefaultTimeout.String())
+	def(&c.GroupAttributes.Member, "member")
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	deflist := func(l *AttrList, v ...string) {
+		if *l == nil {
+			*l = v
+		}
+	}
+	ua := &c.UserAttributes
+	deflist(&ua.UserName, "uid")
+	deflist(&ua.GivenName, "givenName")
+	deflist(&ua.FamilyName, "sn")
+	deflist(&ua.DisplayName, "displayName", "cn")
+	deflist(&ua.Email, "mail")
+	deflist(&ua.Title, "title")
+	deflist(&ua.Department, "departmentNumber", "ou")
+	deflist(&ua.EmployeeNumber, "employeeNumber")
+	deflist(&ua.PhoneNumber, "telephoneNumber")
+	deflist(&c.GroupAttributes.DisplayName, "cn")
+}
+
+// attrLists names every attribute list of the config, for validation.
+func (c *Config) attrLists() map[string]AttrList {
+	ua := c.UserAttributes
+	return map[string]AttrList{
+		"userAttributes.userName":       ua.UserName,
+		"userAttributes.givenName":      ua.GivenName,
+		"userAttributes.familyName":     ua.FamilyName,
+		"userAttributes.displayName":    ua.DisplayName,
+		"userAttributes.email":          ua.Email,
+		"userAttributes.title":          ua.Title,
+		"userAttributes.department":     ua.Department,
+		"userAttributes.employeeNumber": ua.EmployeeNumber,
+		"userAttributes.phoneNumber":    ua.PhoneNumber,
+		"groupAttributes.displayName":   c.GroupAttributes.DisplayName,
+	}
+}
+
+// validAttrName accepts an attribute description: a name or an OID,
+// optionally with options (;lang-en).
+func validAttrName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ';') {
+			return false
+		}
+	}
+	return true
+}
+
+// Open validates the config, resolves the bind password, connects and
+// binds, so that a wrong setting fails here rather than at the first poll.
+func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("ldap: %w", err)
+	}
+	conn, err := newConnector(*c, logger)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := conn.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.release(lc, nil)
+	return conn, nil
+}
+
+// ldapConnector is an open LDAP source.
+type ldapConnector struct {
+	cfg       Config
+	url       *url.URL
+	password  string
+	tlsConfig *tls.Config // nil for plain ldap:// without StartTLS
+	timeout   time.Duration
+	logger    *slog.Logger
+	userBase  *ldap.DN
+	userAttrs []string // attributes to request for a user
+	uuidIDs   bool     // idAttribute is entryUUID
+
+	mu     sync.Mutex
+	idle   *ldap.Conn // one bound connection kept for the next operation
+	closed bool
+}
+
+var (
+	_ connectors.Source = (*ldapConnector)(nil)
+	_ connectors.Tester = (*ldapConnector)(nil)
+)
+
+func newConnector(cfg Config, logger *slog.Logger) (*ldapConnector, error) {
+	c := &ldapConnector{cfg: cfg}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c.logger = logger.With(slog.Group("connector", "type", "ldap", "url", cfg.URL))
+	c.url, _ = url.Parse(cfg.URL)
+	c.timeout, _ = time.ParseDuration(cfg.Timeout)
+	c.userBase, _ = ldap.ParseDN(cfg.UserBaseDN)
+	c.uuidIDs = strings.EqualFold(cfg.IDAttribute, "entryUUID")
+	c.userAttrs = c.userAttributeNames()
+	if !cfg.Anonymous {
+		pw, err := connectors.ResolveSecret(cfg.BindPassword)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: bindPassword: %w", err)
+		}
+		c.password = pw
+	}
+	tc, err := c.newTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	c.tlsConfig = tc
+	return c, nil
+}
+
+// Close closes the idle connection; later operations fail.
+func (c *ldapConnector) Close() error {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle, c.closed = nil, true
+	c.mu.Unlock()
+	if idle != nil {
+		return idle.Close()
+	}
+	return nil
+}

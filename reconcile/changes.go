@@ -1,0 +1,408 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// Kinds and operations of a change event.
+const (
+	KindUser       = "user"
+	KindGroup      = "group"
+	KindMembership = "membership"
+
+	OpUpsert = "upsert"
+	OpDelete = "delete"
+)
+
+// Event is one change to apply in real time, as a change webhook delivers
+// it. For a user or group, ID is its source ExternalID; for a membership,
+// GroupID and UserID are. An upsert without User or Group is read from the
+// source, which is the truth; one with them is applied as given.
+type Event struct {
+	Kind    string            `json:"kind"`
+	Op      string            `json:"op"`
+	ID      string            `json:"id,omitempty"`
+	GroupID string            `json:"groupId,omitempty"`
+	UserID  string            `json:"userId,omitempty"`
+	User    *connectors.User  `json:"user,omitempty"`
+	Group   *connectors.Group `json:"group,omitempty"`
+	// SetMembers says that Group.Members is the group's whole membership;
+	// otherwise a group upsert leaves members alone.
+	SetMembers bool `json:"setMembers,omitempty"`
+}
+
+// Key identifies the object an event changes: events with the same key
+// must be applied in order; a later one supersedes an earlier one.
+func (e Event) Key() string {
+	if e.Kind == KindMembership {
+		return e.Kind + "/" + e.GroupID + "/" + e.UserID
+	}
+	return e.Kind + "/" + e.ID
+}
+
+// Validate checks an event's shape.
+func (e Event) Validate() error {
+	switch e.Op {
+	case OpUpsert, OpDelete:
+	default:
+		return fmt.Errorf("op %q: want upsert or delete", e.Op)
+	}
+	switch e.Kind {
+	case KindUser, KindGroup:
+		if e.ID == "" {
+			return fmt.Errorf("%s event without id", e.Kind)
+		}
+	case KindMembership:
+		if e.GroupID == "" || e.UserID == "" {
+			return errors.New("membership event needs groupId and userId")
+		}
+	default:
+		return fmt.Errorf("kind %q: want user, group or membership", e.Kind)
+	}
+	return nil
+}
+
+// ApplyChangeSet applies what a source reported since a cursor.
+func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (Result, error) {
+	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
+	for _, u := range cs.Users {
+		r.upsertUser(ctx, u)
+		if err := r.err(); err != nil {
+			return Result{}, err
+		}
+	}
+	if s.Target.Capabilities().Groups {
+		for _, g := range cs.Groups {
+			r.upsertGroup(ctx, g, true)
+			if err := r.err(); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	for _, id := range cs.DeletedIDs {
+		r.deleteAny(ctx, id)
+		if err := r.err(); err != nil {
+			return Result{}, err
+		}
+	}
+	return r.result(), nil
+}
+
+// ApplyEvents applies change events in order.
+func (s *Syncer) ApplyEvents(ctx context.Context, events []Event) (Result, error) {
+	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			r.users.fail("event "+e.Key(), permanentf("%v", err))
+			continue
+		}
+		r.apply(ctx, e)
+		if err := r.err(); err != nil {
+			return Result{}, err
+		}
+	}
+	return r.result(), nil
+}
+
+// incremental applies single changes, looking objects up one by one.
+type incremental struct {
+	s      *Syncer
+	o      Options
+	users  *tally
+	groups *tally
+	ids    map[string]string // user ExternalID → target id, cached per run
+}
+
+func (r *incremental) err() error {
+	if err := r.users.err(); err != nil {
+		return err
+	}
+	return r.groups.err()
+}
+
+func (r *incremental) result() Result {
+	res := Result{Users: r.users.counts, Groups: r.groups.counts}
+	res.Failures = append(append(res.Failures, r.users.failures...), r.groups.failures...)
+	if len(res.Failures) > maxFailureSamples {
+		res.Failures = res.Failures[:maxFailureSamples]
+	}
+	return res
+}
+
+func (r *incremental) apply(ctx context.Context, e Event) {
+	switch {
+	case e.Kind == KindUser && e.Op == OpDelete:
+		r.deprovisionUser(ctx, e.ID)
+	case e.Kind == KindUser:
+		u, ok := r.eventUser(ctx, e)
+		if ok {
+			r.upsertUser(ctx, u)
+		}
+	case e.Kind == KindGroup && e.Op == OpDelete:
+		r.deleteGroup(ctx, e.ID)
+	case e.Kind == KindGroup:
+		if g, setMembers, ok := r.eventGroup(ctx, e); ok {
+			r.upsertGroup(ctx, g, setMembers)
+		}
+	case e.Kind == KindMembership:
+		r.membership(ctx, e)
+	}
+}
+
+// eventUser is the user an upsert event describes: as given, or read from
+// the source. A user the source no longer has is deprovisioned.
+func (r *incremental) eventUser(ctx context.Context, e Event) (connectors.User, bool) {
+	if e.User != nil {
+		u := *e.User
+		u.ExternalID = e.ID
+		return u, true
+	}
+	u, found, err := r.s.Source.GetUser(ctx, e.ID)
+	if err != nil {
+		r.users.fail("read user "+e.ID+" from source", err)
+		return u, false
+	}
+	if !found {
+		r.deprovisionUser(ctx, e.ID)
+		return u, false
+	}
+	return u, true
+}
+
+func (r *incremental) eventGroup(ctx context.Context, e Event) (connectors.Group, bool, bool) {
+	if e.Group != nil {
+		g := *e.Group
+		g.ExternalID = e.ID
+		return g, e.SetMembers, true
+	}
+	g, found, err := r.s.Source.GetGroup(ctx, e.ID)
+	if err != nil {
+		r.groups.fail("read group "+e.ID+" from source", err)
+		return g, false, false
+	}
+	if !found {
+		r.deleteGroup(ctx, e.ID)
+		return g, false, false
+	}
+	return g, true, true
+}
+
+func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
+	cur, found, err := r.s.lookupUser(ctx, u, r.o)
+	switch {
+	case err != nil:
+		r.users.fail("user "+u.ExternalID, err)
+	case !found:
+		r.s.createUser(ctx, r.users, u, r.o)
+	case cur.ExternalID == u.ExternalID:
+		r.s.updateIfChanged(ctx, r.users, cur, u, r.o)
+	case cur.ExternalID != "":
+		r.users.fail("user "+u.ExternalID, permanentf("conflicts with user %s managed for source id %s", cur.ID, cur.ExternalID))
+	default:
+		r.s.adoptUser(ctx, r.users, cur, u, r.o)
+	}
+}
+
+// targetUserID finds the target id of a managed user; "" when there is none.
+func (r *incremental) targetUserID(ctx context.Context, ext string) (string, error) {
+	if id, ok := r.ids[ext]; ok {
+		return id, nil
+	}
+	found, err := r.s.Target.LookupUsers(ctx, connectors.MatchExternalID, ext)
+	if err != nil {
+		return "", fmt.Errorf("look up user %s: %w", ext, err)
+	}
+	for _, tu := range found {
+		if tu.ExternalID == ext {
+			r.ids[ext] = tu.ID
+			return tu.ID, nil
+		}
+	}
+	return "", nil
+}
+
+func (r *incremental) managedGroup(ctx context.Context, ext string) (connectors.TargetGroup, bool, error) {
+	found, err := r.s.Target.LookupGroups(ctx, connectors.MatchExternalID, ext)
+	if err != nil {
+		return connectors.TargetGroup{}, false, fmt.Errorf("look up group %s: %w", ext, err)
+	}
+	for _, tg := range found {
+		if tg.ExternalID == ext {
+			return tg, true, nil
+		}
+	}
+	return connectors.TargetGroup{}, false, nil
+}
+
+func (r *incremental) upsertGroup(ctx context.Context, g connectors.Group, setMembers bool) {
+	var want []string
+	managedIDs := map[string]bool{}
+	if setMembers {
+		for _, m := range g.Members {
+			id, err := r.targetUserID(ctx, m)
+			if err != nil {
+				r.groups.fail("group "+g.ExternalID, err)
+				return
+			}
+			if id != "" {
+				want = append(want, id)
+			}
+		}
+		// Managed members are those idsync found by ExternalID: members of
+		// the target group that are not managed users are never removed.
+		for _, id := range r.ids {
+			managedIDs[id] = true
+		}
+	}
+	cur, found, err := r.s.lookupGroup(ctx, g)
+	if err != nil {
+		r.groups.fail("group "+g.ExternalID, err)
+		return
+	}
+	if setMembers && found {
+		// Current members may include managed users not in the source list:
+		// learn which of them idsync manages so they can be removed.
+		if err := r.learnManaged(ctx, without(cur.MemberIDs, want), managedIDs); err != nil {
+			r.groups.fail("group "+g.ExternalID, err)
+			return
+		}
+	}
+	if !setMembers {
+		want = cur.MemberIDs // leave membership as it is
+	}
+	switch {
+	case !found:
+		r.s.createGroup(ctx, r.groups, g, want, managedIDs, r.o)
+	case cur.ExternalID == g.ExternalID:
+		r.s.updateGroup(ctx, r.groups, cur, g, want, managedIDs, r.o)
+	case cur.ExternalID != "":
+		r.groups.fail("group "+g.ExternalID, permanentf("conflicts with group %s managed for source id %s", cur.ID, cur.ExternalID))
+	default:
+		r.s.adoptGroup(ctx, r.groups, cur, g, want, managedIDs, r.o)
+	}
+}
+
+func without(ids, drop []string) []string {
+	d := make(map[string]bool, len(drop))
+	for _, id := range drop {
+		d[id] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !d[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// learnManaged marks which of the given target user ids are managed. It
+// reads the target's users only when a removal is possible at all.
+// TODO(perf): a lookup by target id would avoid the full read.
+func (r *incremental) learnManaged(ctx context.Context, ids []string, managed map[string]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return r.s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
+		if tu.ExternalID != "" {
+			r.ids[tu.ExternalID] = tu.ID
+			managed[tu.ID] = true
+		}
+		return nil
+	})
+}
+
+func (r *incremental) membership(ctx context.Context, e Event) {
+	what := "membership " + e.GroupID + "/" + e.UserID
+	tg, found, err := r.managedGroup(ctx, e.GroupID)
+	if err != nil {
+		r.groups.fail(what, err)
+		return
+	}
+	if !found {
+		r.groups.fail(what, permanentf("group %s is not in the target", e.GroupID))
+		return
+	}
+	uid, err := r.targetUserID(ctx, e.UserID)
+	if err != nil {
+		r.groups.fail(what, err)
+		return
+	}
+	if uid == "" {
+		r.groups.fail(what, permanentf("user %s is not in the target", e.UserID))
+		return
+	}
+	var add, remove []string
+	if e.Op == OpUpsert {
+		add = []string{uid}
+	} else {
+		remove = []string{uid}
+	}
+	if !r.o.DryRun {
+		if err := r.s.applyMembers(ctx, tg.ID, add, remove); err != nil {
+			r.groups.fail(what, err)
+			return
+		}
+	}
+	r.groups.add(func(c *Counts) { c.Updated++ })
+}
+
+func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
+	found, err := r.s.Target.LookupUsers(ctx, connectors.MatchExternalID, ext)
+	if err != nil {
+		r.users.fail("deprovision user "+ext, err)
+		return false
+	}
+	hit := false
+	for _, tu := range found {
+		if tu.ExternalID != ext {
+			continue
+		}
+		hit = true
+		if !tu.Active {
+			r.users.add(func(c *Counts) { c.Unchanged++ })
+			continue
+		}
+		if !r.o.DryRun {
+			if err := r.s.Target.DeprovisionUser(ctx, tu.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+				r.users.fail("deprovision user "+ext, err)
+				continue
+			}
+		}
+		r.users.add(func(c *Counts) { c.Deprovisioned++ })
+	}
+	return hit
+}
+
+func (r *incremental) deleteGroup(ctx context.Context, ext string) bool {
+	tg, found, err := r.managedGroup(ctx, ext)
+	if err != nil {
+		r.groups.fail("delete group "+ext, err)
+		return false
+	}
+	if !found {
+		return false
+	}
+	if !r.o.DryRun {
+		if err := r.s.Target.DeleteGroup(ctx, tg.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+			r.groups.fail("delete group "+ext, err)
+			return true
+		}
+	}
+	r.groups.add(func(c *Counts) { c.Deprovisioned++ })
+	return true
+}
+
+// deleteAny handles an id whose kind the source did not say.
+func (r *incremental) deleteAny(ctx context.Context, ext string) {
+	if r.deprovisionUser(ctx, ext) {
+		return
+	}
+	if r.s.Target.Capabilities().Groups {
+		r.deleteGroup(ctx, ext)
+	}
+}

@@ -1,0 +1,266 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// managedUserIDs maps the ExternalID of every managed target user to its
+// target id: group members are translated through it.
+func (s *Syncer) managedUserIDs(ctx context.Context) (map[string]string, error) {
+	ids := map[string]string{}
+	err := s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
+		if tu.ExternalID != "" {
+			ids[tu.ExternalID] = tu.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list target users: %w", err)
+	}
+	return ids, nil
+}
+
+// SyncGroups is the groups phase of a full resync: every in-scope source
+// group exists in the target with the same name and the same managed
+// members; managed groups no longer in the source are deleted, within the
+// guard. Members that idsync does not manage are left alone.
+func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
+	o := s.opts()
+	if !s.Target.Capabilities().Groups {
+		return Result{}, nil
+	}
+	userIDs, err := s.managedUserIDs(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	managedIDs := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		managedIDs[id] = true
+	}
+	managed := map[string]connectors.TargetGroup{}
+	unmanaged := map[string][]connectors.TargetGroup{}
+	err = s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
+		if tg.ExternalID != "" {
+			managed[tg.ExternalID] = tg
+		} else {
+			k := strings.ToLower(tg.DisplayName)
+			unmanaged[k] = append(unmanaged[k], tg)
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("groups: list target groups: %w", err)
+	}
+
+	t := &tally{}
+	seen := map[string]bool{}
+	n := 0
+	err = s.Source.ListGroups(ctx, func(g connectors.Group) error {
+		if g.ExternalID == "" || seen[g.ExternalID] {
+			return nil
+		}
+		seen[g.ExternalID] = true
+		n++
+		s.progress("groups", n)
+		want := memberIDs(g.Members, userIDs)
+		cur, ok := managed[g.ExternalID]
+		if !ok {
+			k := strings.ToLower(g.DisplayName)
+			if c := unmanaged[k]; len(c) == 1 {
+				cur, ok = c[0], true
+				delete(unmanaged, k)
+				s.adoptGroup(ctx, t, cur, g, want, managedIDs, o)
+				return t.err()
+			}
+			s.createGroup(ctx, t, g, want, managedIDs, o)
+			return t.err()
+		}
+		s.updateGroup(ctx, t, cur, g, want, managedIDs, o)
+		return t.err()
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("groups: %w", err)
+	}
+
+	var gone []string
+	for _, ext := range sortedKeys(managed) {
+		if !seen[ext] {
+			gone = append(gone, ext)
+		}
+	}
+	if err := guard("groups", len(gone), len(managed), gone, o); err != nil {
+		return Result{}, err
+	}
+	for _, ext := range gone {
+		if !o.DryRun {
+			if err := s.Target.DeleteGroup(ctx, managed[ext].ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+				t.fail("delete group "+ext, err)
+				if e := t.err(); e != nil {
+					return Result{}, fmt.Errorf("groups: %w", e)
+				}
+				continue
+			}
+		}
+		t.counts.Deprovisioned++
+	}
+	return Result{Groups: t.counts, ManagedGroups: len(seen), Failures: t.failures}, nil
+}
+
+// memberIDs translates source member ids to target ids, sorted; members
+// the target does not have (out of scope, not yet created) are skipped.
+func memberIDs(members []string, userIDs map[string]string) []string {
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		if id, ok := userIDs[m]; ok {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
+	if o.DryRun {
+		t.add(func(c *Counts) { c.Created++ })
+		return
+	}
+	id, err := s.Target.CreateGroup(ctx, connectors.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName})
+	if errors.Is(err, connectors.ErrAlreadyExists) {
+		cur, found, lerr := s.lookupGroup(ctx, g)
+		switch {
+		case lerr != nil:
+			t.fail("create group "+g.ExternalID, lerr)
+		case !found:
+			t.fail("create group "+g.ExternalID, permanentf("target says it exists but no group matches it: %v", err))
+		case cur.ExternalID != "" && cur.ExternalID != g.ExternalID:
+			t.fail("create group "+g.ExternalID, permanentf("conflicts with group %s managed for source id %s", cur.ID, cur.ExternalID))
+		case cur.ExternalID == g.ExternalID:
+			s.updateGroup(ctx, t, cur, g, want, managedIDs, o)
+		default:
+			s.adoptGroup(ctx, t, cur, g, want, managedIDs, o)
+		}
+		return
+	}
+	if err != nil {
+		t.fail("create group "+g.ExternalID, err)
+		return
+	}
+	if err := s.Target.AddMembers(ctx, id, want); err != nil {
+		t.fail("add members to group "+g.ExternalID, err)
+		return
+	}
+	t.add(func(c *Counts) { c.Created++ })
+}
+
+func (s *Syncer) adoptGroup(ctx context.Context, t *tally, cur connectors.TargetGroup, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
+	if !o.DryRun {
+		if err := s.Target.UpdateGroup(ctx, cur.ID, g); err != nil {
+			t.fail("adopt group "+g.ExternalID, err)
+			return
+		}
+		if err := s.syncMembers(ctx, cur, want, managedIDs); err != nil {
+			t.fail("adopt group "+g.ExternalID, err)
+			return
+		}
+	}
+	t.add(func(c *Counts) { c.Adopted++ })
+}
+
+func (s *Syncer) updateGroup(ctx context.Context, t *tally, cur connectors.TargetGroup, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
+	add, remove := memberDiff(cur.MemberIDs, want, managedIDs)
+	renamed := cur.DisplayName != g.DisplayName
+	if !renamed && len(add) == 0 && len(remove) == 0 {
+		t.add(func(c *Counts) { c.Unchanged++ })
+		return
+	}
+	if !o.DryRun {
+		if renamed {
+			if err := s.Target.UpdateGroup(ctx, cur.ID, g); err != nil {
+				t.fail("update group "+g.ExternalID, err)
+				return
+			}
+		}
+		if err := s.applyMembers(ctx, cur.ID, add, remove); err != nil {
+			t.fail("update members of group "+g.ExternalID, err)
+			return
+		}
+	}
+	t.add(func(c *Counts) { c.Updated++ })
+}
+
+func (s *Syncer) syncMembers(ctx context.Context, cur connectors.TargetGroup, want []string, managedIDs map[string]bool) error {
+	add, remove := memberDiff(cur.MemberIDs, want, managedIDs)
+	return s.applyMembers(ctx, cur.ID, add, remove)
+}
+
+func (s *Syncer) applyMembers(ctx context.Context, groupID string, add, remove []string) error {
+	if len(add) > 0 {
+		if err := s.Target.AddMembers(ctx, groupID, add); err != nil {
+			return fmt.Errorf("add %d members: %w", len(add), err)
+		}
+	}
+	if len(remove) > 0 {
+		if err := s.Target.RemoveMembers(ctx, groupID, remove); err != nil {
+			return fmt.Errorf("remove %d members: %w", len(remove), err)
+		}
+	}
+	return nil
+}
+
+// memberDiff returns the members to add and to remove. Only members that
+// idsync manages are ever removed: someone added by hand in the target to a
+// managed group stays.
+func memberDiff(current, want []string, managedIDs map[string]bool) (add, remove []string) {
+	cur := make(map[string]bool, len(current))
+	for _, id := range current {
+		cur[id] = true
+	}
+	wantSet := make(map[string]bool, len(want))
+	for _, id := range want {
+		wantSet[id] = true
+		if !cur[id] {
+			add = append(add, id)
+		}
+	}
+	for _, id := range current {
+		if !wantSet[id] && managedIDs[id] {
+			remove = append(remove, id)
+		}
+	}
+	slices.Sort(add)
+	slices.Sort(remove)
+	return add, remove
+}
+
+// lookupGroup finds the target group for g: by ExternalID, then by name.
+func (s *Syncer) lookupGroup(ctx context.Context, g connectors.Group) (connectors.TargetGroup, bool, error) {
+	found, err := s.Target.LookupGroups(ctx, connectors.MatchExternalID, g.ExternalID)
+	if err != nil {
+		return connectors.TargetGroup{}, false, fmt.Errorf("look up group by externalId: %w", err)
+	}
+	for _, tg := range found {
+		if tg.ExternalID == g.ExternalID {
+			return tg, true, nil
+		}
+	}
+	found, err = s.Target.LookupGroups(ctx, "displayName", g.DisplayName)
+	if err != nil {
+		return connectors.TargetGroup{}, false, fmt.Errorf("look up group by displayName: %w", err)
+	}
+	var hits []connectors.TargetGroup
+	for _, tg := range found {
+		if strings.EqualFold(tg.DisplayName, g.DisplayName) {
+			hits = append(hits, tg)
+		}
+	}
+	if len(hits) == 1 {
+		return hits[0], true, nil
+	}
+	return connectors.TargetGroup{}, false, nil
+}

@@ -1,0 +1,204 @@
+// Package reconcile makes a target match a source. It holds the rules that
+// keep resyncs safe: objects are matched by the source's immutable id,
+// existing accounts are adopted rather than duplicated, only managed objects
+// are ever deprovisioned, and a run that would deprovision too much refuses.
+//
+// It works on the connector interfaces alone, so activities stay thin and
+// the same code serves full resyncs, incremental polls and webhook changes.
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// Options tune a reconciliation.
+type Options struct {
+	// MatchAttributes rank the attributes used to adopt an existing,
+	// unmanaged target user: the first that finds exactly one wins.
+	// Default: userName, then email.
+	MatchAttributes []string
+	// MaxDeprovisionFraction is the largest share of the managed objects
+	// that one full resync may deprovision (default 0.2). Below
+	// MinDeprovisionGuard objects the guard does not apply.
+	MaxDeprovisionFraction float64
+	// AllowMassDeprovision lifts the guard for one run, on purpose.
+	AllowMassDeprovision bool
+	// DryRun computes and counts every change without applying any.
+	DryRun bool
+	// Concurrency bounds the writes in flight to the target (default 4).
+	Concurrency int
+}
+
+// MinDeprovisionGuard is the number of deprovisions always allowed, so
+// that small directories are not blocked by the fraction.
+const MinDeprovisionGuard = 10
+
+// maxFailureSamples bounds the failures a result carries: results go into
+// workflow history, which must stay small.
+const maxFailureSamples = 10
+
+func (o Options) withDefaults() Options {
+	if len(o.MatchAttributes) == 0 {
+		o.MatchAttributes = []string{connectors.MatchUserName, connectors.MatchEmail}
+	}
+	if o.MaxDeprovisionFraction <= 0 {
+		o.MaxDeprovisionFraction = 0.2
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	return o
+}
+
+// Counts of what a run did to one kind of object.
+type Counts struct {
+	Created       int `json:"created"`
+	Updated       int `json:"updated"`
+	Adopted       int `json:"adopted"`
+	Deprovisioned int `json:"deprovisioned"`
+	Unchanged     int `json:"unchanged"`
+	Failed        int `json:"failed"`
+}
+
+// Add returns the sum of c and o.
+func (c Counts) Add(o Counts) Counts {
+	return Counts{
+		Created:       c.Created + o.Created,
+		Updated:       c.Updated + o.Updated,
+		Adopted:       c.Adopted + o.Adopted,
+		Deprovisioned: c.Deprovisioned + o.Deprovisioned,
+		Unchanged:     c.Unchanged + o.Unchanged,
+		Failed:        c.Failed + o.Failed,
+	}
+}
+
+// Changed reports whether anything was written.
+func (c Counts) Changed() int { return c.Created + c.Updated + c.Adopted + c.Deprovisioned }
+
+// Result is what a run reports: counts and a bounded sample of failures,
+// never the objects themselves.
+type Result struct {
+	Users  Counts `json:"users"`
+	Groups Counts `json:"groups"`
+	// Managed is how many users and groups idsync manages in the target
+	// after a full pass (zero for incremental runs).
+	ManagedUsers  int      `json:"managedUsers,omitempty"`
+	ManagedGroups int      `json:"managedGroups,omitempty"`
+	Failures      []string `json:"failures,omitempty"`
+}
+
+// Merge adds o into r.
+func (r *Result) Merge(o Result) {
+	r.Users = r.Users.Add(o.Users)
+	r.Groups = r.Groups.Add(o.Groups)
+	if o.ManagedUsers > 0 {
+		r.ManagedUsers = o.ManagedUsers
+	}
+	if o.ManagedGroups > 0 {
+		r.ManagedGroups = o.ManagedGroups
+	}
+	for _, f := range o.Failures {
+		if len(r.Failures) >= maxFailureSamples {
+			break
+		}
+		r.Failures = append(r.Failures, f)
+	}
+}
+
+// MassDeprovisionError is returned when a full resync would deprovision more
+// than the guard allows. Nothing was deprovisioned.
+type MassDeprovisionError struct {
+	Kind      string // "users" or "groups"
+	Would     int
+	Managed   int
+	Allowed   int
+	SampleIDs []string
+}
+
+func (e *MassDeprovisionError) Error() string {
+	return fmt.Sprintf("refusing to deprovision %d of %d managed %s (the guard allows %d); "+
+		"check the source's scope, then rerun with --allow-deprovision if this is intended (sample: %s)",
+		e.Would, e.Managed, e.Kind, e.Allowed, strings.Join(e.SampleIDs, ", "))
+}
+
+// Permanent reports whether err is one that retrying will not cure for this
+// object (the target rejected the data), as opposed to a transient failure
+// (network, rate limit, server error) that must fail the whole run so that
+// it is retried and no change is lost.
+type Permanent interface {
+	Permanent() bool
+}
+
+// IsTransient reports whether err should abort and retry the run rather
+// than be counted as a failed object.
+func IsTransient(err error) bool {
+	var rl *connectors.RateLimitError
+	if errors.As(err, &rl) {
+		return true
+	}
+	if errors.Is(err, connectors.ErrUnauthorized) {
+		// Credentials refused: every object would fail the same way; abort.
+		return true
+	}
+	if errors.Is(err, connectors.ErrRejected) || errors.Is(err, connectors.ErrNotFound) ||
+		errors.Is(err, connectors.ErrAlreadyExists) {
+		return false
+	}
+	var p Permanent
+	if errors.As(err, &p) {
+		return !p.Permanent()
+	}
+	// Unknown errors (network, timeouts, 5xx) are transient.
+	return true
+}
+
+// tally counts outcomes from concurrent workers.
+type tally struct {
+	mu       sync.Mutex
+	counts   Counts
+	failures []string
+	fatal    error
+}
+
+func (t *tally) add(f func(*Counts)) {
+	t.mu.Lock()
+	f(&t.counts)
+	t.mu.Unlock()
+}
+
+// fail records a failed object, or a fatal error when it is transient.
+func (t *tally) fail(what string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if IsTransient(err) {
+		if t.fatal == nil {
+			t.fatal = fmt.Errorf("%s: %w", what, err)
+		}
+		return
+	}
+	t.counts.Failed++
+	if len(t.failures) < maxFailureSamples {
+		t.failures = append(t.failures, fmt.Sprintf("%s: %v", what, err))
+	}
+}
+
+func (t *tally) err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fatal
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

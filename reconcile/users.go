@@ -1,0 +1,324 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// Syncer applies a source's state to a target.
+type Syncer struct {
+	Source connectors.Source
+	Target connectors.Target
+	Opts   Options
+	// Progress, when set, is called now and then with the number of source
+	// objects handled so far in the current phase; activities heartbeat it.
+	Progress func(phase string, done int)
+}
+
+func (s *Syncer) opts() Options { return s.Opts.withDefaults() }
+
+func (s *Syncer) progress(phase string, done int) {
+	if s.Progress != nil && done%100 == 0 {
+		s.Progress(phase, done)
+	}
+}
+
+// userIndex is the target's users as a full pass sees them.
+type userIndex struct {
+	managed map[string]connectors.TargetUser // by ExternalID
+	// unmanaged maps a match attribute to lower-cased value to target ids.
+	unmanaged map[string]map[string][]string
+	byID      map[string]connectors.TargetUser // unmanaged users by target id
+}
+
+func (s *Syncer) indexUsers(ctx context.Context, attrs []string) (*userIndex, error) {
+	idx := &userIndex{
+		managed:   map[string]connectors.TargetUser{},
+		unmanaged: map[string]map[string][]string{},
+		byID:      map[string]connectors.TargetUser{},
+	}
+	for _, a := range attrs {
+		idx.unmanaged[a] = map[string][]string{}
+	}
+	err := s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
+		if tu.ExternalID != "" {
+			idx.managed[tu.ExternalID] = tu
+			return nil
+		}
+		idx.byID[tu.ID] = tu
+		for _, a := range attrs {
+			if v := matchValue(tu.User, a); v != "" {
+				idx.unmanaged[a][v] = append(idx.unmanaged[a][v], tu.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list target users: %w", err)
+	}
+	return idx, nil
+}
+
+// adoptable returns the one unmanaged user that matches u by the ranked
+// attributes, and removes it from the index so it is adopted once.
+func (idx *userIndex) adoptable(u connectors.User, attrs []string) (connectors.TargetUser, bool) {
+	for _, a := range attrs {
+		v := matchValue(u, a)
+		if v == "" {
+			continue
+		}
+		ids := idx.unmanaged[a][v]
+		if len(ids) != 1 {
+			continue // none, or ambiguous: try the next attribute
+		}
+		tu, ok := idx.byID[ids[0]]
+		if !ok {
+			continue
+		}
+		delete(idx.byID, tu.ID)
+		for _, a2 := range attrs {
+			delete(idx.unmanaged[a2], matchValue(tu.User, a2))
+		}
+		return tu, true
+	}
+	return connectors.TargetUser{}, false
+}
+
+// matchValue is the case-folded value of a match attribute.
+func matchValue(u connectors.User, attr string) string {
+	switch attr {
+	case connectors.MatchUserName:
+		return strings.ToLower(u.UserName)
+	case connectors.MatchEmail:
+		return strings.ToLower(u.Email)
+	case connectors.MatchExternalID:
+		return u.ExternalID
+	}
+	return strings.ToLower(u.Attributes[attr])
+}
+
+// SyncUsers is the users phase of a full resync: every in-scope source user
+// exists, adopted or created, and equal in the target; every managed target
+// user that is no longer in the source is deprovisioned, within the guard.
+func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
+	o := s.opts()
+	idx, err := s.indexUsers(ctx, o.MatchAttributes)
+	if err != nil {
+		return Result{}, err
+	}
+	t := &tally{}
+	seen := map[string]bool{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	n := 0
+	err = s.Source.ListUsers(ctx, func(u connectors.User) error {
+		if u.ExternalID == "" || seen[u.ExternalID] {
+			return nil
+		}
+		seen[u.ExternalID] = true
+		n++
+		s.progress("users", n)
+		if e := t.err(); e != nil {
+			return e
+		}
+		cur, managed := idx.managed[u.ExternalID]
+		var adopt connectors.TargetUser
+		adopting := false
+		if !managed {
+			adopt, adopting = idx.adoptable(u, o.MatchAttributes)
+		}
+		g.Go(func() error {
+			switch {
+			case managed:
+				s.updateIfChanged(gctx, t, cur, u, o)
+			case adopting:
+				s.adoptUser(gctx, t, adopt, u, o)
+			default:
+				s.createUser(gctx, t, u, o)
+			}
+			return nil
+		})
+		return nil
+	})
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	if err == nil {
+		err = t.err()
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("users: %w", err)
+	}
+
+	var gone []string
+	for _, ext := range sortedKeys(idx.managed) {
+		if !seen[ext] && idx.managed[ext].Active {
+			gone = append(gone, ext)
+		}
+	}
+	if err := guard("users", len(gone), len(idx.managed), gone, o); err != nil {
+		return Result{}, err
+	}
+	for _, ext := range gone {
+		tu := idx.managed[ext]
+		if o.DryRun {
+			t.counts.Deprovisioned++
+			continue
+		}
+		if err := s.Target.DeprovisionUser(ctx, tu.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+			t.fail("deprovision user "+ext, err)
+			if e := t.err(); e != nil {
+				return Result{}, fmt.Errorf("users: %w", e)
+			}
+			continue
+		}
+		t.counts.Deprovisioned++
+	}
+	managedAfter := len(seen)
+	return Result{Users: t.counts, ManagedUsers: managedAfter, Failures: t.failures}, nil
+}
+
+// guard refuses a deprovisioning pass that is larger than the options allow.
+func guard(kind string, would, managed int, ids []string, o Options) error {
+	if would == 0 || o.AllowMassDeprovision {
+		return nil
+	}
+	allowed := int(float64(managed) * o.MaxDeprovisionFraction)
+	if allowed < MinDeprovisionGuard {
+		allowed = MinDeprovisionGuard
+	}
+	if would <= allowed {
+		return nil
+	}
+	sample := ids
+	if len(sample) > 5 {
+		sample = sample[:5]
+	}
+	return &MassDeprovisionError{Kind: kind, Would: would, Managed: managed, Allowed: allowed, SampleIDs: sample}
+}
+
+func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.TargetUser, u connectors.User, o Options) {
+	if UsersEqual(cur.User, u) {
+		t.add(func(c *Counts) { c.Unchanged++ })
+		return
+	}
+	if !o.DryRun {
+		if err := s.Target.UpdateUser(ctx, cur.ID, u); err != nil {
+			t.fail("update user "+u.ExternalID, err)
+			return
+		}
+	}
+	t.add(func(c *Counts) { c.Updated++ })
+}
+
+func (s *Syncer) adoptUser(ctx context.Context, t *tally, cur connectors.TargetUser, u connectors.User, o Options) {
+	if !o.DryRun {
+		if err := s.Target.UpdateUser(ctx, cur.ID, u); err != nil {
+			t.fail("adopt user "+u.ExternalID, err)
+			return
+		}
+	}
+	t.add(func(c *Counts) { c.Adopted++ })
+}
+
+func (s *Syncer) createUser(ctx context.Context, t *tally, u connectors.User, o Options) {
+	if o.DryRun {
+		t.add(func(c *Counts) { c.Created++ })
+		return
+	}
+	_, err := s.Target.CreateUser(ctx, u)
+	if err == nil {
+		t.add(func(c *Counts) { c.Created++ })
+		return
+	}
+	if !errors.Is(err, connectors.ErrAlreadyExists) {
+		t.fail("create user "+u.ExternalID, err)
+		return
+	}
+	// It exists after all (created by someone else meanwhile, or an earlier
+	// attempt whose answer was lost): find it and adopt it, never duplicate.
+	cur, found, lerr := s.lookupUser(ctx, u, o)
+	switch {
+	case lerr != nil:
+		t.fail("create user "+u.ExternalID, lerr)
+	case !found:
+		t.fail("create user "+u.ExternalID, permanentf("target says it exists but no user matches it: %v", err))
+	case cur.ExternalID == u.ExternalID:
+		s.updateIfChanged(ctx, t, cur, u, o)
+	case cur.ExternalID != "":
+		t.fail("create user "+u.ExternalID, permanentf("conflicts with user %s managed for source id %s", cur.ID, cur.ExternalID))
+	default:
+		s.adoptUser(ctx, t, cur, u, o)
+	}
+}
+
+// lookupUser finds the target user for u: by ExternalID, then by the ranked
+// match attributes among users idsync does not manage yet.
+func (s *Syncer) lookupUser(ctx context.Context, u connectors.User, o Options) (connectors.TargetUser, bool, error) {
+	found, err := s.Target.LookupUsers(ctx, connectors.MatchExternalID, u.ExternalID)
+	if err != nil {
+		return connectors.TargetUser{}, false, fmt.Errorf("look up user by externalId: %w", err)
+	}
+	for _, tu := range found {
+		if tu.ExternalID == u.ExternalID {
+			return tu, true, nil
+		}
+	}
+	for _, a := range o.MatchAttributes {
+		v := matchValue(u, a)
+		if v == "" {
+			continue
+		}
+		found, err := s.Target.LookupUsers(ctx, a, v)
+		if err != nil {
+			return connectors.TargetUser{}, false, fmt.Errorf("look up user by %s: %w", a, err)
+		}
+		var hits []connectors.TargetUser
+		for _, tu := range found {
+			if matchValue(tu.User, a) == v {
+				hits = append(hits, tu)
+			}
+		}
+		if len(hits) == 1 {
+			return hits[0], true, nil
+		}
+	}
+	return connectors.TargetUser{}, false, nil
+}
+
+// UsersEqual reports whether a target user already holds what the source
+// says, so that an unchanged user is never written.
+func UsersEqual(a, b connectors.User) bool {
+	if a.ExternalID != b.ExternalID || a.UserName != b.UserName || a.GivenName != b.GivenName ||
+		a.FamilyName != b.FamilyName || a.DisplayName != b.DisplayName ||
+		!strings.EqualFold(a.Email, b.Email) || a.Active != b.Active {
+		return false
+	}
+	return maps.Equal(nonEmpty(a.Attributes), nonEmpty(b.Attributes))
+}
+
+func nonEmpty(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+type permanentError struct{ msg string }
+
+func (e *permanentError) Error() string   { return e.msg }
+func (e *permanentError) Permanent() bool { return true }
+
+func permanentf(format string, args ...any) error {
+	return &permanentError{msg: fmt.Sprintf(format, args...)}
+}

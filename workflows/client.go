@@ -1,0 +1,138 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// This file is client-side: the worker, the webhook and the CLI use it to
+// read and drive the workflows. Nothing here runs inside a workflow.
+
+// ErrNotFound is returned (wrapped) for a connection or rule that does not
+// exist or was deleted.
+var ErrNotFound = errors.New("not found")
+
+// Client reads and drives connections and rules through Temporal.
+type Client struct {
+	Temporal client.Client
+}
+
+// query runs a query against a running workflow only.
+func (c Client) query(ctx context.Context, workflowID, query string, out any) error {
+	resp, err := c.Temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID:           workflowID,
+		QueryType:            query,
+		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
+	})
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return ErrNotFound
+	case err != nil:
+		return err
+	case resp.QueryRejected != nil:
+		return ErrNotFound // closed: deleted
+	}
+	return resp.QueryResult.Get(out)
+}
+
+// Connection reads a connection's settings.
+func (c Client) Connection(ctx context.Context, name string) (connectors.Connection, error) {
+	var conn connectors.Connection
+	if err := c.query(ctx, ConnectionWorkflowID(name), QueryNameConnection, &conn); err != nil {
+		return conn, fmt.Errorf("connection %q: %w", name, err)
+	}
+	return conn, nil
+}
+
+// RuleStatus reads a rule's status.
+func (c Client) RuleStatus(ctx context.Context, name string) (RuleStatus, error) {
+	var st RuleStatus
+	if err := c.query(ctx, RuleWorkflowID(name), QueryNameStatus, &st); err != nil {
+		return st, fmt.Errorf("rule %q: %w", name, err)
+	}
+	return st, nil
+}
+
+// List returns the IDs of running workflows that match a visibility
+// query, sorted.
+func (c Client) List(ctx context.Context, query string) ([]string, error) {
+	var ids []string
+	var token []byte
+	for {
+		resp, err := c.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         query + ` AND ExecutionStatus = "Running"`,
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list workflows: %w", err)
+		}
+		for _, e := range resp.Executions {
+			ids = append(ids, e.Execution.WorkflowId)
+		}
+		token = resp.NextPageToken
+		if len(token) == 0 {
+			break
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Rules lists running rules; with a connection name, only the rules that
+// use it as source ("source"), target ("target") or either ("").
+func (c Client) Rules(ctx context.Context, connection, role string) ([]string, error) {
+	q := fmt.Sprintf(`%s = %q`, SAKind.GetName(), KindRule)
+	if connection != "" {
+		switch role {
+		case "source":
+			q += fmt.Sprintf(` AND %s = %q`, SASourceConnection.GetName(), connection)
+		case "target":
+			q += fmt.Sprintf(` AND %s = %q`, SATargetConnection.GetName(), connection)
+		default:
+			q += fmt.Sprintf(` AND (%s = %q OR %s = %q)`, SASourceConnection.GetName(), connection,
+				SATargetConnection.GetName(), connection)
+		}
+	}
+	ids, err := c.List(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		names = append(names, id[len(RuleIDPrefix):])
+	}
+	return names, nil
+}
+
+// Connections lists the names of existing connections.
+func (c Client) Connections(ctx context.Context) ([]string, error) {
+	ids, err := c.List(ctx, fmt.Sprintf(`%s = %q`, SAKind.GetName(), KindConnection))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		names = append(names, id[len(ConnectionIDPrefix):])
+	}
+	return names, nil
+}
+
+// SignalChanges sends a batch of change events to a rule.
+func (c Client) SignalChanges(ctx context.Context, rule string, batch ChangeBatch) error {
+	err := c.Temporal.SignalWorkflow(ctx, RuleWorkflowID(rule), "", SignalNameChanges, batch)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("rule %q: %w", rule, ErrNotFound)
+	}
+	return err
+}

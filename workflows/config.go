@@ -1,0 +1,175 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"time"
+)
+
+// RuleConfig is a provisioning rule's settings. Zero values take the
+// defaults of the source's type (see SourceDefaultsFor).
+type RuleConfig struct {
+	Name             string `json:"name"`
+	SourceConnection string `json:"sourceConnection"`
+	TargetConnection string `json:"targetConnection"`
+	// SourceType and TargetType are copied from the connections when the
+	// rule is created: they choose defaults and label status.
+	SourceType string `json:"sourceType"`
+	TargetType string `json:"targetType"`
+
+	// PollInterval overrides the source type's polling interval.
+	PollInterval time.Duration `json:"pollInterval,omitempty"`
+	// FailureThreshold is how many consecutive failed polls open the
+	// circuit breaker (default 5).
+	FailureThreshold int `json:"failureThreshold,omitempty"`
+	// BreakerReset overrides how long the breaker stays open before the
+	// full resync that closes it.
+	BreakerReset time.Duration `json:"breakerReset,omitempty"`
+	// BatchWindow is how long real-time changes wait for more to arrive
+	// before they are applied together (default 200ms).
+	BatchWindow time.Duration `json:"batchWindow,omitempty"`
+
+	// MatchAttributes rank the attributes that adopt existing target users
+	// (default userName, email).
+	MatchAttributes []string `json:"matchAttributes,omitempty"`
+	// MaxDeprovisionFraction guards full resyncs (default 0.2).
+	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
+	// Concurrency bounds writes in flight to the target (default 4).
+	Concurrency int `json:"concurrency,omitempty"`
+	// SkipInitialSync starts polling from now instead of with a full resync.
+	SkipInitialSync bool `json:"skipInitialSync,omitempty"`
+	// ContinueAsNewAfter, when set, continues as new after that many loop
+	// turns even if the server does not suggest it (for tests).
+	ContinueAsNewAfter int `json:"continueAsNewAfter,omitempty"`
+}
+
+// SourceDefaults are the cadence and breaker settings of a source type.
+type SourceDefaults struct {
+	// PollInterval, plus a jitter in [0, PollJitter) chosen from the rule's
+	// name, so that many rules do not poll one directory in step.
+	PollInterval time.Duration
+	PollJitter   time.Duration
+	BreakerReset time.Duration
+}
+
+// sourceDefaults by connection type, from the reference systems: Workday is
+// polled every 15 minutes and its breaker resets after 12 hours; LDAP every
+// 2–3 minutes with a 30-minute reset; event APIs every minute.
+var sourceDefaults = map[string]SourceDefaults{
+	"ldap":    {PollInterval: 2 * time.Minute, PollJitter: time.Minute, BreakerReset: 30 * time.Minute},
+	"workday": {PollInterval: 15 * time.Minute, BreakerReset: 12 * time.Hour},
+	"workos":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute},
+	"events":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute},
+}
+
+var fallbackDefaults = SourceDefaults{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute}
+
+// SourceDefaultsFor returns the defaults of a source connection type.
+func SourceDefaultsFor(sourceType string) SourceDefaults {
+	if d, ok := sourceDefaults[sourceType]; ok {
+		return d
+	}
+	return fallbackDefaults
+}
+
+const (
+	defaultFailureThreshold = 5
+	defaultBatchWindow      = 200 * time.Millisecond
+)
+
+// EffectivePollInterval is the interval the rule sleeps between polls.
+func (c RuleConfig) EffectivePollInterval() time.Duration {
+	if c.PollInterval > 0 {
+		return c.PollInterval
+	}
+	d := SourceDefaultsFor(c.SourceType)
+	return d.PollInterval + jitter(c.Name, d.PollJitter)
+}
+
+// EffectiveBreakerReset is how long the breaker stays open.
+func (c RuleConfig) EffectiveBreakerReset() time.Duration {
+	if c.BreakerReset > 0 {
+		return c.BreakerReset
+	}
+	return SourceDefaultsFor(c.SourceType).BreakerReset
+}
+
+// EffectiveFailureThreshold is how many failed polls open the breaker.
+func (c RuleConfig) EffectiveFailureThreshold() int {
+	if c.FailureThreshold > 0 {
+		return c.FailureThreshold
+	}
+	return defaultFailureThreshold
+}
+
+func (c RuleConfig) effectiveBatchWindow() time.Duration {
+	if c.BatchWindow > 0 {
+		return c.BatchWindow
+	}
+	return defaultBatchWindow
+}
+
+// jitter is deterministic: the same rule always gets the same offset, whole
+// seconds, so that replays and restarts agree.
+func jitter(name string, max time.Duration) time.Duration {
+	if max < time.Second {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return time.Duration(h.Sum32()%uint32(max/time.Second)) * time.Second
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
+
+// ValidateName checks a rule or connection name: lower-case letters,
+// digits, '.', '_' and '-', at most 63 characters.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("name %q: use 1–63 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+// Validate reports every problem with the config.
+func (c RuleConfig) Validate() error {
+	var errs []error
+	if err := ValidateName(c.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SourceConnection == "" {
+		errs = append(errs, errors.New("source connection is required"))
+	}
+	if c.TargetConnection == "" {
+		errs = append(errs, errors.New("target connection is required"))
+	}
+	if c.SourceConnection != "" && c.SourceConnection == c.TargetConnection {
+		errs = append(errs, errors.New("source and target must be different connections"))
+	}
+	if c.PollInterval < 0 || (c.PollInterval > 0 && c.PollInterval < time.Second) {
+		errs = append(errs, fmt.Errorf("poll interval %s: must be at least 1s", c.PollInterval))
+	}
+	if c.BreakerReset < 0 {
+		errs = append(errs, fmt.Errorf("breaker reset %s: must not be negative", c.BreakerReset))
+	}
+	if c.FailureThreshold < 0 {
+		errs = append(errs, fmt.Errorf("failure threshold %d: must not be negative", c.FailureThreshold))
+	}
+	if c.BatchWindow < 0 || c.BatchWindow > time.Minute {
+		errs = append(errs, fmt.Errorf("batch window %s: must be between 0 and 1m", c.BatchWindow))
+	}
+	if c.MaxDeprovisionFraction < 0 || c.MaxDeprovisionFraction > 1 {
+		errs = append(errs, fmt.Errorf("max deprovision fraction %g: must be between 0 and 1", c.MaxDeprovisionFraction))
+	}
+	if c.Concurrency < 0 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("concurrency %d: must be between 0 and 64", c.Concurrency))
+	}
+	for _, a := range c.MatchAttributes {
+		if a == "" {
+			errs = append(errs, errors.New("match attributes must not be empty strings"))
+		}
+	}
+	return errors.Join(errs...)
+}

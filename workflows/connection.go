@@ -1,0 +1,65 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// maxConnectionUpdates bounds a connection workflow's history.
+const maxConnectionUpdates = 500
+
+// ConnectionWorkflow is the entity that holds one connection's settings:
+// Temporal is idsync's system of record. It answers a query with the
+// settings, takes updates, and ends when deleted. Settings hold secret
+// references only, never secret values (the CLI refuses literals).
+func ConnectionWorkflow(ctx workflow.Context, conn connectors.Connection) error {
+	logger := workflow.GetLogger(ctx)
+	updates := 0
+	if err := workflow.SetQueryHandler(ctx, QueryNameConnection, func() (connectors.Connection, error) {
+		return conn, nil
+	}); err != nil {
+		return fmt.Errorf("register connection query: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateNameConnection,
+		func(_ workflow.Context, c connectors.Connection) (connectors.Connection, error) {
+			conn = c
+			updates++
+			logger.Info("connection updated", "connection", c.Name)
+			return conn, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(c connectors.Connection) error {
+			if c.Name != conn.Name {
+				return fmt.Errorf("cannot rename connection %q to %q", conn.Name, c.Name)
+			}
+			if c.Type == "" {
+				return errors.New("connection type is required")
+			}
+			return nil
+		}}); err != nil {
+		return fmt.Errorf("register connection update: %w", err)
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		SAKind.ValueSet(KindConnection), SAConnectionType.ValueSet(conn.Type)); err != nil {
+		logger.Warn("upsert search attributes", "error", err)
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Connection %s** (%s)", conn.Name, conn.Type))
+
+	deleted := workflow.GetSignalChannel(ctx, SignalNameDeleteConnection)
+	if err := workflow.Await(ctx, func() bool {
+		return deleted.Len() > 0 || updates >= maxConnectionUpdates || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+	}); err != nil {
+		return err
+	}
+	if !deleted.ReceiveAsync(nil) {
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return err
+		}
+		return workflow.NewContinueAsNewError(ctx, ConnectionWorkflow, conn)
+	}
+	logger.Info("connection deleted", "connection", conn.Name)
+	return nil
+}

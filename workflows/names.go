@@ -1,0 +1,76 @@
+// Package workflows holds idsync's Temporal workflows: one long-lived
+// ProvisioningRuleWorkflow per rule, the FullResyncWorkflow it starts as a
+// child, and one ConnectionWorkflow per connection, which is where a
+// connection's non-secret settings live (Temporal is the system of record).
+//
+// Workflow code here is deterministic: time comes from workflow.Now, maps
+// are iterated in sorted order, concurrency is workflow.Go only, and
+// changes go behind workflow.GetVersion. `make lint` runs workflowcheck.
+package workflows
+
+// TaskQueue is the task queue of idsync's workflows and activities.
+const TaskQueue = "idsync"
+
+// Workflow ID prefixes: a rule named "hr" runs as "rule/hr".
+const (
+	RuleIDPrefix       = "rule/"
+	ConnectionIDPrefix = "connection/"
+)
+
+// RuleWorkflowID is the workflow ID of a rule.
+func RuleWorkflowID(name string) string { return RuleIDPrefix + name }
+
+// ConnectionWorkflowID is the workflow ID of a connection.
+func ConnectionWorkflowID(name string) string { return ConnectionIDPrefix + name }
+
+// Kinds, as written to the IdsyncKind search attribute.
+const (
+	KindRule       = "rule"
+	KindConnection = "connection"
+	KindResync     = "resync"
+)
+
+// Signals, queries and updates of the rule workflow.
+const (
+	// SignalNameChanges carries a ChangeBatch from a change webhook.
+	SignalNameChanges = "changes"
+	// SignalNamePollNow asks for a poll at once.
+	SignalNamePollNow = "poll-now"
+	// SignalNameDelete stops the rule for good.
+	SignalNameDelete = "delete"
+
+	QueryNameStatus = "status"
+
+	UpdateNameSync   = "sync"
+	UpdateNamePause  = "pause"
+	UpdateNameResume = "resume"
+	// UpdateNameConfig changes the rule's settings without restarting it.
+	UpdateNameConfig = "config"
+)
+
+// Queries, updates and signals of the connection workflow.
+const (
+	QueryNameConnection = "connection"
+	// UpdateNameConnection replaces a connection's settings.
+	UpdateNameConnection = "update"
+	// SignalNameDeleteConnection ends the connection workflow.
+	SignalNameDeleteConnection = "delete"
+)
+
+// Sync states, as written to the SyncState search attribute.
+const (
+	StateIdle        = "idle"
+	StatePolling     = "polling"
+	StateApplying    = "applying"
+	StateResyncing   = "resyncing"
+	StateCircuitOpen = "circuit_open"
+	StatePaused      = "paused"
+)
+
+// Sync scopes of a full resync: "members" are the users, "groups" the
+// groups with their memberships.
+const (
+	ScopeMembers = "members"
+	ScopeGroups  = "groups"
+	ScopeBoth    = "both"
+)

@@ -1,0 +1,95 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// ResyncInput is the input of FullResyncWorkflow.
+type ResyncInput struct {
+	Rule                 activities.RuleSpec `json:"rule"`
+	Scope                string              `json:"scope"`
+	DryRun               bool                `json:"dryRun,omitempty"`
+	AllowMassDeprovision bool                `json:"allowMassDeprovision,omitempty"`
+	Reason               string              `json:"reason,omitempty"`
+}
+
+// ResyncResult is what a full resync did.
+type ResyncResult struct {
+	// Cursor is the source's position taken before anything was read: the
+	// rule polls on from there, so nothing that changed meanwhile is lost.
+	Cursor string           `json:"cursor,omitempty"`
+	Scope  string           `json:"scope"`
+	DryRun bool             `json:"dryRun,omitempty"`
+	Result reconcile.Result `json:"result"`
+}
+
+// FullResyncWorkflow makes the target equal to the scoped source: users
+// ("members"), then groups with their memberships. Each phase is one
+// heartbeating activity that pages through both sides and returns counts;
+// running it twice changes nothing the second time.
+func FullResyncWorkflow(ctx workflow.Context, in ResyncInput) (ResyncResult, error) {
+	if err := (SyncRequest{Scope: in.Scope}).Validate(); err != nil {
+		return ResyncResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeConfig, nil)
+	}
+	logger := workflow.GetLogger(ctx)
+	out := ResyncResult{Scope: in.Scope, DryRun: in.DryRun}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 6 * time.Hour,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second,
+			MaximumInterval: 5 * time.Minute,
+			MaximumAttempts: 5,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeConfig, activities.ErrTypeUnauthorized, activities.ErrTypeMassDeprovision,
+			},
+		},
+	})
+	setDetails := func(phase string) {
+		workflow.SetCurrentDetails(ctx, resyncMarkdown(in, phase, out.Result))
+	}
+	if !in.DryRun {
+		setDetails("reading the source's cursor")
+		if err := workflow.ExecuteActivity(actx, (*activities.Activities).SourceCursor, in.Rule).Get(ctx, &out.Cursor); err != nil {
+			return out, fmt.Errorf("read source cursor: %w", err)
+		}
+	}
+	var phases []string
+	if in.Scope != ScopeGroups {
+		phases = append(phases, activities.PhaseUsers)
+	}
+	if in.Scope != ScopeMembers {
+		phases = append(phases, activities.PhaseGroups)
+	}
+	for _, phase := range phases {
+		setDetails(phase)
+		var res reconcile.Result
+		err := workflow.ExecuteActivity(actx, (*activities.Activities).Resync, activities.ResyncInput{
+			Rule: in.Rule, Phase: phase, DryRun: in.DryRun, AllowMassDeprovision: in.AllowMassDeprovision,
+		}).Get(ctx, &res)
+		if err != nil {
+			setDetails("failed in " + phase)
+			return out, fmt.Errorf("resync %s: %w", phase, err)
+		}
+		out.Result.Merge(res)
+		logger.Info("resync phase done", "phase", phase, "users", res.Users, "groups", res.Groups)
+	}
+	setDetails("done")
+	return out, nil
+}
+
+func resyncMarkdown(in ResyncInput, phase string, res reconcile.Result) string {
+	dry := ""
+	if in.DryRun {
+		dry = " (dry run)"
+	}
+	return fmt.Sprintf("**Full resync of %s%s**: %s, %s\n\n%s",
+		in.Rule.Name, dry, in.Scope, phase, countsTable(res.Users, res.Groups))
+}

@@ -1,0 +1,407 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// Tunables of the loop.
+const (
+	// maxPending bounds the buffered changes before they are compacted
+	// (later changes to an object supersede earlier ones).
+	maxPending = 5000
+	// maxApplyBatch bounds the events one ApplyChanges activity gets.
+	maxApplyBatch = 500
+	// applyBackoff is how long failed real-time changes wait to be retried.
+	applyBackoff = 30 * time.Second
+)
+
+// rule is a running ProvisioningRuleWorkflow: durable state plus what lives
+// only in this run (channels, the child resync in flight).
+type rule struct {
+	ctx    workflow.Context
+	logger log.Logger
+	state  RuleState
+
+	changes workflow.ReceiveChannel
+	pollNow workflow.ReceiveChannel
+	deleted workflow.ReceiveChannel
+	wake    workflow.Channel
+
+	activity  string // "polling" or "applying" while an activity runs
+	deleting  bool
+	turns     int
+	child     workflow.ChildWorkflowFuture
+	childID   string
+	childReq  SyncRequest
+	childDone bool
+	// started maps a sync request's ticket to the child it started.
+	started map[int]string
+	tickets int
+	queued  []int // tickets parallel to state.SyncQueue
+}
+
+// ProvisioningRuleWorkflow keeps one rule's target in sync with its source,
+// for as long as the rule exists: it polls on a durable timer, applies
+// real-time changes from signals, opens a circuit breaker after repeated
+// failures, and starts FullResyncWorkflow children.
+func ProvisioningRuleWorkflow(ctx workflow.Context, state RuleState) error {
+	r := &rule{
+		ctx:     ctx,
+		logger:  log.With(workflow.GetLogger(ctx), "rule", state.Config.Name),
+		state:   state,
+		changes: workflow.GetSignalChannel(ctx, SignalNameChanges),
+		pollNow: workflow.GetSignalChannel(ctx, SignalNamePollNow),
+		deleted: workflow.GetSignalChannel(ctx, SignalNameDelete),
+		wake:    workflow.NewBufferedChannel(ctx, 1),
+		started: map[int]string{},
+	}
+	// Queued syncs carried over continue-as-new get fresh tickets.
+	for range r.state.SyncQueue {
+		r.queued = append(r.queued, r.newTicket())
+	}
+	if err := r.registerHandlers(); err != nil {
+		return err
+	}
+	return r.run()
+}
+
+func (r *rule) newTicket() int {
+	r.tickets++
+	return r.tickets
+}
+
+func (r *rule) now() time.Time { return workflow.Now(r.ctx) }
+
+// run is the loop: each turn reads like a checklist, as in Temporal's own
+// scheduler workflow.
+func (r *rule) run() error {
+	if r.state.NextPoll.IsZero() {
+		r.state.NextPoll = r.now().Add(r.state.Config.EffectivePollInterval())
+	}
+	if r.state.Cursor == "" && r.state.LastResync == nil {
+		if r.state.Config.SkipInitialSync {
+			r.state.PollNow = true // the poll fetches a cursor from now on
+		} else {
+			r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "initial"})
+		}
+	}
+	for {
+		r.turns++
+		r.receiveSignals()
+		if r.deleting && r.child == nil {
+			r.flushOnDelete()
+			r.logger.Info("rule deleted")
+			r.updateStatus()
+			return nil
+		}
+		r.startQueuedResync()
+		r.maybeCloseBreaker()
+		r.maybeApplyChanges()
+		r.maybePoll()
+		r.updateStatus()
+		if r.shouldContinueAsNew() {
+			return r.continueAsNew()
+		}
+		r.sleep()
+	}
+}
+
+// receiveSignals moves every waiting signal into state.
+func (r *rule) receiveSignals() {
+	for {
+		var b ChangeBatch
+		if !r.changes.ReceiveAsync(&b) {
+			break
+		}
+		r.addPending(b.Events)
+	}
+	for r.pollNow.ReceiveAsync(nil) {
+		r.state.PollNow = true
+	}
+	for r.deleted.ReceiveAsync(nil) {
+		r.deleting = true
+	}
+	for r.wake.ReceiveAsync(nil) {
+	}
+}
+
+func (r *rule) addPending(events []reconcile.Event) {
+	if len(events) == 0 {
+		return
+	}
+	if len(r.state.Pending) == 0 {
+		r.state.PendingDue = r.now().Add(r.state.Config.effectiveBatchWindow())
+	}
+	r.state.Pending = append(r.state.Pending, events...)
+	if len(r.state.Pending) > maxPending {
+		r.state.Pending = compact(r.state.Pending)
+	}
+}
+
+// compact keeps the last event of each object, in the order of those last
+// events: applying them gives the same end state as applying all.
+func compact(events []reconcile.Event) []reconcile.Event {
+	last := make(map[string]int, len(events))
+	for i, e := range events {
+		last[e.Key()] = i
+	}
+	out := make([]reconcile.Event, 0, len(last))
+	for i, e := range events {
+		if last[e.Key()] == i {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *rule) breakerOpen() bool { return !r.state.BreakerOpenUntil.IsZero() }
+
+// maybeCloseBreaker starts the full resync that closes an open breaker once
+// its timer has run out.
+func (r *rule) maybeCloseBreaker() {
+	if !r.breakerOpen() || r.child != nil || r.state.Paused || r.now().Before(r.state.BreakerOpenUntil) {
+		return
+	}
+	r.logger.Info("breaker timer expired, starting full resync")
+	r.startResync(SyncRequest{Scope: ScopeBoth, Reason: "breaker"})
+}
+
+// maybeApplyChanges applies buffered real-time changes once their batch
+// window has passed. While the breaker is open or the rule is paused they
+// are kept, not dropped.
+func (r *rule) maybeApplyChanges() {
+	if len(r.state.Pending) == 0 || r.state.Paused || r.breakerOpen() || r.now().Before(r.state.PendingDue) {
+		return
+	}
+	n := min(len(r.state.Pending), maxApplyBatch)
+	batch := r.state.Pending[:n]
+	r.activity = StateApplying
+	r.updateStatus()
+	var res reconcile.Result
+	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
+		activities.ApplyInput{Rule: r.state.Config.spec(), Events: batch}).Get(r.ctx, &res)
+	r.activity = ""
+	if err != nil {
+		r.state.LastError = "apply changes: " + errorMessage(err)
+		r.state.PendingDue = r.now().Add(applyBackoff)
+		r.logger.Warn("applying real-time changes failed; they are kept", "pending", len(r.state.Pending), "error", err)
+		return
+	}
+	r.state.Pending = append([]reconcile.Event(nil), r.state.Pending[n:]...)
+	r.state.PendingDue = r.now()
+	r.record(res)
+	if len(res.Failures) > 0 {
+		r.state.LastError = "apply changes: " + res.Failures[0]
+	}
+}
+
+// maybePoll polls the source when the interval is up.
+func (r *rule) maybePoll() {
+	if r.state.Paused || r.breakerOpen() || r.child != nil {
+		return
+	}
+	if !r.state.PollNow && r.now().Before(r.state.NextPoll) {
+		return
+	}
+	r.state.PollNow = false
+	r.activity = StatePolling
+	r.updateStatus()
+	var out activities.PollResult
+	err := workflow.ExecuteActivity(r.pollOptions(), (*activities.Activities).Poll,
+		activities.PollInput{Rule: r.state.Config.spec(), Cursor: r.state.Cursor}).Get(r.ctx, &out)
+	r.activity = ""
+	now := r.now()
+	r.state.LastPoll = now
+	r.state.NextPoll = now.Add(r.state.Config.EffectivePollInterval())
+	if err != nil {
+		r.pollFailed(err)
+		return
+	}
+	r.state.ConsecutiveFailures = 0
+	r.state.LastSuccess = now
+	r.record(out.Result)
+	if out.ResyncRequired {
+		r.state.LastPollResult = "source asked for a full resync"
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "source"})
+		return
+	}
+	r.state.Cursor = out.Cursor
+	r.state.LastPollResult = fmt.Sprintf("ok: %d changes", out.Changes)
+	if len(out.Result.Failures) > 0 {
+		r.state.LastError = "poll: " + out.Result.Failures[0]
+	}
+}
+
+func (r *rule) pollFailed(err error) {
+	r.state.ConsecutiveFailures++
+	r.state.LastError = "poll: " + errorMessage(err)
+	r.state.LastPollResult = fmt.Sprintf("failed (%d in a row)", r.state.ConsecutiveFailures)
+	r.logger.Warn("poll failed", "consecutive_failures", r.state.ConsecutiveFailures, "error", err)
+	if r.state.ConsecutiveFailures >= r.state.Config.EffectiveFailureThreshold() {
+		r.openBreaker()
+	}
+}
+
+func (r *rule) openBreaker() {
+	r.state.BreakerOpenUntil = r.now().Add(r.state.Config.EffectiveBreakerReset())
+	r.logger.Warn("circuit breaker open", "until", r.state.BreakerOpenUntil)
+}
+
+// record adds a run's counts to the totals.
+func (r *rule) record(res reconcile.Result) {
+	r.state.Totals.Merge(reconcile.Result{Users: res.Users, Groups: res.Groups})
+	r.state.ManagedUsers += res.Users.Created + res.Users.Adopted - res.Users.Deprovisioned
+	r.state.ManagedGroups += res.Groups.Created + res.Groups.Adopted - res.Groups.Deprovisioned
+}
+
+// sleep waits for the next deadline, a signal, an update or the child.
+func (r *rule) sleep() {
+	deadline := r.nextDeadline()
+	if !deadline.IsZero() && !deadline.After(r.now()) {
+		return
+	}
+	tctx, cancel := workflow.WithCancel(r.ctx)
+	defer cancel()
+	sel := workflow.NewSelector(r.ctx)
+	if !deadline.IsZero() {
+		sel.AddFuture(workflow.NewTimer(tctx, deadline.Sub(r.now())), func(workflow.Future) {})
+	}
+	sel.AddReceive(r.changes, func(c workflow.ReceiveChannel, _ bool) {
+		var b ChangeBatch
+		c.Receive(r.ctx, &b)
+		r.addPending(b.Events)
+	})
+	sel.AddReceive(r.pollNow, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(r.ctx, nil)
+		r.state.PollNow = true
+	})
+	sel.AddReceive(r.deleted, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(r.ctx, nil)
+		r.deleting = true
+	})
+	sel.AddReceive(r.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(r.ctx, nil) })
+	if r.child != nil && !r.childDone {
+		sel.AddFuture(r.child, func(workflow.Future) { r.childDone = true })
+	}
+	sel.Select(r.ctx)
+	if r.childDone {
+		r.finishResync()
+	}
+}
+
+// nextDeadline is the earliest time the loop has work; zero when it only
+// waits for signals.
+func (r *rule) nextDeadline() time.Time {
+	var d time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if r.state.Paused {
+		return d
+	}
+	if len(r.state.SyncQueue) > 0 && r.child == nil {
+		earliest(r.now())
+	}
+	if len(r.state.Pending) > 0 && !r.breakerOpen() {
+		earliest(r.state.PendingDue)
+	}
+	switch {
+	case r.breakerOpen():
+		if r.child == nil {
+			earliest(r.state.BreakerOpenUntil)
+		}
+	case r.child == nil:
+		if r.state.PollNow {
+			earliest(r.now())
+		}
+		earliest(r.state.NextPoll)
+	}
+	return d
+}
+
+func (r *rule) shouldContinueAsNew() bool {
+	if r.child != nil || len(r.state.SyncQueue) > 0 || r.deleting {
+		return false
+	}
+	if n := r.state.Config.ContinueAsNewAfter; n > 0 && r.turns >= n {
+		return true
+	}
+	return workflow.GetInfo(r.ctx).GetContinueAsNewSuggested()
+}
+
+// continueAsNew carries the whole state into a new run, after every
+// handler has finished and every waiting signal is in state.
+func (r *rule) continueAsNew() error {
+	if err := workflow.Await(r.ctx, func() bool { return workflow.AllHandlersFinished(r.ctx) }); err != nil {
+		return err
+	}
+	r.receiveSignals()
+	r.logger.Info("continuing as new", "pending", len(r.state.Pending))
+	return workflow.NewContinueAsNewError(r.ctx, ProvisioningRuleWorkflow, r.state)
+}
+
+// flushOnDelete makes one attempt to apply what is buffered before the rule
+// stops for good.
+func (r *rule) flushOnDelete() {
+	if len(r.state.Pending) == 0 || r.breakerOpen() || r.state.Paused {
+		return
+	}
+	r.state.PendingDue = r.now()
+	r.maybeApplyChanges()
+	if len(r.state.Pending) > 0 {
+		r.logger.Warn("rule deleted with changes not applied", "pending", len(r.state.Pending))
+	}
+}
+
+func (r *rule) pollOptions() workflow.Context {
+	return workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: []string{activities.ErrTypeConfig, activities.ErrTypeUnauthorized},
+		},
+	})
+}
+
+func (r *rule) applyOptions() workflow.Context {
+	return workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: []string{activities.ErrTypeConfig, activities.ErrTypeUnauthorized},
+		},
+	})
+}
+
+// errorMessage is the innermost message of an activity or child error.
+func errorMessage(err error) string {
+	for {
+		var next error
+		switch e := err.(type) {
+		case *temporal.ActivityError:
+			next = e.Unwrap()
+		case *temporal.ChildWorkflowExecutionError:
+			next = e.Unwrap()
+		}
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+

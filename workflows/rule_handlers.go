@@ -1,0 +1,103 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+// registerHandlers registers the query and updates before anything blocks.
+// Handlers only record what was asked and wake the loop; the loop changes
+// the world.
+func (r *rule) registerHandlers() error {
+	if err := workflow.SetQueryHandler(r.ctx, QueryNameStatus, func() (RuleStatus, error) {
+		return r.status(), nil
+	}); err != nil {
+		return fmt.Errorf("register status query: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameSync, r.handleSync,
+		workflow.UpdateHandlerOptions{Validator: r.validateSync}); err != nil {
+		return fmt.Errorf("register sync update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNamePause, func(workflow.Context) (RuleStatus, error) {
+		r.state.Paused = true
+		r.wakeUp()
+		return r.status(), nil
+	}, workflow.UpdateHandlerOptions{Validator: r.validateAlive}); err != nil {
+		return fmt.Errorf("register pause update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameResume, func(workflow.Context) (RuleStatus, error) {
+		r.state.Paused = false
+		r.wakeUp()
+		return r.status(), nil
+	}, workflow.UpdateHandlerOptions{Validator: r.validateAlive}); err != nil {
+		return fmt.Errorf("register resume update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameConfig, r.handleConfig,
+		workflow.UpdateHandlerOptions{Validator: r.validateConfig}); err != nil {
+		return fmt.Errorf("register config update: %w", err)
+	}
+	return nil
+}
+
+func (r *rule) wakeUp() { r.wake.SendAsync(nil) }
+
+func (r *rule) validateAlive() error {
+	if r.deleting {
+		return errDeleted
+	}
+	return nil
+}
+
+func (r *rule) validateSync(req SyncRequest) error {
+	if err := r.validateAlive(); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	if r.child != nil {
+		return fmt.Errorf("a full resync is already running: %s", r.childID)
+	}
+	if len(r.state.SyncQueue) > 0 {
+		return errors.New("a full resync is already queued")
+	}
+	return nil
+}
+
+// handleSync queues a manual resync and answers with the child's ID once
+// the loop has started it.
+func (r *rule) handleSync(ctx workflow.Context, req SyncRequest) (SyncResponse, error) {
+	req.Reason = "manual"
+	ticket := r.enqueueSync(req)
+	r.wakeUp()
+	if err := workflow.Await(ctx, func() bool { _, ok := r.started[ticket]; return ok }); err != nil {
+		return SyncResponse{}, err
+	}
+	id := r.started[ticket]
+	delete(r.started, ticket)
+	if id == "" {
+		return SyncResponse{}, fmt.Errorf("could not start the full resync: %s", r.state.LastResync.Error)
+	}
+	return SyncResponse{WorkflowID: id}, nil
+}
+
+func (r *rule) validateConfig(p ConfigPatch) error {
+	if err := r.validateAlive(); err != nil {
+		return err
+	}
+	return p.Apply(r.state.Config).Validate()
+}
+
+func (r *rule) handleConfig(_ workflow.Context, p ConfigPatch) (RuleStatus, error) {
+	r.state.Config = p.Apply(r.state.Config)
+	base := r.state.LastPoll
+	if base.IsZero() {
+		base = r.now()
+	}
+	r.state.NextPoll = base.Add(r.state.Config.EffectivePollInterval())
+	r.logger.Info("rule settings changed", "poll_interval", r.state.Config.EffectivePollInterval())
+	r.wakeUp()
+	return r.status(), nil
+}

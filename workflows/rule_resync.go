@@ -1,0 +1,113 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/reconcile"
+)
+
+// enqueueSync queues a resync; the loop starts it when none is running.
+func (r *rule) enqueueSync(req SyncRequest) int {
+	t := r.newTicket()
+	r.state.SyncQueue = append(r.state.SyncQueue, req)
+	r.queued = append(r.queued, t)
+	return t
+}
+
+// startQueuedResync starts the oldest queued resync, if none is running.
+func (r *rule) startQueuedResync() {
+	if r.child != nil || len(r.state.SyncQueue) == 0 {
+		return
+	}
+	req, ticket := r.state.SyncQueue[0], r.queued[0]
+	r.state.SyncQueue, r.queued = r.state.SyncQueue[1:], r.queued[1:]
+	r.started[ticket] = r.startResync(req)
+}
+
+// resyncWorkflowID names a rule's n-th resync.
+func resyncWorkflowID(rule string, n int) string {
+	return fmt.Sprintf("%s%s/resync-%d", RuleIDPrefix, rule, n)
+}
+
+// startResync starts a FullResyncWorkflow child and returns its ID, or ""
+// when it could not be started. The child is abandoned, not killed, if
+// this workflow closes: a resync in progress always finishes.
+func (r *rule) startResync(req SyncRequest) string {
+	r.state.ResyncSeq++
+	id := resyncWorkflowID(r.state.Config.Name, r.state.ResyncSeq)
+	cctx := workflow.WithChildOptions(r.ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        id,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		// A resync that fails is reported; the rule decides what next.
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SAKind.ValueSet(KindResync),
+			SASourceConnection.ValueSet(r.state.Config.SourceConnection),
+			SATargetConnection.ValueSet(r.state.Config.TargetConnection),
+		),
+	})
+	in := ResyncInput{
+		Rule: r.state.Config.spec(), Scope: req.Scope, DryRun: req.DryRun,
+		AllowMassDeprovision: req.AllowMassDeprovision, Reason: req.Reason,
+	}
+	child := workflow.ExecuteChildWorkflow(cctx, FullResyncWorkflow, in)
+	summary := &ResyncSummary{WorkflowID: id, Scope: req.Scope, Reason: req.Reason, DryRun: req.DryRun, Started: r.now()}
+	if err := child.GetChildWorkflowExecution().Get(r.ctx, nil); err != nil {
+		summary.Error = "start: " + errorMessage(err)
+		summary.Finished = r.now()
+		r.state.LastResync = summary
+		r.state.LastError = "resync: " + summary.Error
+		return ""
+	}
+	r.logger.Info("full resync started", "workflow_id", id, "scope", req.Scope, "reason", req.Reason)
+	r.child, r.childID, r.childReq, r.childDone = child, id, req, false
+	r.state.LastResync = summary
+	r.updateStatus()
+	return id
+}
+
+// finishResync takes in the result of the child that just completed.
+func (r *rule) finishResync() {
+	var out ResyncResult
+	err := r.child.Get(r.ctx, &out)
+	req := r.childReq
+	r.child, r.childID, r.childDone = nil, "", false
+	s := r.state.LastResync
+	s.Finished = r.now()
+	if err != nil {
+		s.Error = errorMessage(err)
+		r.state.LastError = "resync: " + s.Error
+		r.logger.Warn("full resync failed", "workflow_id", s.WorkflowID, "error", err)
+		if req.Reason == "breaker" {
+			r.openBreaker() // try again after another reset period
+		}
+		return
+	}
+	s.Result = out.Result
+	if out.DryRun {
+		return
+	}
+	r.state.Totals.Merge(reconcile.Result{Users: out.Result.Users, Groups: out.Result.Groups})
+	if req.Scope != ScopeGroups {
+		r.state.ManagedUsers = out.Result.ManagedUsers
+	}
+	if req.Scope != ScopeMembers {
+		r.state.ManagedGroups = out.Result.ManagedGroups
+	}
+	if req.Scope == ScopeBoth {
+		if out.Cursor != "" {
+			r.state.Cursor = out.Cursor
+		}
+		// A complete resync is a success whatever opened the breaker.
+		r.state.BreakerOpenUntil = time.Time{}
+		r.state.ConsecutiveFailures = 0
+		r.state.LastSuccess = r.now()
+		r.state.LastError = ""
+	}
+	r.logger.Info("full resync done", "workflow_id", s.WorkflowID, "users", out.Result.Users, "groups", out.Result.Groups)
+}

@@ -1,0 +1,159 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// RuleState is all the durable state of a rule: the workflow's input and
+// its continue-as-new argument. It holds a cursor, counters and buffered
+// changes; never a directory.
+type RuleState struct {
+	Config RuleConfig `json:"config"`
+	Paused bool       `json:"paused,omitempty"`
+	Cursor string     `json:"cursor,omitempty"`
+
+	ConsecutiveFailures int       `json:"consecutiveFailures,omitempty"`
+	BreakerOpenUntil    time.Time `json:"breakerOpenUntil,omitzero"`
+
+	LastPoll       time.Time `json:"lastPoll,omitzero"`
+	LastPollResult string    `json:"lastPollResult,omitempty"`
+	LastSuccess    time.Time `json:"lastSuccess,omitzero"`
+	LastError      string    `json:"lastError,omitempty"`
+	NextPoll       time.Time `json:"nextPoll,omitzero"`
+	PollNow        bool      `json:"pollNow,omitempty"`
+
+	// Totals since the rule was created.
+	Totals        reconcile.Result `json:"totals"`
+	ManagedUsers  int              `json:"managedUsers"`
+	ManagedGroups int              `json:"managedGroups"`
+
+	// Pending are real-time changes received and not yet applied, in order.
+	Pending    []reconcile.Event `json:"pending,omitempty"`
+	PendingDue time.Time         `json:"pendingDue,omitzero"`
+
+	// SyncQueue holds resyncs asked for and not yet started.
+	SyncQueue  []SyncRequest  `json:"syncQueue,omitempty"`
+	ResyncSeq  int            `json:"resyncSeq,omitempty"`
+	LastResync *ResyncSummary `json:"lastResync,omitempty"`
+}
+
+// SyncRequest asks for a full resync.
+type SyncRequest struct {
+	Scope  string `json:"scope"`
+	DryRun bool   `json:"dryRun,omitempty"`
+	// AllowMassDeprovision lifts the deprovisioning guard for this run.
+	AllowMassDeprovision bool `json:"allowMassDeprovision,omitempty"`
+	// Reason is "manual", "initial", "breaker" or "source".
+	Reason string `json:"reason,omitempty"`
+}
+
+// Validate checks a sync request.
+func (r SyncRequest) Validate() error {
+	switch r.Scope {
+	case ScopeMembers, ScopeGroups, ScopeBoth:
+		return nil
+	}
+	return fmt.Errorf("scope %q: want members, groups or both", r.Scope)
+}
+
+// SyncResponse answers a sync update.
+type SyncResponse struct {
+	WorkflowID string `json:"workflowId"`
+}
+
+// ResyncSummary is what the rule keeps of its last full resync.
+type ResyncSummary struct {
+	WorkflowID string           `json:"workflowId"`
+	Scope      string           `json:"scope"`
+	Reason     string           `json:"reason"`
+	DryRun     bool             `json:"dryRun,omitempty"`
+	Started    time.Time        `json:"started"`
+	Finished   time.Time        `json:"finished,omitzero"`
+	Error      string           `json:"error,omitempty"`
+	Result     reconcile.Result `json:"result"`
+}
+
+// ChangeBatch is the payload of the changes signal.
+type ChangeBatch struct {
+	Events []reconcile.Event `json:"events"`
+}
+
+// ConfigPatch changes some of a rule's settings; nil fields stay.
+type ConfigPatch struct {
+	PollInterval           *time.Duration `json:"pollInterval,omitempty"`
+	FailureThreshold       *int           `json:"failureThreshold,omitempty"`
+	BreakerReset           *time.Duration `json:"breakerReset,omitempty"`
+	BatchWindow            *time.Duration `json:"batchWindow,omitempty"`
+	MatchAttributes        []string       `json:"matchAttributes,omitempty"`
+	MaxDeprovisionFraction *float64       `json:"maxDeprovisionFraction,omitempty"`
+	Concurrency            *int           `json:"concurrency,omitempty"`
+}
+
+// Apply returns c with the patch applied.
+func (p ConfigPatch) Apply(c RuleConfig) RuleConfig {
+	if p.PollInterval != nil {
+		c.PollInterval = *p.PollInterval
+	}
+	if p.FailureThreshold != nil {
+		c.FailureThreshold = *p.FailureThreshold
+	}
+	if p.BreakerReset != nil {
+		c.BreakerReset = *p.BreakerReset
+	}
+	if p.BatchWindow != nil {
+		c.BatchWindow = *p.BatchWindow
+	}
+	if p.MatchAttributes != nil {
+		c.MatchAttributes = p.MatchAttributes
+	}
+	if p.MaxDeprovisionFraction != nil {
+		c.MaxDeprovisionFraction = *p.MaxDeprovisionFraction
+	}
+	if p.Concurrency != nil {
+		c.Concurrency = *p.Concurrency
+	}
+	return c
+}
+
+// RuleStatus is the answer to the status query.
+type RuleStatus struct {
+	Name                string           `json:"name"`
+	State               string           `json:"state"`
+	SourceConnection    string           `json:"sourceConnection"`
+	TargetConnection    string           `json:"targetConnection"`
+	SourceType          string           `json:"sourceType"`
+	TargetType          string           `json:"targetType"`
+	PollInterval        time.Duration    `json:"pollInterval"`
+	LastPoll            time.Time        `json:"lastPoll,omitzero"`
+	LastPollResult      string           `json:"lastPollResult,omitempty"`
+	LastSuccess         time.Time        `json:"lastSuccess,omitzero"`
+	NextPoll            time.Time        `json:"nextPoll,omitzero"`
+	ConsecutiveFailures int              `json:"consecutiveFailures"`
+	BreakerOpenUntil    time.Time        `json:"breakerOpenUntil,omitzero"`
+	LastError           string           `json:"lastError,omitempty"`
+	PendingChanges      int              `json:"pendingChanges"`
+	ManagedUsers        int              `json:"managedUsers"`
+	ManagedGroups       int              `json:"managedGroups"`
+	Totals              reconcile.Result `json:"totals"`
+	ActiveResync        string           `json:"activeResync,omitempty"`
+	LastResync          *ResyncSummary   `json:"lastResync,omitempty"`
+}
+
+// spec is what activities need of the rule.
+func (c RuleConfig) spec() activities.RuleSpec {
+	return activities.RuleSpec{
+		Name:                   c.Name,
+		SourceConnection:       c.SourceConnection,
+		TargetConnection:       c.TargetConnection,
+		MatchAttributes:        c.MatchAttributes,
+		MaxDeprovisionFraction: c.MaxDeprovisionFraction,
+		Concurrency:            c.Concurrency,
+	}
+}
+
+var errDeleted = errors.New("the rule is being deleted")

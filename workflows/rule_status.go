@@ -1,0 +1,133 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/reconcile"
+)
+
+// syncState is the state shown in the SyncState search attribute.
+func (r *rule) syncState() string {
+	switch {
+	case r.state.Paused:
+		return StatePaused
+	case r.child != nil:
+		return StateResyncing
+	case r.breakerOpen():
+		return StateCircuitOpen
+	case r.activity != "":
+		return r.activity
+	}
+	return StateIdle
+}
+
+func (r *rule) status() RuleStatus {
+	c := r.state.Config
+	return RuleStatus{
+		Name: c.Name, State: r.syncState(),
+		SourceConnection: c.SourceConnection, TargetConnection: c.TargetConnection,
+		SourceType: c.SourceType, TargetType: c.TargetType,
+		PollInterval:        c.EffectivePollInterval(),
+		LastPoll:            r.state.LastPoll,
+		LastPollResult:      r.state.LastPollResult,
+		LastSuccess:         r.state.LastSuccess,
+		NextPoll:            r.state.NextPoll,
+		ConsecutiveFailures: r.state.ConsecutiveFailures,
+		BreakerOpenUntil:    r.state.BreakerOpenUntil,
+		LastError:           r.state.LastError,
+		PendingChanges:      len(r.state.Pending),
+		ManagedUsers:        r.state.ManagedUsers,
+		ManagedGroups:       r.state.ManagedGroups,
+		Totals:              r.state.Totals,
+		ActiveResync:        r.childID,
+		LastResync:          r.state.LastResync,
+	}
+}
+
+// updateStatus writes search attributes that changed, and the markdown
+// summary the Web UI shows as the workflow's current details.
+func (r *rule) updateStatus() {
+	st := r.status()
+	current := workflow.GetTypedSearchAttributes(r.ctx)
+	var updates []temporal.SearchAttributeUpdate
+	kw := func(k temporal.SearchAttributeKeyKeyword, v string) {
+		if old, ok := current.GetKeyword(k); !ok || old != v {
+			updates = append(updates, k.ValueSet(v))
+		}
+	}
+	kw(SAKind, KindRule)
+	kw(SASyncState, st.State)
+	kw(SASourceConnection, st.SourceConnection)
+	kw(SATargetConnection, st.TargetConnection)
+	kw(SASourceType, st.SourceType)
+	kw(SATargetType, st.TargetType)
+	if old, ok := current.GetInt64(SAConsecutiveFailures); !ok || old != int64(st.ConsecutiveFailures) {
+		updates = append(updates, SAConsecutiveFailures.ValueSet(int64(st.ConsecutiveFailures)))
+	}
+	failed := int64(st.Totals.Users.Failed + st.Totals.Groups.Failed)
+	if old, ok := current.GetInt64(SAFailedObjects); !ok || old != failed {
+		updates = append(updates, SAFailedObjects.ValueSet(failed))
+	}
+	if !st.LastSuccess.IsZero() {
+		if old, ok := current.GetTime(SALastSyncTime); !ok || !old.Equal(st.LastSuccess) {
+			updates = append(updates, SALastSyncTime.ValueSet(st.LastSuccess))
+		}
+	}
+	if len(updates) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(r.ctx, updates...); err != nil {
+			r.logger.Warn("upsert search attributes", "error", err)
+		}
+	}
+	workflow.SetCurrentDetails(r.ctx, statusMarkdown(st))
+}
+
+// statusMarkdown is compact, table first: the Web UI shows it in a small
+// panel (see DESIGN.md, decision 6).
+func statusMarkdown(st RuleStatus) string {
+	var b strings.Builder
+	b.WriteString(countsTable(st.Totals.Users, st.Totals.Groups))
+	fmt.Fprintf(&b, "\n**%s** · %s → %s · managed: %d users, %d groups\n",
+		st.State, st.SourceConnection, st.TargetConnection, st.ManagedUsers, st.ManagedGroups)
+	fmt.Fprintf(&b, "\nLast poll: %s %s · next: %s", fmtTime(st.LastPoll), st.LastPollResult, fmtTime(st.NextPoll))
+	if !st.BreakerOpenUntil.IsZero() {
+		fmt.Fprintf(&b, " · breaker open until %s", fmtTime(st.BreakerOpenUntil))
+	}
+	if st.PendingChanges > 0 {
+		fmt.Fprintf(&b, " · %d changes pending", st.PendingChanges)
+	}
+	if st.ActiveResync != "" {
+		fmt.Fprintf(&b, " · resync running: %s", st.ActiveResync)
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(&b, "\n\nLast error: %s", truncate(st.LastError, 300))
+	}
+	return b.String()
+}
+
+func countsTable(users, groups reconcile.Counts) string {
+	row := func(name string, c reconcile.Counts) string {
+		return fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %d |\n",
+			name, c.Created, c.Updated, c.Adopted, c.Deprovisioned, c.Unchanged, c.Failed)
+	}
+	return "| | created | updated | adopted | deprovisioned | unchanged | failed |\n" +
+		"|---|---|---|---|---|---|---|\n" + row("users", users) + row("groups", groups)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
