@@ -404,4 +404,3 @@ func errorMessage(err error) string {
 		err = next
 	}
 }
-
