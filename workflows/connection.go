@@ -3,8 +3,12 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/activities"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -62,4 +66,16 @@ func ConnectionWorkflow(ctx workflow.Context, conn connectors.Connection) error 
 	}
 	logger.Info("connection deleted", "connection", conn.Name)
 	return nil
+}
+
+// ConnectionTestWorkflow runs a connection test on a worker, where the
+// connection's secrets resolve, for `starter connection test`.
+func ConnectionTestWorkflow(ctx workflow.Context, name string) (activities.TestResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var res activities.TestResult
+	err := workflow.ExecuteActivity(actx, (*activities.Activities).TestConnection, name).Get(ctx, &res)
+	return res, err
 }

@@ -1,0 +1,149 @@
+// Package cli implements the starter command line, one file per noun, in
+// the manner of gh: each verb has an options struct and a run function that
+// tests can call without the flags.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/all"
+	"github.com/idsync/idsync/workflows"
+)
+
+// Factory carries what every command needs: where Temporal is, the output
+// streams, and the connector registry.
+type Factory struct {
+	Address   string
+	Namespace string
+	Timeout   time.Duration
+	Out       io.Writer
+	ErrOut    io.Writer
+	Registry  connectors.Registry
+
+	client client.Client
+}
+
+// Client dials Temporal once, with a bounded wait, so that an unreachable
+// server is one clear line rather than a hang.
+func (f *Factory) Client(ctx context.Context) (workflows.Client, error) {
+	if f.client == nil {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		c, err := client.DialContext(dctx, client.Options{HostPort: f.Address, Namespace: f.Namespace, Logger: quietLogger{}})
+		if err != nil {
+			return workflows.Client{}, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %w; is `make run` running?", f.Address, f.Namespace, err)
+		}
+		f.client = c
+	}
+	return workflows.Client{Temporal: f.client}, nil
+}
+
+func (f *Factory) close() {
+	if f.client != nil {
+		f.client.Close()
+	}
+}
+
+// FlagError marks a usage mistake: exit code 2.
+type FlagError struct{ error }
+
+func flagErrorf(format string, args ...any) error { return FlagError{fmt.Errorf(format, args...)} }
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "starter",
+		Short: "Create idsync connections and rules, trigger syncs, show sync status",
+		Long: `starter drives idsync through Temporal.
+
+A connection is a configured identity store (an LDAP directory, a SCIM
+service, …). A rule provisions users, groups and memberships from a source
+connection to a target connection: it polls the source on its interval,
+applies webhook changes in real time, and runs full resyncs on demand.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&f.Address, "address", envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	root.PersistentFlags().StringVar(&f.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	root.PersistentFlags().DurationVar(&f.Timeout, "timeout", 30*time.Second, "how long a command waits for Temporal")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return FlagError{err} })
+	root.AddCommand(newConnectionCmd(f), newRuleCmd(f), newSyncCmd(f, nil), newStatusCmd(f, nil))
+	return root
+}
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, out, errOut io.Writer) int {
+	f := &Factory{Out: out, ErrOut: errOut, Registry: all.Registry()}
+	defer f.close()
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(errOut, "starter:", err)
+	var fe FlagError
+	if errors.As(err, &fe) {
+		return 2
+	}
+	return 1
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return flagErrorf("want %s, got %d arguments", what, len(args))
+		}
+		return nil
+	}
+}
+
+func (f *Factory) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), f.Timeout)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// outputFlag adds -o/--output.
+func outputFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "output", "o", "text", "output format: text or json")
+}
+
+func checkOutput(o string) error {
+	if o != "text" && o != "json" {
+		return flagErrorf("--output %q: want text or json", o)
+	}
+	return nil
+}
+
+// quietLogger keeps the SDK's logging off the terminal.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

@@ -1,0 +1,301 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/idsync/idsync/workflows"
+)
+
+func newRuleCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "rule",
+		Aliases: []string{"rules"},
+		Short:   "Create, list, show, change, pause, resume and delete provisioning rules",
+	}
+	cmd.AddCommand(newRuleCreateCmd(f, nil), newRuleListCmd(f), newRuleShowCmd(f), newRuleUpdateCmd(f, nil),
+		newRulePauseCmd(f, workflows.UpdateNamePause, "pause", "Stop polling and applying changes; changes keep being received"),
+		newRulePauseCmd(f, workflows.UpdateNameResume, "resume", "Resume a paused rule"),
+		newRuleDeleteCmd(f))
+	return cmd
+}
+
+// RuleCreateOptions are the inputs of `rule create`.
+type RuleCreateOptions struct {
+	Config workflows.RuleConfig
+}
+
+func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
+	cmd.Flags().DurationVar(&c.PollInterval, "poll-interval", 0, "polling interval (default by source type: ldap 2–3m, workday 15m, workos 1m)")
+	cmd.Flags().IntVar(&c.FailureThreshold, "failure-threshold", 0, "consecutive failed polls that open the circuit breaker (default 5)")
+	cmd.Flags().DurationVar(&c.BreakerReset, "breaker-reset", 0, "how long the breaker stays open before a full resync (default by source type: ldap 30m, workday 12h)")
+	cmd.Flags().DurationVar(&c.BatchWindow, "batch-window", 0, "how long real-time changes wait to be batched (default 200ms)")
+	cmd.Flags().StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
+	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync may deprovision (default 0.2)")
+	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
+}
+
+func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Command {
+	o := &RuleCreateOptions{}
+	cmd := &cobra.Command{
+		Use:   "create NAME --source CONNECTION --target CONNECTION",
+		Short: "Create a provisioning rule; it starts with a full resync, then polls",
+		Example: `  starter rule create corp-to-app --source corp-ldap --target app
+  starter rule create hr --source workday --target app --poll-interval 10m --max-deprovision 0.05`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Config.Name = args[0]
+			if err := o.Config.Validate(); err != nil {
+				return FlagError{err}
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			ctx, cancel := f.ctx(cmd)
+			defer cancel()
+			c, err := f.Client(ctx)
+			if err != nil {
+				return err
+			}
+			src, err := c.Connection(ctx, o.Config.SourceConnection)
+			if err != nil {
+				return fmt.Errorf("--source: %w", err)
+			}
+			tgt, err := c.Connection(ctx, o.Config.TargetConnection)
+			if err != nil {
+				return fmt.Errorf("--target: %w", err)
+			}
+			o.Config.SourceType, o.Config.TargetType = src.Type, tgt.Type
+			cfg := o.Config
+			_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID:                       workflows.RuleWorkflowID(cfg.Name),
+				TaskQueue:                workflows.TaskQueue,
+				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				// Set at start so that the rule is listed and filterable at once.
+				TypedSearchAttributes: temporal.NewSearchAttributes(
+					workflows.SAKind.ValueSet(workflows.KindRule),
+					workflows.SASyncState.ValueSet(workflows.StateIdle),
+					workflows.SASourceConnection.ValueSet(cfg.SourceConnection),
+					workflows.SATargetConnection.ValueSet(cfg.TargetConnection),
+					workflows.SASourceType.ValueSet(cfg.SourceType),
+					workflows.SATargetType.ValueSet(cfg.TargetType),
+				),
+			}, workflows.ProvisioningRuleWorkflow, workflows.RuleState{Config: cfg})
+			var started *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &started) {
+				return fmt.Errorf("rule %q already exists", cfg.Name)
+			}
+			if err != nil {
+				return fmt.Errorf("create rule %q: %w", cfg.Name, err)
+			}
+			fmt.Fprintf(f.Out, "created rule %s: %s (%s) → %s (%s), polling every %s\n", cfg.Name,
+				cfg.SourceConnection, cfg.SourceType, cfg.TargetConnection, cfg.TargetType, cfg.EffectivePollInterval())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Config.SourceConnection, "source", "", "source connection (required)")
+	cmd.Flags().StringVar(&o.Config.TargetConnection, "target", "", "target connection (required)")
+	cmd.Flags().BoolVar(&o.Config.SkipInitialSync, "skip-initial-sync", false, "start polling from now, without the initial full resync")
+	ruleTuningFlags(cmd, &o.Config)
+	return cmd
+}
+
+// RuleUpdateOptions are the inputs of `rule update`.
+type RuleUpdateOptions struct {
+	Name  string
+	Patch workflows.ConfigPatch
+}
+
+func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Command {
+	o := &RuleUpdateOptions{}
+	var c workflows.RuleConfig
+	cmd := &cobra.Command{
+		Use:   "update NAME [flags]",
+		Short: "Change a rule's settings without restarting it",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			fl := cmd.Flags()
+			if fl.Changed("poll-interval") {
+				o.Patch.PollInterval = &c.PollInterval
+			}
+			if fl.Changed("failure-threshold") {
+				o.Patch.FailureThreshold = &c.FailureThreshold
+			}
+			if fl.Changed("breaker-reset") {
+				o.Patch.BreakerReset = &c.BreakerReset
+			}
+			if fl.Changed("batch-window") {
+				o.Patch.BatchWindow = &c.BatchWindow
+			}
+			if fl.Changed("match") {
+				o.Patch.MatchAttributes = c.MatchAttributes
+			}
+			if fl.Changed("max-deprovision") {
+				o.Patch.MaxDeprovisionFraction = &c.MaxDeprovisionFraction
+			}
+			if fl.Changed("concurrency") {
+				o.Patch.Concurrency = &c.Concurrency
+			}
+			if fl.NFlag() == 0 {
+				return flagErrorf("nothing to change: give at least one setting flag")
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			var st workflows.RuleStatus
+			if err := f.updateRule(cmd, o.Name, workflows.UpdateNameConfig, o.Patch, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Out, "updated rule %s: polling every %s\n", o.Name, st.PollInterval)
+			return nil
+		},
+	}
+	ruleTuningFlags(cmd, &c)
+	return cmd
+}
+
+// updateRule sends an update to a rule and waits for its answer.
+func (f *Factory) updateRule(cmd *cobra.Command, name, update string, arg, out any) error {
+	ctx, cancel := f.ctx(cmd)
+	defer cancel()
+	c, err := f.Client(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.RuleStatus(ctx, name); err != nil {
+		return err
+	}
+	var args []any
+	if arg != nil {
+		args = []any{arg}
+	}
+	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.RuleWorkflowID(name), UpdateName: update, Args: args,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, out)
+	}
+	if err != nil {
+		return fmt.Errorf("%s rule %q: %w", update, name, unwrapApp(err))
+	}
+	return nil
+}
+
+// unwrapApp drops Temporal's wrapping so the user reads the reason.
+func unwrapApp(err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return errors.New(app.Message())
+	}
+	return err
+}
+
+func newRulePauseCmd(f *Factory, update, verb, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var st workflows.RuleStatus
+			if err := f.updateRule(cmd, args[0], update, nil, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Out, "rule %s: %s\n", args[0], st.State)
+			return nil
+		},
+	}
+}
+
+func newRuleListCmd(f *Factory) *cobra.Command {
+	var output, connection string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List rules",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			sts, err := f.ruleStatuses(cmd, connection)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(f.Out, sts)
+			}
+			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSOURCE\tTARGET\tSTATE\tINTERVAL")
+			for _, st := range sts {
+				fmt.Fprintf(tw, "%s\t%s (%s)\t%s (%s)\t%s\t%s\n", st.Name, st.SourceConnection, st.SourceType,
+					st.TargetConnection, st.TargetType, st.State, st.PollInterval)
+			}
+			return tw.Flush()
+		},
+	}
+	outputFlag(cmd, &output)
+	cmd.Flags().StringVar(&connection, "connection", "", "only rules that use this connection")
+	return cmd
+}
+
+func newRuleShowCmd(f *Factory) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a rule's settings and status",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			return f.showRule(cmd, args[0], output)
+		},
+	}
+	outputFlag(cmd, &output)
+	return cmd
+}
+
+func newRuleDeleteCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a rule: it stops; nothing in the target is removed",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := f.ctx(cmd)
+			defer cancel()
+			c, err := f.Client(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := c.RuleStatus(ctx, args[0]); err != nil {
+				return err
+			}
+			id := workflows.RuleWorkflowID(args[0])
+			if err := c.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalNameDelete, nil); err != nil {
+				return fmt.Errorf("delete rule %q: %w", args[0], err)
+			}
+			if err := c.Temporal.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+				return fmt.Errorf("delete rule %q: %w", args[0], err)
+			}
+			fmt.Fprintf(f.Out, "deleted rule %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func fmtWhen(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}

@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/workflows"
+)
+
+// StatusOptions are the inputs of `status`.
+type StatusOptions struct {
+	Rule       string
+	Connection string
+	Output     string
+}
+
+func newStatusCmd(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	o := &StatusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status [RULE] [--connection NAME] [-o json]",
+		Short: "Show sync status: of every rule, of one rule, or of a connection",
+		Long: `Show sync status.
+
+With no argument, one line per rule. With a rule name, that rule in full.
+With --connection, the status of a provisioning connection: the sum over
+the rules that use it as source or target.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return flagErrorf("want at most one RULE")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Rule = args[0]
+			}
+			if o.Rule != "" && o.Connection != "" {
+				return flagErrorf("give a RULE or --connection, not both")
+			}
+			if err := checkOutput(o.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			if o.Rule != "" {
+				return f.showRule(cmd, o.Rule, o.Output)
+			}
+			sts, err := f.ruleStatuses(cmd, o.Connection)
+			if err != nil {
+				return err
+			}
+			if o.Connection != "" {
+				cs := summarize(o.Connection, sts)
+				if o.Output == "json" {
+					return printJSON(f.Out, cs)
+				}
+				printConnectionStatus(f.Out, cs)
+				return nil
+			}
+			if o.Output == "json" {
+				return printJSON(f.Out, sts)
+			}
+			printRuleTable(f.Out, sts)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Connection, "connection", "", "status of a provisioning connection: its rules summed")
+	outputFlag(cmd, &o.Output)
+	return cmd
+}
+
+// ruleStatuses queries every running rule (optionally of one connection).
+func (f *Factory) ruleStatuses(cmd *cobra.Command, connection string) ([]workflows.RuleStatus, error) {
+	ctx, cancel := f.ctx(cmd)
+	defer cancel()
+	c, err := f.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if connection != "" {
+		if _, err := c.Connection(ctx, connection); err != nil {
+			return nil, err
+		}
+	}
+	names, err := c.Rules(ctx, connection, "")
+	if err != nil {
+		return nil, err
+	}
+	sts := make([]workflows.RuleStatus, 0, len(names))
+	for _, n := range names {
+		st, err := c.RuleStatus(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		sts = append(sts, st)
+	}
+	return sts, nil
+}
+
+func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
+	ctx, cancel := f.ctx(cmd)
+	defer cancel()
+	c, err := f.Client(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := c.RuleStatus(ctx, name)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		return printJSON(f.Out, st)
+	}
+	w := f.Out
+	fmt.Fprintf(w, "Rule %s: %s\n", st.Name, st.State)
+	fmt.Fprintf(w, "  %s (%s) → %s (%s), polling every %s\n", st.SourceConnection, st.SourceType, st.TargetConnection, st.TargetType, st.PollInterval)
+	fmt.Fprintf(w, "  managed in target: %d users, %d groups\n", st.ManagedUsers, st.ManagedGroups)
+	fmt.Fprintf(w, "  last poll: %s %s; last success: %s; next poll: %s\n", fmtWhen(st.LastPoll), st.LastPollResult, fmtWhen(st.LastSuccess), fmtWhen(st.NextPoll))
+	if st.ConsecutiveFailures > 0 {
+		fmt.Fprintf(w, "  consecutive failures: %d\n", st.ConsecutiveFailures)
+	}
+	if !st.BreakerOpenUntil.IsZero() {
+		fmt.Fprintf(w, "  circuit breaker open until %s, then a full resync\n", fmtWhen(st.BreakerOpenUntil))
+	}
+	if st.PendingChanges > 0 {
+		fmt.Fprintf(w, "  real-time changes pending: %d\n", st.PendingChanges)
+	}
+	if st.ActiveResync != "" {
+		fmt.Fprintf(w, "  resync running: %s\n", st.ActiveResync)
+	}
+	if r := st.LastResync; r != nil {
+		res := "running"
+		switch {
+		case r.Error != "":
+			res = "failed: " + r.Error
+		case !r.Finished.IsZero():
+			res = "done " + fmtWhen(r.Finished)
+		}
+		fmt.Fprintf(w, "  last resync: %s (%s, %s) %s\n", r.WorkflowID, r.Scope, r.Reason, res)
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", st.LastError)
+	}
+	fmt.Fprintln(w, "Totals:")
+	fmt.Fprint(w, countsText(st.Totals.Users, st.Totals.Groups))
+	return nil
+}
+
+func countsText(users, groups reconcile.Counts) string {
+	row := func(name string, c reconcile.Counts) string {
+		return fmt.Sprintf("  %-7s created %d, updated %d, adopted %d, deprovisioned %d, unchanged %d, failed %d\n",
+			name, c.Created, c.Updated, c.Adopted, c.Deprovisioned, c.Unchanged, c.Failed)
+	}
+	return row("users", users) + row("groups", groups)
+}
+
+func printRuleTable(w io.Writer, sts []workflows.RuleStatus) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tSTATE\tSOURCE → TARGET\tUSERS\tGROUPS\tFAILED\tLAST SUCCESS\tLAST ERROR")
+	for _, st := range sts {
+		fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%d\t%d\t%d\t%s\t%s\n", st.Name, st.State, st.SourceConnection, st.TargetConnection,
+			st.ManagedUsers, st.ManagedGroups, st.Totals.Users.Failed+st.Totals.Groups.Failed, fmtWhen(st.LastSuccess), short(st.LastError, 60))
+	}
+	_ = tw.Flush()
+}
+
+// ConnectionStatus is the sync status of a provisioning connection: the
+// sum over the rules that use it.
+type ConnectionStatus struct {
+	Connection    string                 `json:"connection"`
+	Rules         int                    `json:"rules"`
+	States        map[string]int         `json:"states"`
+	ManagedUsers  int                    `json:"managedUsers"`
+	ManagedGroups int                    `json:"managedGroups"`
+	Totals        reconcile.Result       `json:"totals"`
+	RuleStatuses  []workflows.RuleStatus `json:"ruleStatuses"`
+}
+
+func summarize(conn string, sts []workflows.RuleStatus) ConnectionStatus {
+	cs := ConnectionStatus{Connection: conn, Rules: len(sts), States: map[string]int{}, RuleStatuses: sts}
+	for _, st := range sts {
+		cs.States[st.State]++
+		cs.ManagedUsers += st.ManagedUsers
+		cs.ManagedGroups += st.ManagedGroups
+		cs.Totals.Users = cs.Totals.Users.Add(st.Totals.Users)
+		cs.Totals.Groups = cs.Totals.Groups.Add(st.Totals.Groups)
+	}
+	return cs
+}
+
+func printConnectionStatus(w io.Writer, cs ConnectionStatus) {
+	fmt.Fprintf(w, "Connection %s: %d rules", cs.Connection, cs.Rules)
+	for _, s := range []string{workflows.StateIdle, workflows.StatePolling, workflows.StateApplying,
+		workflows.StateResyncing, workflows.StateCircuitOpen, workflows.StatePaused} {
+		if n := cs.States[s]; n > 0 {
+			fmt.Fprintf(w, ", %d %s", n, s)
+		}
+	}
+	fmt.Fprintf(w, "\n  managed: %d users, %d groups\n", cs.ManagedUsers, cs.ManagedGroups)
+	fmt.Fprint(w, countsText(cs.Totals.Users, cs.Totals.Groups))
+	printRuleTable(w, cs.RuleStatuses)
+}
+
+func short(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,141 @@
+// Command worker runs idsync: the Temporal worker that executes rules,
+// resyncs and connection workflows and their activities, and the HTTP
+// listener for change webhooks.
+//
+// Usage:
+//
+//	worker [--temporal-address host:port] [--namespace ns] [--webhook-addr addr]
+//
+// Every flag can also be set by environment variable (see --help).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/connectors/all"
+	"github.com/idsync/idsync/webhook"
+	"github.com/idsync/idsync/workflows"
+)
+
+type options struct {
+	temporalAddress string
+	namespace       string
+	webhookAddr     string
+	maxBody         int64
+	logLevel        string
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.StringVar(&o.temporalAddress, "temporal-address", envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	fs.StringVar(&o.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	fs.StringVar(&o.webhookAddr, "webhook-addr", envOr("IDSYNC_WEBHOOK_ADDR", "127.0.0.1:8088"), "address the change webhook listens on; empty disables it (env IDSYNC_WEBHOOK_ADDR)")
+	fs.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultMaxBody, "largest webhook body accepted, in bytes")
+	fs.StringVar(&o.logLevel, "log-level", envOr("IDSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (env IDSYNC_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.maxBody <= 0 {
+		return o, errors.New("--webhook-max-body must be positive")
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  o.temporalAddress,
+		Namespace: o.namespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", o.temporalAddress, err)
+	}
+	defer c.Close()
+	wc := workflows.Client{Temporal: c}
+
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
+	w.RegisterWorkflow(workflows.FullResyncWorkflow)
+	w.RegisterWorkflow(workflows.ConnectionWorkflow)
+	w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
+	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	logger.Info("worker started", "temporal_address", o.temporalAddress, "namespace", o.namespace, "task_queue", workflows.TaskQueue)
+
+	if o.webhookAddr != "" {
+		ln, err := net.Listen("tcp", o.webhookAddr)
+		if err != nil {
+			return fmt.Errorf("webhook listener: %w", err)
+		}
+		h := &webhook.Handler{Backend: wc, MaxBody: o.maxBody, Logger: logger}
+		srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("webhook server stopped", "error", err)
+				stop()
+			}
+		}()
+		logger.Info("webhook listening", "addr", ln.Addr().String())
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	return nil
+}
