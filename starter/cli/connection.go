@@ -135,11 +135,12 @@ take a reference, env:NAME or file:PATH, that the worker resolves.`,
 				return err
 			}
 			_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID:                       workflows.ConnectionWorkflowID(conn.Name),
-				TaskQueue:                workflows.TaskQueue,
-				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				TypedSearchAttributes:    connectionSearchAttributes(conn),
+				ID:                                       workflows.ConnectionWorkflowID(conn.Name),
+				TaskQueue:                                workflows.TaskQueue,
+				WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
+				WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				TypedSearchAttributes:                    connectionSearchAttributes(conn),
 			}, workflows.ConnectionWorkflow, conn)
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {

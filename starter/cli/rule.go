@@ -76,10 +76,11 @@ func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Co
 			o.Config.SourceType, o.Config.TargetType = src.Type, tgt.Type
 			cfg := o.Config
 			_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID:                       workflows.RuleWorkflowID(cfg.Name),
-				TaskQueue:                workflows.TaskQueue,
-				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				ID:                                       workflows.RuleWorkflowID(cfg.Name),
+				TaskQueue:                                workflows.TaskQueue,
+				WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
+				WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				// Set at start so that the rule is listed and filterable at once.
 				TypedSearchAttributes: temporal.NewSearchAttributes(
 					workflows.SAKind.ValueSet(workflows.KindRule),

@@ -15,6 +15,7 @@ type SyncOptions struct {
 	Groups  bool
 	Request workflows.SyncRequest
 	Wait    bool
+	Output  string
 }
 
 // scope turns --members/--groups into a sync scope: both when neither or
@@ -46,6 +47,12 @@ deprovisioned, and a run that would deprovision more than the rule's
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Rule = args[0]
 			o.Request.Scope = o.scope()
+			if err := checkOutput(o.Output); err != nil {
+				return err
+			}
+			if o.Output == "json" && !o.Wait {
+				return flagErrorf("-o json needs --wait")
+			}
 			if runF != nil {
 				return runF(o)
 			}
@@ -57,6 +64,7 @@ deprovisioned, and a run that would deprovision more than the rule's
 	cmd.Flags().BoolVar(&o.Request.DryRun, "dry-run", false, "compute and count the changes without applying them")
 	cmd.Flags().BoolVar(&o.Request.AllowMassDeprovision, "allow-deprovision", false, "lift the deprovisioning guard for this run")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait for the resync to finish and print what it did")
+	outputFlag(cmd, &o.Output)
 	return cmd
 }
 
@@ -65,7 +73,9 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 	if err := f.updateRule(cmd, o.Rule, workflows.UpdateNameSync, o.Request, &resp); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.Out, "started %s resync of %s: %s\n", o.Request.Scope, o.Rule, resp.WorkflowID)
+	if o.Output != "json" {
+		fmt.Fprintf(f.Out, "started %s resync of %s: %s\n", o.Request.Scope, o.Rule, resp.WorkflowID)
+	}
 	if !o.Wait {
 		return nil
 	}
@@ -77,6 +87,9 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 	var res workflows.ResyncResult
 	if err := c.Temporal.GetWorkflow(ctx, resp.WorkflowID, "").Get(ctx, &res); err != nil {
 		return fmt.Errorf("resync %s failed: %w", resp.WorkflowID, unwrapApp(err))
+	}
+	if o.Output == "json" {
+		return printJSON(f.Out, res)
 	}
 	if res.DryRun {
 		fmt.Fprintln(f.Out, "dry run: nothing was changed; this is what would be done")
