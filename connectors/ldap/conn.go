@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -56,8 +57,8 @@ func (c *ldapConnector) hostPort() string {
 
 // connect dials, sets up TLS and binds. Its error is a
 // *connectors.TestError naming the stage that failed.
-func (c *ldapConnector) connect(ctx context.Context) (*ldap.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+func (c *ldapConnector) connect(parent context.Context) (*ldap.Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	d := net.Dialer{Timeout: c.timeout}
 	raw, err := d.DialContext(ctx, "tcp", c.hostPort())
@@ -67,19 +68,21 @@ func (c *ldapConnector) connect(ctx context.Context) (*ldap.Conn, error) {
 		if errors.As(err, &dnsErr) {
 			stage = connectors.StageDNS
 		}
-		return nil, &connectors.TestError{Stage: stage, Err: fmt.Errorf("connect to %s: %w", c.hostPort(), err)}
+		return nil, &connectors.TestError{Stage: stage, Err: fmt.Errorf("connect to %s: %w", c.hostPort(), deadlineErr(parent, ctx, c.timeout, err))}
 	}
 	if c.url.Scheme == "ldaps" {
 		tconn := tls.Client(raw, c.tlsConfig)
 		if err := tconn.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			return nil, &connectors.TestError{Stage: connectors.StageTLS, Err: fmt.Errorf("TLS handshake with %s: %w", c.hostPort(), err)}
+			return nil, &connectors.TestError{Stage: connectors.StageTLS, Err: fmt.Errorf("TLS handshake with %s: %w", c.hostPort(), deadlineErr(parent, ctx, c.timeout, err))}
 		}
 		raw = tconn
 	}
+	// No conn.SetTimeout: go-ldap applies it to a whole request and, when
+	// the reader is slow, drops response packets after it silently. Each
+	// request gets a deadline from do instead.
 	conn := ldap.NewConn(raw, c.url.Scheme == "ldaps")
 	conn.Start()
-	conn.SetTimeout(c.timeout)
 	// go-ldap's requests take no context: closing the connection is how a
 	// cancelled ctx interrupts them.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -87,12 +90,17 @@ func (c *ldapConnector) connect(ctx context.Context) (*ldap.Conn, error) {
 	if c.cfg.StartTLS {
 		if err := conn.StartTLS(c.tlsConfig); err != nil {
 			conn.Close()
-			return nil, &connectors.TestError{Stage: connectors.StageTLS, Err: fmt.Errorf("StartTLS with %s: %w", c.hostPort(), ctxErr(ctx, err))}
+			return nil, &connectors.TestError{Stage: connectors.StageTLS, Err: fmt.Errorf("StartTLS with %s: %w", c.hostPort(), deadlineErr(parent, ctx, c.timeout, err))}
 		}
 	}
-	if err := c.bind(conn); err != nil {
+	err = c.bind(conn)
+	if !stop() {
+		// ctx ended, closing conn, however the bind went.
+		err = errOr(err, ctx.Err())
+	}
+	if err != nil {
 		conn.Close()
-		return nil, &connectors.TestError{Stage: connectors.StageAuth, Err: ctxErr(ctx, err)}
+		return nil, &connectors.TestError{Stage: connectors.StageAuth, Err: deadlineErr(parent, ctx, c.timeout, err)}
 	}
 	return conn, nil
 }
@@ -100,12 +108,12 @@ func (c *ldapConnector) connect(ctx context.Context) (*ldap.Conn, error) {
 func (c *ldapConnector) bind(conn *ldap.Conn) error {
 	if c.cfg.Anonymous {
 		if err := conn.UnauthenticatedBind(""); err != nil {
-			return classify(fmt.Errorf("anonymous bind: %w", err))
+			return fmt.Errorf("anonymous bind: %w", classify(err))
 		}
 		return nil
 	}
 	if err := conn.Bind(c.cfg.BindDN, c.password); err != nil {
-		return classify(fmt.Errorf("bind as %q: %w", c.cfg.BindDN, err))
+		return fmt.Errorf("bind as %q: %w", c.cfg.BindDN, classify(err))
 	}
 	return nil
 }
@@ -149,31 +157,50 @@ func (c *ldapConnector) release(conn *ldap.Conn, opErr error) {
 	}
 }
 
-// withConn runs fn with a bound connection whose requests end when ctx
-// does.
+// withConn runs fn with a bound connection.
 func (c *ldapConnector) withConn(ctx context.Context, fn func(*ldap.Conn) error) (err error) {
 	conn, err := c.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { c.release(conn, err) }()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer func() {
-		if !stop() {
-			// ctx ended during fn and closed the connection: say so
-			// rather than report a network error.
-			err = ctxErr(ctx, err)
-		}
-	}()
 	return fn(conn)
 }
 
-// ctxErr prefers ctx's error to err when ctx has ended.
-func ctxErr(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+// do runs one request on conn with a deadline of d: go-ldap's requests take
+// no context, so when ctx ends or d passes, do closes the connection, which
+// ends the request.
+func do(ctx context.Context, conn *ldap.Conn, d time.Duration, fn func(ctx context.Context) error) error {
+	rctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	stop := context.AfterFunc(rctx, func() { conn.Close() })
+	err := fn(rctx)
+	if stop() {
+		return err
+	}
+	// rctx ended and closed the connection: say why.
+	return deadlineErr(ctx, rctx, d, errOr(err, rctx.Err()))
+}
+
+// deadlineErr explains err when ctx, derived from parent with a timeout of
+// d, has ended: parent's end, or no answer within d.
+func deadlineErr(parent, ctx context.Context, d time.Duration, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case parent.Err() != nil:
+		return fmt.Errorf("%w (%v)", parent.Err(), err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("no answer within %s (the timeout setting): %w", d, err)
 	}
 	return err
+}
+
+func errOr(err, def error) error {
+	if err != nil {
+		return err
+	}
+	return def
 }
 
 // classify adds what an LDAP result code means for the caller: refused
@@ -220,17 +247,19 @@ func (c *ldapConnector) Test(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 	bases := []string{c.cfg.UserBaseDN}
 	if c.cfg.GroupBaseDN != c.cfg.UserBaseDN {
 		bases = append(bases, c.cfg.GroupBaseDN)
 	}
 	for _, base := range bases {
-		req := ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, int(c.timeout.Seconds()), false,
+		req := ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
 			"(objectClass=*)", []string{"1.1"}, nil)
-		if _, err := conn.Search(req); err != nil {
-			return &connectors.TestError{Stage: connectors.StagePermissions, Err: classify(fmt.Errorf("read %q: %w", base, ctxErr(ctx, err)))}
+		err := do(ctx, conn, c.timeout, func(context.Context) error {
+			_, err := conn.Search(req)
+			return err
+		})
+		if err != nil {
+			return &connectors.TestError{Stage: connectors.StagePermissions, Err: fmt.Errorf("read %q: %w", base, classify(err))}
 		}
 	}
 	return nil

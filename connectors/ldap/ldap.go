@@ -4,6 +4,7 @@
 //
 // An example connection config, as YAML:
 //
+//	name: corp-directory
 //	type: ldap
 //	settings:
 //	  url: ldaps://ldap.example.org
@@ -45,23 +46,26 @@
 // reports a deletion sets ChangeSet.ResyncRequired: the full resync finds
 // deletions by comparison. Prefer entryUUID.
 //
-// Changes. Cursor returns a sync cookie without transferring any entry (a
-// sync search whose filter matches nothing). Changes runs one refreshOnly
-// sync for users and one for groups from their cookies: added and modified
-// entries come back whole, and deleted entries, entries moved out of the
-// base DN and entries that stopped matching the filter come back as
-// DeletedIDs, from syncprov's session log. When the server cannot tell what
-// was deleted (the cookie is older than the session log, or the scope
-// changed since the cursor was taken), ResyncRequired is set.
+// Changes. Cursor returns a pair of sync cookies (users, groups) without
+// transferring any entry: each comes from a sync search whose filter matches
+// nothing. Changes runs one refreshOnly sync for users and one for groups
+// from those cookies. Added and modified entries come back whole, and with
+// each changed user every group it is a member of, so that a user who
+// re-enters scope regains memberships whose groups did not change. Deleted
+// entries, entries moved out of the base DN and entries that stopped
+// matching the filter come back as DeletedIDs, from syncprov's session log.
+// When the server cannot tell what was deleted (the cookie is older than
+// its session log), or the scope settings changed since the cursor was
+// taken, ResyncRequired is set.
 //
 // Deleting a user removes it from its groups through the refint overlay
 // without changing the groups' entryCSN, so Changes does not report those
-// groups: the user's id in DeletedIDs is what tells the engine, which
-// removes the deprovisioned user from every group anyway.
+// groups: the user's id in DeletedIDs is the whole news, and the engine
+// treats a deleted user as having left every group.
 //
-// Limits. A bind's size limit is enforced by OpenLDAP on paged searches too
-// (size.prtotal, which defaults to the hard limit, 500): when a listing hits
-// it, the listing fails with an error that says so rather than returning a
+// Limits. OpenLDAP enforces a bind's size limit on paged searches too
+// (size.prtotal defaults to the hard size limit, by default 500): a listing
+// that hits it fails with an error that says so rather than returning a
 // truncated directory. Give the bind account "limits dn.exact=<bindDn>
 // size=unlimited".
 package ldap
