@@ -602,6 +602,30 @@ func TestChanges(t *testing.T) {
 	}
 }
 
+// With users and groups under one base DN (the default), each kind's sync
+// sees the other kind's modified entries fall outside its filter; a
+// modified user must come back changed, never deleted.
+func TestChangesSharedBase(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.UserBaseDN, f.cfg.GroupBaseDN = "", ""
+	ada := f.addUser(t, "ada", "Ada")
+	eng := f.addGroup(t, "eng", ada)
+	c := f.open(t)
+	cur, err := c.Cursor(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.modify(t, fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: mail\nmail: ada@example.org\n", ada))
+	f.modify(t, fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: description\ndescription: the engineers\n", eng))
+	cs := changesOf(t, c, cur)
+	if len(cs.DeletedIDs) != 0 {
+		t.Errorf("modified entries reported deleted: %v", cs.DeletedIDs)
+	}
+	if !slices.Equal(userIDs(cs), []string{f.uuid(t, ada)}) || len(cs.Groups) != 1 {
+		t.Errorf("changes = %+v, want ada and eng", cs)
+	}
+}
+
 func TestChangesResyncRequired(t *testing.T) {
 	f := newFixture(t)
 	alice := f.addUser(t, "alice", "Alice")

@@ -132,7 +132,10 @@ func (c *ldapConnector) changes(ctx context.Context, conn *ldap.Conn, s string) 
 		return connectors.ChangeSet{}, fmt.Errorf("ldap: encode cursor: %w", err)
 	}
 	cs := connectors.ChangeSet{Cursor: string(b)}
-	deleted := append(users.deleted, groups.deleted...)
+	// With both bases at one DN, each sync sees the other kind's modified
+	// entries leave its filter and reports them as deletions: an entry
+	// that one sync reports changed is not deleted.
+	deleted := without(append(users.deleted, groups.deleted...), append(users.changed, groups.changed...))
 	switch {
 	case users.present || groups.present:
 		c.logger.Info("the server answered with a present phase (the cookie is older than its change log); a full resync is required")
@@ -211,6 +214,7 @@ func (c *ldapConnector) resync(ctx context.Context, conn *ldap.Conn) (connectors
 type syncResult struct {
 	entries []*ldap.Entry // added or modified entries
 	deleted []string      // entryUUIDs of deleted entries
+	changed []string      // entryUUIDs of the added or modified entries
 	present bool          // the server used a present phase
 	cookie  []byte        // the new cookie; nil when the server sent none
 }
@@ -270,6 +274,7 @@ func (r *syncResult) addEntry(e *ldap.Entry, ctls []ldap.Control) {
 	default:
 		if !r.present {
 			r.entries = append(r.entries, e)
+			r.changed = append(r.changed, state.EntryUUID.String())
 		}
 	}
 }
@@ -360,4 +365,19 @@ func (c *ldapConnector) groupsOf(ctx context.Context, conn *ldap.Conn, users, ha
 		}
 	}
 	return out, nil
+}
+
+// without returns ids less those in drop, in order.
+func without(ids, drop []string) []string {
+	skip := make(map[string]bool, len(drop))
+	for _, id := range drop {
+		skip[id] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !skip[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
