@@ -242,7 +242,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	e.starter(false, "rule", "create", "corp-to-app", "--source", "corp", "--target", "app",
-		"--poll-interval", "2s", "--batch-window", "50ms")
+		"--poll-interval", "2s")
 
 	// The initial full resync provisions users, groups and memberships.
 	e.eventually("initial resync", 60*time.Second, func() error {

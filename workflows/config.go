@@ -28,7 +28,11 @@ type RuleConfig struct {
 	// full resync that closes it.
 	BreakerReset time.Duration `json:"breakerReset,omitempty"`
 	// BatchWindow is how long real-time changes wait for more to arrive
-	// before they are applied together (default 200ms).
+	// before they are applied together. The default, 0, applies them at
+	// once; changes that arrive while a batch is applied form the next
+	// batch, so bursts batch themselves. A window is a durable timer, and
+	// the server fires timers with about a second of granularity: a window
+	// costs that much latency.
 	BatchWindow time.Duration `json:"batchWindow,omitempty"`
 
 	// MatchAttributes rank the attributes that adopt existing target users
@@ -76,7 +80,7 @@ func SourceDefaultsFor(sourceType string) SourceDefaults {
 
 const (
 	defaultFailureThreshold = 5
-	defaultBatchWindow      = 200 * time.Millisecond
+	defaultBatchWindow      = 0
 )
 
 // EffectivePollInterval is the interval the rule sleeps between polls.

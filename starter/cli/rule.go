@@ -37,7 +37,7 @@ func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
 	cmd.Flags().DurationVar(&c.PollInterval, "poll-interval", 0, "polling interval (default by source type: ldap 2–3m, workday 15m, workos 1m)")
 	cmd.Flags().IntVar(&c.FailureThreshold, "failure-threshold", 0, "consecutive failed polls that open the circuit breaker (default 5)")
 	cmd.Flags().DurationVar(&c.BreakerReset, "breaker-reset", 0, "how long the breaker stays open before a full resync (default by source type: ldap 30m, workday 12h)")
-	cmd.Flags().DurationVar(&c.BatchWindow, "batch-window", 0, "how long real-time changes wait to be batched (default 200ms)")
+	cmd.Flags().DurationVar(&c.BatchWindow, "batch-window", 0, "how long real-time changes wait to be batched (default 0: at once; bursts batch themselves)")
 	cmd.Flags().StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
 	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync may deprovision (default 0.2)")
 	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
