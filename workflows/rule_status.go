@@ -91,20 +91,20 @@ func (r *rule) updateStatus() {
 func statusMarkdown(st RuleStatus) string {
 	var b strings.Builder
 	b.WriteString(countsTable(st.Totals.Users, st.Totals.Groups))
-	fmt.Fprintf(&b, "\n**%s** · %s → %s · managed: %d users, %d groups\n",
-		st.State, st.SourceConnection, st.TargetConnection, st.ManagedUsers, st.ManagedGroups)
-	fmt.Fprintf(&b, "\nLast poll: %s %s · next: %s", fmtTime(st.LastPoll), st.LastPollResult, fmtTime(st.NextPoll))
+	b.WriteString(fmt.Sprintf("\n**%s** · %s → %s · managed: %d users, %d groups\n",
+		st.State, st.SourceConnection, st.TargetConnection, st.ManagedUsers, st.ManagedGroups))
+	b.WriteString(fmt.Sprintf("\nLast poll: %s %s · next: %s", fmtTime(st.LastPoll), st.LastPollResult, fmtTime(st.NextPoll)))
 	if !st.BreakerOpenUntil.IsZero() {
-		fmt.Fprintf(&b, " · breaker open until %s", fmtTime(st.BreakerOpenUntil))
+		b.WriteString(fmt.Sprintf(" · breaker open until %s", fmtTime(st.BreakerOpenUntil)))
 	}
 	if st.PendingChanges > 0 {
-		fmt.Fprintf(&b, " · %d changes pending", st.PendingChanges)
+		b.WriteString(fmt.Sprintf(" · %d changes pending", st.PendingChanges))
 	}
 	if st.ActiveResync != "" {
-		fmt.Fprintf(&b, " · resync running: %s", st.ActiveResync)
+		b.WriteString(fmt.Sprintf(" · resync running: %s", st.ActiveResync))
 	}
 	if st.LastError != "" {
-		fmt.Fprintf(&b, "\n\nLast error: %s", truncate(st.LastError, 300))
+		b.WriteString(fmt.Sprintf("\n\nLast error: %s", truncate(st.LastError, 300)))
 	}
 	return b.String()
 }

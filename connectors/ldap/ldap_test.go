@@ -48,7 +48,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testSlapd = s
-	os.Setenv(passwordEnv, s.AdminPassword)
+	if err := os.Setenv(passwordEnv, s.AdminPassword); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if err := s.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "ldap tests:", err)
@@ -179,7 +181,7 @@ func (f *fixture) open(t *testing.T, edit ...func(*Config)) *ldapConnector {
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return conn.(*ldapConnector)
 }
 

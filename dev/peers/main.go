@@ -69,7 +69,7 @@ func run(dir string, ldapPort, scimPort, nUsers int) error {
 	if err != nil {
 		return fmt.Errorf("start OpenLDAP: %w", err)
 	}
-	defer slapd.Stop()
+	defer func() { _ = slapd.Stop() }()
 	if err := seed(sctx, slapd, nUsers); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func run(dir string, ldapPort, scimPort, nUsers int) error {
 	if err != nil {
 		return fmt.Errorf("start the SCIM server: %w", err)
 	}
-	defer scim.Stop()
+	defer func() { _ = scim.Stop() }()
 
 	fmt.Printf(`OpenLDAP: %s  base %s  admin %s
 SCIM 2.0: %s

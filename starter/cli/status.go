@@ -120,7 +120,11 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 	fmt.Fprintf(w, "Rule %s: %s\n", st.Name, st.State)
 	fmt.Fprintf(w, "  %s (%s) → %s (%s), polling every %s\n", st.SourceConnection, st.SourceType, st.TargetConnection, st.TargetType, st.PollInterval)
 	fmt.Fprintf(w, "  managed in target: %d users, %d groups\n", st.ManagedUsers, st.ManagedGroups)
-	fmt.Fprintf(w, "  last poll: %s %s; last success: %s; next poll: %s\n", fmtWhen(st.LastPoll), st.LastPollResult, fmtWhen(st.LastSuccess), fmtWhen(st.NextPoll))
+	poll := fmtWhen(st.LastPoll)
+	if st.LastPollResult != "" {
+		poll += " (" + st.LastPollResult + ")"
+	}
+	fmt.Fprintf(w, "  last poll: %s; last success: %s; next poll: %s\n", poll, fmtWhen(st.LastSuccess), fmtWhen(st.NextPoll))
 	if st.ConsecutiveFailures > 0 {
 		fmt.Fprintf(w, "  consecutive failures: %d\n", st.ConsecutiveFailures)
 	}
@@ -206,9 +210,12 @@ func printConnectionStatus(w io.Writer, cs ConnectionStatus) {
 	printRuleTable(w, cs.RuleStatuses)
 }
 
+// short cuts s to n characters, never inside a UTF-8 sequence: errors
+// hold "→" and "–".
 func short(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }
