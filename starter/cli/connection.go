@@ -40,6 +40,10 @@ type ConnectionCreateOptions struct {
 	SettingsFile  string   // path to a JSON object
 	Set           []string // key=value, value parsed as JSON when it is JSON
 	WebhookSecret string
+
+	// Connection is built from the flags above and validated before the
+	// command runs.
+	Connection connectors.Connection
 }
 
 // buildConnection turns the options into a validated connection.
@@ -58,7 +62,7 @@ func (o ConnectionCreateOptions) buildConnection(reg connectors.Registry) (conne
 	if o.SettingsFile != "" {
 		b, err := os.ReadFile(o.SettingsFile)
 		if err != nil {
-			return connectors.Connection{}, fmt.Errorf("--settings-file: %w", err)
+			return connectors.Connection{}, flagErrorf("--settings-file: %w", err)
 		}
 		raw = b
 	}
@@ -121,40 +125,46 @@ take a reference, env:NAME or file:PATH, that the worker resolves.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			if runF != nil {
-				return runF(o)
-			}
 			conn, err := o.buildConnection(f.Registry)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := f.ctx(cmd)
-			defer cancel()
-			c, err := f.Client(ctx)
-			if err != nil {
-				return err
+			o.Connection = conn
+			if runF != nil {
+				return runF(o)
 			}
-			_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID:                                       workflows.ConnectionWorkflowID(conn.Name),
-				TaskQueue:                                workflows.TaskQueue,
-				WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-				WorkflowExecutionErrorWhenAlreadyStarted: true,
-				WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				TypedSearchAttributes:                    connectionSearchAttributes(conn),
-			}, workflows.ConnectionWorkflow, conn)
-			var started *serviceerror.WorkflowExecutionAlreadyStarted
-			if errors.As(err, &started) {
-				return fmt.Errorf("connection %q already exists", conn.Name)
-			}
-			if err != nil {
-				return fmt.Errorf("create connection %q: %w", conn.Name, err)
-			}
-			fmt.Fprintf(f.Out, "created connection %s (%s)\n", conn.Name, conn.Type)
-			return nil
+			return runConnectionCreate(cmd, f, o)
 		},
 	}
 	connectionFlags(cmd, o, f.Registry)
 	return cmd
+}
+
+func runConnectionCreate(cmd *cobra.Command, f *Factory, o *ConnectionCreateOptions) error {
+	conn := o.Connection
+	ctx, cancel := f.ctx(cmd)
+	defer cancel()
+	c, err := f.Client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       workflows.ConnectionWorkflowID(conn.Name),
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:                    connectionSearchAttributes(conn),
+	}, workflows.ConnectionWorkflow, conn)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return fmt.Errorf("connection %q already exists", conn.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("create connection %q: %w", conn.Name, err)
+	}
+	fmt.Fprintf(f.Out, "created connection %s (%s)\n", conn.Name, conn.Type)
+	return nil
 }
 
 func newConnectionUpdateCmd(f *Factory, runF func(*ConnectionCreateOptions) error) *cobra.Command {
@@ -165,12 +175,13 @@ func newConnectionUpdateCmd(f *Factory, runF func(*ConnectionCreateOptions) erro
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			if runF != nil {
-				return runF(o)
-			}
 			conn, err := o.buildConnection(f.Registry)
 			if err != nil {
 				return err
+			}
+			o.Connection = conn
+			if runF != nil {
+				return runF(o)
 			}
 			ctx, cancel := f.ctx(cmd)
 			defer cancel()

@@ -76,26 +76,42 @@ applies webhook changes in real time, and runs full resyncs on demand.`,
 	root.PersistentFlags().StringVar(&f.Address, "address", envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
 	root.PersistentFlags().StringVar(&f.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
 	root.PersistentFlags().DurationVar(&f.Timeout, "timeout", 30*time.Second, "how long a command waits for Temporal")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return FlagError{err} })
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newConnectionCmd(f), newRuleCmd(f), newSyncCmd(f, nil), newStatusCmd(f, nil))
 	return root
 }
+
+// flagError makes cobra's own flag parsing errors usage errors.
+func flagError(_ *cobra.Command, err error) error { return FlagError{err} }
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, out, errOut io.Writer) int {
 	f := &Factory{Out: out, ErrOut: errOut, Registry: all.Registry()}
 	defer f.close()
+	return f.execute(args)
+}
+
+// execute runs the command tree on args, prints any error as one
+// "starter: " line and returns the exit code.
+func (f *Factory) execute(args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	root.SetOut(out)
-	root.SetErr(errOut)
+	root.SetOut(f.Out)
+	root.SetErr(f.ErrOut)
 	err := root.Execute()
-	if err == nil {
-		return 0
+	if err != nil {
+		fmt.Fprintln(f.ErrOut, "starter:", err)
 	}
-	fmt.Fprintln(errOut, "starter:", err)
+	return exitCode(err)
+}
+
+// exitCode is 0 for success, 2 for a usage mistake and 1 otherwise.
+func exitCode(err error) int {
 	var fe FlagError
-	if errors.As(err, &fe) {
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &fe):
 		return 2
 	}
 	return 1
@@ -112,7 +128,13 @@ func envOr(name, def string) string {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {
-			return flagErrorf("want %s, got %d arguments", what, len(args))
+			// The arguments are not echoed: a stray one may be a secret
+			// that lost its flag (--set bindPassword s3cret).
+			got := fmt.Sprintf("%d arguments", len(args))
+			if len(args) == 1 {
+				got = "1 argument"
+			}
+			return flagErrorf("want %s, got %s", what, got)
 		}
 		return nil
 	}

@@ -125,6 +125,7 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
+			o.Patch = workflows.ConfigPatch{}
 			fl := cmd.Flags()
 			if fl.Changed("poll-interval") {
 				o.Patch.PollInterval = &c.PollInterval
@@ -147,8 +148,9 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 			if fl.Changed("concurrency") {
 				o.Patch.Concurrency = &c.Concurrency
 			}
-			if fl.NFlag() == 0 {
-				return flagErrorf("nothing to change: give at least one setting flag")
+			// Not fl.NFlag(): that counts global flags such as --timeout too.
+			if !patchChanges(o.Patch) {
+				return flagErrorf("nothing to change: give at least one setting flag (see --help)")
 			}
 			if runF != nil {
 				return runF(o)
@@ -163,6 +165,12 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 	}
 	ruleTuningFlags(cmd, &c)
 	return cmd
+}
+
+// patchChanges reports whether p changes any setting.
+func patchChanges(p workflows.ConfigPatch) bool {
+	return p.PollInterval != nil || p.FailureThreshold != nil || p.BreakerReset != nil || p.BatchWindow != nil ||
+		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.Concurrency != nil
 }
 
 // updateRule sends an update to a rule and waits for its answer.
@@ -188,7 +196,11 @@ func (f *Factory) updateRule(cmd *cobra.Command, name, update string, arg, out a
 		err = h.Get(ctx, out)
 	}
 	if err != nil {
-		return fmt.Errorf("%s rule %q: %w", update, name, unwrapApp(err))
+		verb := update
+		if update == workflows.UpdateNameConfig {
+			verb = "update" // "config rule x: …" reads oddly
+		}
+		return fmt.Errorf("%s rule %q: %w", verb, name, unwrapApp(err))
 	}
 	return nil
 }

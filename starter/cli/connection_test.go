@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// ldapArgs are the settings of a valid LDAP connection, as --set flags.
+var ldapArgs = []string{
+	"--type", "ldap",
+	"--set", "url=ldap://127.0.0.1:3389",
+	"--set", "baseDn=dc=example,dc=org",
+	"--set", "bindDn=cn=admin,dc=example,dc=org",
+	"--set", "bindPassword=env:LDAP_PASSWORD",
+}
+
+func ldapSettings(extra map[string]any) map[string]any {
+	m := map[string]any{
+		"url":          "ldap://127.0.0.1:3389",
+		"baseDn":       "dc=example,dc=org",
+		"bindDn":       "cn=admin,dc=example,dc=org",
+		"bindPassword": "env:LDAP_PASSWORD",
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func args(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestNewCmdConnectionCreate(t *testing.T) {
+	dir := t.TempDir()
+	settingsFile := filepath.Join(dir, "scim.json")
+	if err := os.WriteFile(settingsFile, []byte(`{"baseUrl": "https://app.example.com/scim/v2", "token": "file:/run/secrets/scim"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A literal secret must be refused without being echoed: it could end
+	// up in a terminal scrollback, a CI log or a bug report.
+	const literal = "hunter2-Sup3rSecret"
+
+	tests := []struct {
+		name         string
+		argv         []string
+		wantType     string
+		wantSettings map[string]any
+		wantWebhook  string
+		wantErr      string
+		wantCode     int    // for wantErr; 0 means 2, a usage error
+		notInErr     string // must not appear in the error
+	}{
+		{
+			name:         "ldap with --set",
+			argv:         args([]string{"corp-ldap"}, ldapArgs),
+			wantType:     "ldap",
+			wantSettings: ldapSettings(nil),
+		},
+		{
+			name:         "typed JSON values",
+			argv:         args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "pageSize=100", "--set", "startTls=true", "--set", "timeout=45s"}),
+			wantType:     "ldap",
+			wantSettings: ldapSettings(map[string]any{"pageSize": float64(100), "startTls": true, "timeout": "45s"}),
+		},
+		{
+			name:         "the value keeps everything after the first =",
+			argv:         []string{"corp-ldap", "--type", "ldap", "--set", "url=ldap://h", "--set", "bindDn=cn=a,dc=b", "--set", "bindPassword=env:P", "--set", "baseDn=dc=b", "--set", "userFilter=(uid=*)"},
+			wantType:     "ldap",
+			wantSettings: map[string]any{"url": "ldap://h", "bindDn": "cn=a,dc=b", "bindPassword": "env:P", "baseDn": "dc=b", "userFilter": "(uid=*)"},
+		},
+		{
+			name:         "--set overrides --settings",
+			argv:         []string{"app", "--type", "scim", "--settings", `{"baseUrl":"https://a.example/scim/v2","token":"env:A","pageSize":50}`, "--set", "pageSize=200"},
+			wantType:     "scim",
+			wantSettings: map[string]any{"baseUrl": "https://a.example/scim/v2", "token": "env:A", "pageSize": float64(200)},
+		},
+		{
+			name:         "--settings-file",
+			argv:         []string{"app", "--type", "scim", "--settings-file", settingsFile},
+			wantType:     "scim",
+			wantSettings: map[string]any{"baseUrl": "https://app.example.com/scim/v2", "token": "file:/run/secrets/scim"},
+		},
+		{
+			name:         "webhook secret reference",
+			argv:         args([]string{"corp-ldap"}, ldapArgs, []string{"--webhook-secret", "file:/run/secrets/hook"}),
+			wantType:     "ldap",
+			wantSettings: ldapSettings(nil),
+			wantWebhook:  "file:/run/secrets/hook",
+		},
+		{name: "no name", argv: ldapArgs, wantErr: "want NAME, got 0 arguments"},
+		{name: "two names", argv: args([]string{"a", "b"}, ldapArgs), wantErr: "want NAME, got 2 arguments"},
+		{name: "upper case name", argv: args([]string{"Corp"}, ldapArgs), wantErr: `name "Corp": use 1–63 lower-case letters`},
+		{name: "name with a slash", argv: args([]string{"corp/ldap"}, ldapArgs), wantErr: `name "corp/ldap"`},
+		{name: "name ending in a dash", argv: args([]string{"corp-"}, ldapArgs), wantErr: `name "corp-"`},
+		{name: "name too long", argv: args([]string{strings.Repeat("a", 64)}, ldapArgs), wantErr: "1–63"},
+		{name: "no --type", argv: []string{"corp", "--set", "url=ldap://h"}, wantErr: "--type is required (one of ldap, scim)"},
+		{name: "unknown --type", argv: []string{"corp", "--type", "ldapp"}, wantErr: `unknown connection type "ldapp" (known: [ldap scim])`},
+		{name: "--set without =", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "startTls"}), wantErr: `--set "startTls": want key=value`},
+		{name: "--set without key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "=x"}), wantErr: "want key=value"},
+		{name: "--set of a misspelt key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "baseDnn=dc=x"}), wantErr: `unknown field "baseDnn"`},
+		{name: "--set of a number where a string is wanted", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "timeout=30"}), wantErr: "ldap settings"},
+		{name: "invalid setting value", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "pageSize=-1"}), wantErr: "pageSize: want 1 to 100000, got -1"},
+		{name: "missing required settings", argv: []string{"corp", "--type", "ldap"}, wantErr: "url: want ldap://host"},
+		{
+			name:    "--settings and --settings-file",
+			argv:    []string{"app", "--type", "scim", "--settings", "{}", "--settings-file", settingsFile},
+			wantErr: "--settings and --settings-file cannot be used together",
+		},
+		{name: "--settings not an object", argv: []string{"app", "--type", "scim", "--settings", `["x"]`}, wantErr: "settings must be a JSON object"},
+		{name: "--settings not JSON", argv: []string{"app", "--type", "scim", "--settings", `baseUrl=x`}, wantErr: "settings must be a JSON object"},
+		{name: "--settings-file missing", argv: []string{"app", "--type", "scim", "--settings-file", filepath.Join(dir, "nope.json")}, wantErr: "--settings-file: open "},
+		{
+			name:     "literal bindPassword",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--set", "bindPassword=" + literal}),
+			wantErr:  "bindPassword: must be a secret reference env:NAME or file:PATH, not a literal value",
+			notInErr: literal,
+		},
+		{
+			name:     "literal bindPassword with a colon",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--set", "bindPassword=" + literal + ":x"}),
+			wantErr:  "bindPassword: must be a secret reference",
+			notInErr: literal,
+		},
+		{
+			name:     "literal bindPassword in --settings",
+			argv:     []string{"corp", "--type", "ldap", "--settings", `{"url":"ldap://h","baseDn":"dc=x","bindDn":"cn=a,dc=x","bindPassword":"` + literal + `"}`},
+			wantErr:  "bindPassword: must be a secret reference",
+			notInErr: literal,
+		},
+		{
+			name:     "literal bindPassword that looks like a number",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--set", "bindPassword=31415926"}),
+			wantErr:  "ldap settings",
+			notInErr: "31415926",
+		},
+		{
+			name:     "literal token",
+			argv:     []string{"app", "--type", "scim", "--set", "baseUrl=https://a.example/scim/v2", "--set", "token=" + literal},
+			wantErr:  "token: must be a secret reference",
+			notInErr: literal,
+		},
+		{
+			name:     "literal webhook secret",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--webhook-secret", literal}),
+			wantErr:  "--webhook-secret: must be a secret reference env:NAME or file:PATH, not a literal value",
+			notInErr: literal,
+		},
+		{
+			name:     "webhook secret of an unknown kind",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--webhook-secret", "vault:" + literal}),
+			wantErr:  "--webhook-secret: must be a secret reference",
+			notInErr: literal,
+		},
+		{
+			// --set takes "bindPassword" as its value, and the password
+			// becomes a second argument: it must not be echoed either.
+			name:     "a secret that lost its flag",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--set", "bindPassword", literal}),
+			wantErr:  "want NAME, got 2 arguments",
+			notInErr: literal,
+		},
+		{name: "unknown flag", argv: args([]string{"corp"}, ldapArgs, []string{"--url", "ldap://h"}), wantErr: "unknown flag: --url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := newTestFactory()
+			var got *ConnectionCreateOptions
+			cmd := newConnectionCreateCmd(f, func(o *ConnectionCreateOptions) error {
+				got = o
+				return nil
+			})
+			code, err := execVerb(t, f, "connection", cmd, tt.argv)
+			checkErr(t, code, err, tt.wantErr, tt.wantCode)
+			if tt.notInErr != "" && err != nil && strings.Contains(err.Error(), tt.notInErr) {
+				t.Errorf("the error echoes the secret: %v", err)
+			}
+			if tt.wantErr != "" {
+				if got != nil {
+					t.Error("runF was called despite the error")
+				}
+				return
+			}
+			if got == nil {
+				t.Fatal("runF was not called")
+			}
+			conn := got.Connection
+			assert.Equal(t, tt.argv[0], conn.Name)
+			assert.Equal(t, tt.wantType, conn.Type)
+			assert.Equal(t, tt.wantWebhook, conn.WebhookSecret)
+			var settings map[string]any
+			if err := json.Unmarshal(conn.Settings, &settings); err != nil {
+				t.Fatalf("settings %s: %v", conn.Settings, err)
+			}
+			assert.Equal(t, tt.wantSettings, settings)
+		})
+	}
+}
+
+// TestNewCmdConnectionUpdate checks that update validates exactly as
+// create does, before anything is sent.
+func TestNewCmdConnectionUpdate(t *testing.T) {
+	tests := []struct {
+		name    string
+		argv    []string
+		wantErr string
+	}{
+		{name: "valid", argv: args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "pageSize=200"})},
+		{name: "no --type", argv: []string{"corp-ldap", "--set", "pageSize=200"}, wantErr: "--type is required"},
+		{name: "literal secret", argv: args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "bindPassword=s3cret"}), wantErr: "bindPassword: must be a secret reference"},
+		{name: "bad name", argv: args([]string{"Corp"}, ldapArgs), wantErr: `name "Corp"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := newTestFactory()
+			var got *ConnectionCreateOptions
+			cmd := newConnectionUpdateCmd(f, func(o *ConnectionCreateOptions) error {
+				got = o
+				return nil
+			})
+			code, err := execVerb(t, f, "connection", cmd, tt.argv)
+			checkErr(t, code, err, tt.wantErr, 0)
+			if tt.wantErr == "" {
+				if got == nil {
+					t.Fatal("runF was not called")
+				}
+				assert.Equal(t, "corp-ldap", got.Connection.Name)
+				assert.JSONEq(t, `{"url":"ldap://127.0.0.1:3389","baseDn":"dc=example,dc=org","bindDn":"cn=admin,dc=example,dc=org",
+					"bindPassword":"env:LDAP_PASSWORD","pageSize":200}`, string(got.Connection.Settings))
+			}
+		})
+	}
+}
