@@ -26,6 +26,7 @@ func newConnectionCmd(f *Factory) *cobra.Command {
 		Aliases: []string{"connections", "conn"},
 		Short:   "Create, list, show, test and delete connections",
 	}
+	groupCmd(cmd)
 	cmd.AddCommand(newConnectionCreateCmd(f, nil), newConnectionUpdateCmd(f, nil), newConnectionListCmd(f),
 		newConnectionShowCmd(f), newConnectionTestCmd(f), newConnectionDeleteCmd(f))
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -111,10 +112,23 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), strings.HasPrefix(err.Error(), "unknown command"):
 		return 2
 	}
 	return 1
+}
+
+// groupCmd is a noun that only holds verbs: a missing or unknown verb is a
+// usage error, not a silent help page.
+func groupCmd(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return flagErrorf("%s needs a subcommand: see %s --help", c.CommandPath(), c.CommandPath())
+		}
+		return flagErrorf("unknown command %q for %q", args[0], c.CommandPath())
+	}
+	cmd.RunE = func(*cobra.Command, []string) error { return nil }
+	return cmd
 }
 
 func envOr(name, def string) string {

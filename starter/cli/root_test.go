@@ -102,3 +102,15 @@ func TestMainHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupCommandsNeedAVerb(t *testing.T) {
+	for _, args := range [][]string{{"connection"}, {"connection", "bogus"}, {"rule", "frobnicate"}, {"bogus"}} {
+		var out, errOut bytes.Buffer
+		if code := Main(args, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errOut.String())
+		}
+		if !strings.HasPrefix(errOut.String(), "starter: ") {
+			t.Errorf("%v: stderr %q", args, errOut.String())
+		}
+	}
+}

@@ -21,6 +21,7 @@ func newRuleCmd(f *Factory) *cobra.Command {
 		Aliases: []string{"rules"},
 		Short:   "Create, list, show, change, pause, resume and delete provisioning rules",
 	}
+	groupCmd(cmd)
 	cmd.AddCommand(newRuleCreateCmd(f, nil), newRuleListCmd(f), newRuleShowCmd(f), newRuleUpdateCmd(f, nil),
 		newRulePauseCmd(f, workflows.UpdateNamePause, "pause", "Stop polling and applying changes; changes keep being received"),
 		newRulePauseCmd(f, workflows.UpdateNameResume, "resume", "Resume a paused rule"),

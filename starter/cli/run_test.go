@@ -352,7 +352,7 @@ func (e *engine) testPauseResume(t *testing.T) {
 	if l := lines(e.ok("status")); len(l) != 2 || strings.Fields(l[1])[1] != workflows.StatePaused {
 		t.Errorf("status table after pause: %q", l)
 	}
-	if out := e.ok("status", "--connection", "app"); !strings.HasPrefix(out, "Connection app: 1 rules, 1 paused\n") {
+	if out := e.ok("status", "--connection", "app"); !strings.HasPrefix(out, "Connection app: 1 rule, 1 paused\n") {
 		t.Errorf("status --connection after pause:\n%s", out)
 	}
 	if out := e.ok("rule", "resume", "corp-to-app"); out != "rule corp-to-app: idle\n" {
@@ -361,7 +361,7 @@ func (e *engine) testPauseResume(t *testing.T) {
 	if st := e.ruleStatus("corp-to-app"); st.State != workflows.StateIdle {
 		t.Errorf("status after resume: %s", st.State)
 	}
-	if out := e.ok("status", "--connection", "corp-ldap"); !strings.HasPrefix(out, "Connection corp-ldap: 1 rules, 1 idle\n") {
+	if out := e.ok("status", "--connection", "corp-ldap"); !strings.HasPrefix(out, "Connection corp-ldap: 1 rule, 1 idle\n") {
 		t.Errorf("status --connection after resume:\n%s", out)
 	}
 	e.fails(`rule "nope": not found`, "rule", "pause", "nope")

@@ -198,7 +198,11 @@ func summarize(conn string, sts []workflows.RuleStatus) ConnectionStatus {
 }
 
 func printConnectionStatus(w io.Writer, cs ConnectionStatus) {
-	fmt.Fprintf(w, "Connection %s: %d rules", cs.Connection, cs.Rules)
+	plural := "s"
+	if cs.Rules == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "Connection %s: %d rule%s", cs.Connection, cs.Rules, plural)
 	for _, s := range []string{workflows.StateIdle, workflows.StatePolling, workflows.StateApplying,
 		workflows.StateResyncing, workflows.StateCircuitOpen, workflows.StatePaused} {
 		if n := cs.States[s]; n > 0 {
