@@ -101,7 +101,8 @@ func (f *Factory) execute(args []string) int {
 	root.SetErr(f.ErrOut)
 	err := root.Execute()
 	if err != nil {
-		fmt.Fprintln(f.ErrOut, "starter:", err)
+		// One line, so that scripts and people read one reason per failure.
+		fmt.Fprintln(f.ErrOut, "starter:", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return exitCode(err)
 }
