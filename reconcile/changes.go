@@ -89,6 +89,10 @@ func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (R
 			return Result{}, err
 		}
 	}
+	r.leaveGroups(ctx)
+	if err := r.err(); err != nil {
+		return Result{}, err
+	}
 	return r.result(), nil
 }
 
@@ -101,6 +105,7 @@ func (s *Syncer) ApplyEvents(ctx context.Context, events []Event) (Result, error
 			continue
 		}
 		r.apply(ctx, e)
+		r.leaveGroups(ctx)
 		if err := r.err(); err != nil {
 			return Result{}, err
 		}
@@ -115,6 +120,9 @@ type incremental struct {
 	users  *tally
 	groups *tally
 	ids    map[string]string // user ExternalID → target id, cached per run
+	// left holds the target ids of the users deprovisioned since the
+	// last leaveGroups.
+	left map[string]bool
 }
 
 func (r *incremental) err() error {
@@ -196,12 +204,13 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 	switch {
 	case err != nil:
 		r.users.fail("user "+u.ExternalID, err)
-	case !found:
+	case !found || (cur.ExternalID != "" && cur.ExternalID != u.ExternalID):
+		// A match managed for another source id (two accounts with one
+		// email) is another user, as in a full resync: create. Where the
+		// target refuses (a userName taken), createUser says it conflicts.
 		r.s.createUser(ctx, r.users, u, r.o)
 	case cur.ExternalID == u.ExternalID:
 		r.s.updateIfChanged(ctx, r.users, cur, u, r.o)
-	case cur.ExternalID != "":
-		r.users.fail("user "+u.ExternalID, permanentf("conflicts with user %s managed for source id %s", cur.ID, cur.ExternalID))
 	default:
 		r.s.adoptUser(ctx, r.users, cur, u, r.o)
 	}
@@ -263,6 +272,12 @@ func (r *incremental) upsertGroup(ctx context.Context, g connectors.Group, setMe
 		r.groups.fail("group "+g.ExternalID, err)
 		return
 	}
+	if found && cur.ExternalID != "" && cur.ExternalID != g.ExternalID {
+		// A group of the same name managed for another source id is
+		// another group, as in a full resync: create. Where the target
+		// refuses (unique names), createGroup says it conflicts.
+		cur, found = connectors.TargetGroup{}, false
+	}
 	if setMembers && found {
 		// Current members may include managed users not in the source list:
 		// learn which of them idsync manages so they can be removed.
@@ -279,8 +294,6 @@ func (r *incremental) upsertGroup(ctx context.Context, g connectors.Group, setMe
 		r.s.createGroup(ctx, r.groups, g, want, managedIDs, r.o)
 	case cur.ExternalID == g.ExternalID:
 		r.s.updateGroup(ctx, r.groups, cur, g, want, managedIDs, r.o)
-	case cur.ExternalID != "":
-		r.groups.fail("group "+g.ExternalID, permanentf("conflicts with group %s managed for source id %s", cur.ID, cur.ExternalID))
 	default:
 		r.s.adoptGroup(ctx, r.groups, cur, g, want, managedIDs, r.o)
 	}
@@ -365,17 +378,76 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 		hit = true
 		if !tu.Active {
 			r.users.add(func(c *Counts) { c.Unchanged++ })
-			continue
+		} else {
+			if !r.o.DryRun {
+				if err := r.s.Target.DeprovisionUser(ctx, tu.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+					r.users.fail("deprovision user "+ext, err)
+					continue
+				}
+			}
+			r.users.add(func(c *Counts) { c.Deprovisioned++ })
 		}
+		// Also when it was inactive already: a retried run must finish
+		// what a failed one started.
+		if r.left == nil {
+			r.left = map[string]bool{}
+		}
+		r.left[tu.ID] = true
+	}
+	return hit
+}
+
+// leaveGroups removes the users deprovisioned since its last call from
+// every managed target group that has them. A deleted user has left its
+// groups, but no group change may say so: LDAP's refint removes a deleted
+// entry from its groups without changing them, so Changes reports the
+// user's id alone (see connectors/ldap), and a webhook need not send one
+// membership event per group. A full resync removes such members by
+// comparison; an incremental run must do it here, or it never converges
+// with one. Groups idsync does not manage are left alone.
+func (r *incremental) leaveGroups(ctx context.Context) {
+	if len(r.left) == 0 {
+		return
+	}
+	left := r.left
+	r.left = nil
+	if !r.s.Target.Capabilities().Groups {
+		return
+	}
+	type change struct {
+		group  connectors.TargetGroup
+		remove []string
+	}
+	var changes []change
+	err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
+		if tg.ExternalID == "" {
+			return nil
+		}
+		var remove []string
+		for _, id := range tg.MemberIDs {
+			if left[id] {
+				remove = append(remove, id)
+			}
+		}
+		if len(remove) > 0 {
+			changes = append(changes, change{tg, remove})
+		}
+		return nil
+	})
+	if err != nil {
+		r.groups.fail("remove deprovisioned users from their groups", err)
+		return
+	}
+	for _, c := range changes {
 		if !r.o.DryRun {
-			if err := r.s.Target.DeprovisionUser(ctx, tu.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
-				r.users.fail("deprovision user "+ext, err)
+			err := r.s.Target.RemoveMembers(ctx, c.group.ID, c.remove)
+			if err != nil && !errors.Is(err, connectors.ErrNotFound) {
+				r.groups.fail(fmt.Sprintf("remove %d deprovisioned users from group %s", len(c.remove), c.group.ExternalID), err)
 				continue
 			}
 		}
-		r.users.add(func(c *Counts) { c.Deprovisioned++ })
+		r.groups.add(func(c *Counts) { c.Updated++ })
 	}
-	return hit
 }
 
 func (r *incremental) deleteGroup(ctx context.Context, ext string) bool {

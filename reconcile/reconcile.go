@@ -24,8 +24,9 @@ type Options struct {
 	// Default: userName, then email.
 	MatchAttributes []string
 	// MaxDeprovisionFraction is the largest share of the managed objects
-	// that one full resync may deprovision (default 0.2). Below
-	// MinDeprovisionGuard objects the guard does not apply.
+	// (of users, the active ones) that one full resync may deprovision
+	// (default 0.2). Below MinDeprovisionGuard objects the guard does not
+	// apply.
 	MaxDeprovisionFraction float64
 	// AllowMassDeprovision lifts the guard for one run, on purpose.
 	AllowMassDeprovision bool

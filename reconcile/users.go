@@ -157,13 +157,21 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("users: %w", err)
 	}
 
+	// The guard's share is of the active managed users: those a run can
+	// deprovision. Users disabled earlier pile up in the target and must
+	// not widen it.
 	var gone []string
+	active := 0
 	for _, ext := range sortedKeys(idx.managed) {
-		if !seen[ext] && idx.managed[ext].Active {
+		if !idx.managed[ext].Active {
+			continue
+		}
+		active++
+		if !seen[ext] {
 			gone = append(gone, ext)
 		}
 	}
-	if err := guard("users", len(gone), len(idx.managed), gone, o); err != nil {
+	if err := guard("users", len(gone), active, gone, o); err != nil {
 		return Result{}, err
 	}
 	for _, ext := range gone {

@@ -1,0 +1,424 @@
+package reconcile_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/ldap"
+	"github.com/idsync/idsync/connectors/scim"
+	"github.com/idsync/idsync/internal/peers"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// These tests run the Syncer between two real peers: the LDAP connector
+// over slapd as the source and the SCIM connector over the scimmy test
+// server as the target. Nothing is mocked; where a test needs the target to
+// change at an awkward moment, a thin wrapper over the real connector does
+// it (racingTarget).
+
+// testSlapd is one slapd for the test binary; each test works in its own
+// subtree (see newEnv). Each test starts its own SCIM server.
+var testSlapd *peers.Slapd
+
+const passwordEnv = "IDSYNC_TEST_RECONCILE_LDAP_PASSWORD"
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	s, err := peers.StartSlapd(ctx, peers.SlapdOptions{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reconcile tests:", err)
+		os.Exit(1)
+	}
+	testSlapd = s
+	os.Setenv(passwordEnv, s.AdminPassword)
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "reconcile tests:", err)
+	}
+	os.Exit(code)
+}
+
+// env is one test's source and target: an LDAP subtree
+// ou=<test>-<n>,dc=example,dc=org with ou=people and ou=groups, a source
+// connector scoped to it, a SCIM server of its own and a target connector.
+type env struct {
+	slapd          *peers.Slapd
+	base           string
+	people, groups string
+	ldapCfg        ldap.Config
+	src            connectors.Source
+	scim           *peers.SCIM
+	tgt            connectors.Target
+}
+
+var envSeq atomic.Int64
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	e := &env{slapd: testSlapd}
+	e.base = fmt.Sprintf("ou=%s-%d,%s", name, envSeq.Add(1), testSlapd.BaseDN)
+	e.people = "ou=people," + e.base
+	e.groups = "ou=groups," + e.base
+	e.add(t, fmt.Sprintf("dn: %s\nobjectClass: organizationalUnit\n\ndn: %s\nobjectClass: organizationalUnit\n\ndn: %s\nobjectClass: organizationalUnit\n",
+		e.base, e.people, e.groups))
+	e.ldapCfg = ldap.Config{
+		URL:          testSlapd.URL,
+		BindDN:       testSlapd.AdminDN,
+		BindPassword: "env:" + passwordEnv,
+		BaseDN:       e.base,
+		UserBaseDN:   e.people,
+		GroupBaseDN:  e.groups,
+		PageSize:     7, // several pages even for small directories
+		Timeout:      "10s",
+	}
+	e.src = e.openSource(t, nil)
+
+	e.scim = peers.SCIMForTest(t)
+	path := filepath.Join(t.TempDir(), "scim-token")
+	if err := os.WriteFile(path, []byte(e.scim.Token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &scim.Config{BaseURL: e.scim.URL, Token: "file:" + path}
+	conn, err := cfg.Open(context.Background(), testLogger(t))
+	if err != nil {
+		t.Fatalf("open scim target: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e.tgt = conn.(connectors.Target)
+	return e
+}
+
+// openSource opens another LDAP source on the env's config changed by edit.
+func (e *env) openSource(t *testing.T, edit func(*ldap.Config)) connectors.Source {
+	t.Helper()
+	cfg := e.ldapCfg
+	if edit != nil {
+		edit(&cfg)
+	}
+	conn, err := cfg.Open(context.Background(), testLogger(t))
+	if err != nil {
+		t.Fatalf("open ldap source: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn.(connectors.Source)
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func (e *env) syncer(opts reconcile.Options) *reconcile.Syncer {
+	return &reconcile.Syncer{Source: e.src, Target: e.tgt, Opts: opts}
+}
+
+// --- the source ---
+
+func (e *env) add(t *testing.T, ldif string) {
+	t.Helper()
+	if err := e.slapd.Add(context.Background(), ldif); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) modify(t *testing.T, ldif string) {
+	t.Helper()
+	if err := e.slapd.Modify(context.Background(), ldif); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) delete(t *testing.T, dns ...string) {
+	t.Helper()
+	if err := e.slapd.Delete(context.Background(), dns...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// entry is an LDAP entry a test made: its DN and its entryUUID, which is
+// the ExternalID idsync gives it.
+type entry struct{ DN, ID string }
+
+// addUser adds an inetOrgPerson uid=<uid> under ou=people with the given
+// extra "attr: value" lines.
+func (e *env) addUser(t *testing.T, uid string, extra ...string) entry {
+	t.Helper()
+	dn := "uid=" + goldap.EscapeDN(uid) + "," + e.people
+	e.add(t, fmt.Sprintf("dn: %s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s Test\nsn: Test\n%s", dn, uid, uid, lines(extra)))
+	return entry{dn, e.uuid(t, dn)}
+}
+
+// addUsers adds n users <prefix>00, <prefix>01, … in one connection.
+func (e *env) addUsers(t *testing.T, prefix string, n int) []entry {
+	t.Helper()
+	var b strings.Builder
+	dns := make([]string, n)
+	for i := range n {
+		uid := fmt.Sprintf("%s%02d", prefix, i)
+		dns[i] = "uid=" + uid + "," + e.people
+		fmt.Fprintf(&b, "dn: %s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s Test\nsn: Test\nmail: %s@example.org\n\n", dns[i], uid, uid, uid)
+	}
+	e.add(t, b.String())
+	out := make([]entry, n)
+	for i, dn := range dns {
+		out[i] = entry{dn, e.uuid(t, dn)}
+	}
+	return out
+}
+
+// addGroup adds a groupOfNames under ou=groups; with no members, its one
+// member is the admin DN, which is not a user in scope.
+func (e *env) addGroup(t *testing.T, cn string, members ...entry) entry {
+	t.Helper()
+	dn := "cn=" + goldap.EscapeDN(cn) + "," + e.groups
+	var b strings.Builder
+	for _, m := range members {
+		b.WriteString("member: " + m.DN + "\n")
+	}
+	if len(members) == 0 {
+		b.WriteString("member: " + e.slapd.AdminDN + "\n")
+	}
+	e.add(t, fmt.Sprintf("dn: %s\nobjectClass: groupOfNames\ncn: %s\n%s", dn, cn, b.String()))
+	return entry{dn, e.uuid(t, dn)}
+}
+
+func lines(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return strings.Join(l, "\n") + "\n"
+}
+
+// uuid returns the entryUUID of dn.
+func (e *env) uuid(t *testing.T, dn string) string {
+	t.Helper()
+	conn, err := e.slapd.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"entryUUID"}, nil))
+	if err != nil {
+		t.Fatalf("entryUUID of %s: %v", dn, err)
+	}
+	return res.Entries[0].GetAttributeValue("entryUUID")
+}
+
+// --- the target ---
+
+// createTargetUser creates a user directly in the target, as an admin of
+// the target would; without ExternalID, idsync does not manage it.
+func (e *env) createTargetUser(t *testing.T, u connectors.User) string {
+	t.Helper()
+	id, err := e.tgt.CreateUser(context.Background(), u)
+	if err != nil {
+		t.Fatalf("create target user %q: %v", u.UserName, err)
+	}
+	return id
+}
+
+// targetUsers returns every user of the target.
+func (e *env) targetUsers(t *testing.T) []connectors.TargetUser {
+	t.Helper()
+	var out []connectors.TargetUser
+	err := e.tgt.ListUsers(context.Background(), func(tu connectors.TargetUser) error {
+		out = append(out, tu)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list target users: %v", err)
+	}
+	return out
+}
+
+// targetUser returns the one target user whose ExternalID is ext.
+func (e *env) targetUser(t *testing.T, ext string) connectors.TargetUser {
+	t.Helper()
+	var hits []connectors.TargetUser
+	for _, tu := range e.targetUsers(t) {
+		if tu.ExternalID == ext {
+			hits = append(hits, tu)
+		}
+	}
+	if len(hits) != 1 {
+		t.Fatalf("target users with externalId %q: %d, want 1: %+v", ext, len(hits), hits)
+	}
+	return hits[0]
+}
+
+// targetUserByID returns the target user with target id id.
+func (e *env) targetUserByID(t *testing.T, id string) connectors.TargetUser {
+	t.Helper()
+	for _, tu := range e.targetUsers(t) {
+		if tu.ID == id {
+			return tu
+		}
+	}
+	t.Fatalf("no target user with id %s", id)
+	return connectors.TargetUser{}
+}
+
+// targetGroups returns every group of the target.
+func (e *env) targetGroups(t *testing.T) []connectors.TargetGroup {
+	t.Helper()
+	var out []connectors.TargetGroup
+	err := e.tgt.ListGroups(context.Background(), func(tg connectors.TargetGroup) error {
+		out = append(out, tg)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list target groups: %v", err)
+	}
+	return out
+}
+
+// targetGroup returns the one target group whose ExternalID is ext.
+func (e *env) targetGroup(t *testing.T, ext string) connectors.TargetGroup {
+	t.Helper()
+	var hits []connectors.TargetGroup
+	for _, tg := range e.targetGroups(t) {
+		if tg.ExternalID == ext {
+			hits = append(hits, tg)
+		}
+	}
+	if len(hits) != 1 {
+		t.Fatalf("target groups with externalId %q: %d, want 1: %+v", ext, len(hits), hits)
+	}
+	return hits[0]
+}
+
+// members returns the target ids of the users with the given
+// ExternalIDs, sorted, to compare with a group's MemberIDs.
+func (e *env) members(t *testing.T, exts ...string) []string {
+	t.Helper()
+	byExt := map[string]string{}
+	for _, tu := range e.targetUsers(t) {
+		if tu.ExternalID != "" {
+			byExt[tu.ExternalID] = tu.ID
+		}
+	}
+	out := make([]string, 0, len(exts))
+	for _, ext := range exts {
+		id, ok := byExt[ext]
+		if !ok {
+			t.Fatalf("no target user with externalId %q", ext)
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sorted(ids []string) []string {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids
+}
+
+// version returns meta.version of a target resource ("/Users/<id>"), which
+// the SCIM server changes on every write: equal versions mean untouched.
+func (e *env) version(t *testing.T, path string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, e.scim.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.scim.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Meta struct {
+			Version string `json:"version"`
+		} `json:"meta"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || res.Meta.Version == "" {
+		t.Fatalf("GET %s: no meta.version (%v)", path, err)
+	}
+	return res.Meta.Version
+}
+
+// resetStats zeroes the SCIM server's request counts.
+func (e *env) resetStats(t *testing.T) {
+	t.Helper()
+	if err := e.scim.ResetStats(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writes returns the write requests (POST, PUT, PATCH, DELETE) the SCIM
+// server served since the last resetStats.
+func (e *env) writes(t *testing.T) map[string]int {
+	t.Helper()
+	st, err := e.scim.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := map[string]int{}
+	for route, n := range st.ByRoute {
+		if !strings.HasPrefix(route, "GET ") {
+			w[route] = n
+		}
+	}
+	return w
+}
+
+// --- running the Syncer ---
+
+// fullSync runs the users and then the groups phase, as a full resync
+// does, and fails the test on an error.
+func fullSync(t *testing.T, s *reconcile.Syncer) (users, groups reconcile.Result) {
+	t.Helper()
+	users, err := s.SyncUsers(context.Background())
+	if err != nil {
+		t.Fatalf("SyncUsers: %v", err)
+	}
+	groups, err = s.SyncGroups(context.Background())
+	if err != nil {
+		t.Fatalf("SyncGroups: %v", err)
+	}
+	return users, groups
+}
+
+func checkCounts(t *testing.T, what string, got, want reconcile.Counts) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s counts = %+v, want %+v", what, got, want)
+	}
+}
+
+// checkNoFailures fails the test if a result reports failed objects.
+func checkNoFailures(t *testing.T, what string, r reconcile.Result) {
+	t.Helper()
+	if len(r.Failures) > 0 {
+		t.Errorf("%s failures: %q", what, r.Failures)
+	}
+}
