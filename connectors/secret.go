@@ -44,7 +44,8 @@ func ResolveSecret(ref string) (string, error) {
 		}
 		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
 	default:
-		return "", fmt.Errorf("secret reference: unknown kind %q, want env or file", kind)
+		// Do not quote the kind either: "p@ss:word" is a secret, not a kind.
+		return "", errors.New("secret reference: unknown kind, want env:NAME or file:PATH")
 	}
 }
 
