@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,7 +59,7 @@ func FullResyncWorkflow(ctx workflow.Context, in ResyncInput) (ResyncResult, err
 	if !in.DryRun {
 		setDetails("reading the source's cursor")
 		if err := workflow.ExecuteActivity(actx, (*activities.Activities).SourceCursor, in.Rule).Get(ctx, &out.Cursor); err != nil {
-			return out, fmt.Errorf("read source cursor: %w", err)
+			return out, failure("read source cursor", err)
 		}
 	}
 	var phases []string
@@ -76,13 +77,29 @@ func FullResyncWorkflow(ctx workflow.Context, in ResyncInput) (ResyncResult, err
 		}).Get(ctx, &res)
 		if err != nil {
 			setDetails("failed in " + phase)
-			return out, fmt.Errorf("resync %s: %w", phase, err)
+			return out, failure("resync "+phase, err)
 		}
 		out.Result.Merge(res)
 		logger.Info("resync phase done", "phase", phase, "users", res.Users, "groups", res.Groups)
 	}
 	setDetails("done")
 	return out, nil
+}
+
+// failure wraps an activity's failure as the workflow's own, keeping the
+// type and retryability the activity gave it: a MassDeprovisionGuard stays
+// a non-retryable MassDeprovisionGuard for the rule, the Web UI and any
+// retry policy, rather than becoming a generic, retryable "wrapError".
+func failure(what string, err error) error {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	msg := what + ": " + appErr.Message()
+	if appErr.NonRetryable() {
+		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err)
+	}
+	return temporal.NewApplicationErrorWithCause(msg, appErr.Type(), err)
 }
 
 func resyncMarkdown(in ResyncInput, phase string, res reconcile.Result) string {

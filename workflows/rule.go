@@ -212,6 +212,10 @@ func (r *rule) maybePoll() {
 		return
 	}
 	r.state.PollNow = false
+	if r.state.Cursor == "" && r.state.Config.SkipInitialSync {
+		r.takeCursor()
+		return
+	}
 	r.activity = StatePolling
 	r.updateStatus()
 	var out activities.PollResult
@@ -238,6 +242,30 @@ func (r *rule) maybePoll() {
 	if len(out.Result.Failures) > 0 {
 		r.state.LastError = "poll: " + out.Result.Failures[0]
 	}
+}
+
+// takeCursor starts a rule created with SkipInitialSync from the source's
+// current cursor. (Poll without a cursor asks for a full resync, which is
+// what SkipInitialSync is there to avoid.) A failure counts as a failed
+// poll.
+func (r *rule) takeCursor() {
+	r.activity = StatePolling
+	r.updateStatus()
+	var cursor string
+	err := workflow.ExecuteActivity(r.pollOptions(), (*activities.Activities).SourceCursor,
+		r.state.Config.spec()).Get(r.ctx, &cursor)
+	r.activity = ""
+	now := r.now()
+	r.state.LastPoll = now
+	r.state.NextPoll = now.Add(r.state.Config.EffectivePollInterval())
+	if err != nil {
+		r.pollFailed(err)
+		return
+	}
+	r.state.ConsecutiveFailures = 0
+	r.state.LastSuccess = now
+	r.state.Cursor = cursor
+	r.state.LastPollResult = "ok: polling from the source's current cursor"
 }
 
 func (r *rule) pollFailed(err error) {

@@ -57,7 +57,7 @@ func (s *ruleSuite) TestPollCadence() {
 // ldapRuleGap runs an ldap rule with the given name in a fresh environment
 // and returns the time between its first two polls.
 func (s *ruleSuite) ldapRuleGap(name string) time.Duration {
-	s.newEnv()
+	s.newEnv(false)
 	defer s.env.AssertExpectations(s.T())
 	s.mockPoll(okPoll)
 	s.runToDelete(ruleState("ldap", func(c *RuleConfig) { c.Name = name }), 7*time.Minute)
@@ -83,10 +83,13 @@ func (s *ruleSuite) TestLDAPJitterIsDeterministic() {
 	s.Greater(len(distinct), 1, "rules with different names got the same jitter: %v", distinct)
 }
 
-// TestPauseAndResume: no polls while paused; polling resumes at once after
-// resume (the poll that fell due meanwhile), then on the interval.
+// TestPauseAndResume: no polls while paused, and changes are kept, not
+// applied; after resume, polling resumes at once (the poll that fell due
+// meanwhile) then on the interval, and the kept changes are applied.
 func (s *ruleSuite) TestPauseAndResume() {
 	s.mockPoll(okPoll)
+	s.mockApply(nil)
+	s.signalAt(5*time.Minute, userEvent("u1"))
 	var paused, resumed RuleStatus
 	pause := s.updateAt(150*time.Second, UpdateNamePause, nil, &paused)
 	during := s.statusAt(6 * time.Minute)
@@ -97,6 +100,10 @@ func (s *ruleSuite) TestPauseAndResume() {
 	s.NoError(pause.err)
 	s.Equal(StatePaused, paused.State)
 	s.Equal(StatePaused, during.State)
+	s.Equal(1, during.PendingChanges)
+	applies := s.rec.allApplies()
+	s.Require().Len(applies, 1)
+	s.Equal(t0.Add(630*time.Second), applies[0].At, "applied on resume")
 	s.Equal(StatePaused, s.rec.stateAtTime(t0.Add(6*time.Minute)), "SyncState while paused")
 	s.True(resume.done, "resume completed")
 	s.NoError(resume.err)

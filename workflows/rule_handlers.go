@@ -57,7 +57,7 @@ func (r *rule) validateSync(req SyncRequest) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
-	if r.child != nil {
+	if r.childID != "" { // running, or starting
 		return fmt.Errorf("a full resync is already running: %s", r.childID)
 	}
 	if len(r.state.SyncQueue) > 0 {

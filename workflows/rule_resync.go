@@ -57,7 +57,11 @@ func (r *rule) startResync(req SyncRequest) string {
 	}
 	child := workflow.ExecuteChildWorkflow(cctx, FullResyncWorkflow, in)
 	summary := &ResyncSummary{WorkflowID: id, Scope: req.Scope, Reason: req.Reason, DryRun: req.DryRun, Started: r.now()}
+	// Until the child has started, childID alone tells validateSync that a
+	// resync is on its way (it has already left the queue).
+	r.childID = id
 	if err := child.GetChildWorkflowExecution().Get(r.ctx, nil); err != nil {
+		r.childID = ""
 		summary.Error = "start: " + errorMessage(err)
 		summary.Finished = r.now()
 		r.state.LastResync = summary

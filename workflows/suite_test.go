@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -33,27 +34,55 @@ var acts = &activities.Activities{}
 type ruleSuite struct {
 	suite.Suite
 	testsuite.WorkflowTestSuite
-	env *testsuite.TestWorkflowEnvironment
-	rec *recorder
+	env    *testsuite.TestWorkflowEnvironment
+	rec    *recorder
+	resync resyncFunc
 }
 
-func (s *ruleSuite) SetupTest()    { s.newEnv() }
-func (s *ruleSuite) SetupSubTest() { s.newEnv() }
+func (s *ruleSuite) SetupTest()    { s.newEnv(false) }
+func (s *ruleSuite) SetupSubTest() { s.newEnv(false) }
 
 func (s *ruleSuite) TearDownSubTest() { s.env.AssertExpectations(s.T()) }
 
 func (s *ruleSuite) AfterTest(_, _ string) { s.env.AssertExpectations(s.T()) }
 
-func (s *ruleSuite) newEnv() {
+// newEnv makes a fresh environment. The FullResyncWorkflow child is the
+// fakeResync stand-in unless realResync, in which case it is the real
+// workflow, with its activities to be mocked.
+func (s *ruleSuite) newEnv(realResync bool) {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.SetStartTime(t0)
 	s.env.SetTestTimeout(30 * time.Second)
+	// A rule runs until deleted or continued as new: a test whose rule does
+	// neither fails here instead of skipping time for ever.
+	s.env.SetWorkflowRunTimeout(48 * time.Hour)
 	s.env.RegisterWorkflow(ProvisioningRuleWorkflow)
-	s.env.RegisterActivity(acts)
+	registerUnexpected(s.env, s)
+	if realResync {
+		s.env.RegisterWorkflow(FullResyncWorkflow)
+	} else {
+		s.env.RegisterWorkflowWithOptions(s.fakeResync, workflow.RegisterOptions{Name: "FullResyncWorkflow"})
+	}
 	s.rec = &recorder{}
+	s.resync = nil
 	s.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		s.rec.upserted(s.env.Now().UTC(), args.Get(0).(temporal.SearchAttributes))
 	}).Return()
+}
+
+// registerUnexpected registers every activity as a stub that fails the
+// test: a test mocks the activities it expects, and any other call is an
+// error, not a silent activity failure.
+func registerUnexpected(env *testsuite.TestWorkflowEnvironment, s interface{ Fail(string, ...any) bool }) {
+	stub := func(name string) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+		return func(context.Context, json.RawMessage) (json.RawMessage, error) {
+			s.Fail("unexpected activity " + name)
+			return nil, temporal.NewNonRetryableApplicationError("unexpected activity "+name, "Unexpected", nil)
+		}
+	}
+	for _, name := range []string{"Poll", "ApplyChanges", "Resync", "SourceCursor", "TestConnection"} {
+		env.RegisterActivityWithOptions(stub(name), activity.RegisterOptions{Name: name})
+	}
 }
 
 // recorder keeps what the mocks saw. Activity mocks run on their own
@@ -81,6 +110,8 @@ type applyCall struct {
 type resyncCall struct {
 	Start, End time.Time
 	In         ResyncInput
+	ID         string // workflow ID
+	Kind       string // IdsyncKind search attribute
 }
 
 // stateAt is one value written to the SyncState search attribute.
@@ -172,9 +203,14 @@ func (r *recorder) searchAttr(name string) any {
 // retry of poll n sees the same n).
 type pollFunc func(n int, in activities.PollInput) (activities.PollResult, error)
 
-// okPoll answers every poll with the next cursor, c1, c2, ….
-func okPoll(n int, _ activities.PollInput) (activities.PollResult, error) {
-	return activities.PollResult{Cursor: fmt.Sprintf("c%d", n+1)}, nil
+// okPoll answers every poll with the next cursor, c1, c2, …; like the
+// real activity, it asks for a full resync when given no cursor.
+func okPoll(n int, in activities.PollInput) (activities.PollResult, error) {
+	if in.Cursor == "" {
+		return activities.PollResult{ResyncRequired: true}, nil
+	}
+	return activities.PollResult{Cursor: fmt.Sprintf("c%d", n+1), Changes: 1,
+		Result: reconcile.Result{Users: reconcile.Counts{Updated: 1}}}, nil
 }
 
 // failingPolls answers according to a script: 'F' fails the poll with err,
@@ -194,8 +230,8 @@ var (
 )
 
 // mockPoll answers Poll with f and records every attempt.
-func (s *ruleSuite) mockPoll(f pollFunc) {
-	s.env.OnActivity(acts.Poll, mock.Anything, mock.Anything).Return(
+func (s *ruleSuite) mockPoll(f pollFunc) *testsuite.MockCallWrapper {
+	return s.env.OnActivity(acts.Poll, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.PollInput) (activities.PollResult, error) {
 			attempt := activity.GetInfo(ctx).Attempt
 			s.rec.mu.Lock()
@@ -216,8 +252,8 @@ func (s *ruleSuite) mockPoll(f pollFunc) {
 
 // mockApply answers ApplyChanges with f (nil: success) and records the
 // batches.
-func (s *ruleSuite) mockApply(f func(n int, in activities.ApplyInput) (reconcile.Result, error)) {
-	s.env.OnActivity(acts.ApplyChanges, mock.Anything, mock.Anything).Return(
+func (s *ruleSuite) mockApply(f func(n int, in activities.ApplyInput) (reconcile.Result, error)) *testsuite.MockCallWrapper {
+	return s.env.OnActivity(acts.ApplyChanges, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ApplyInput) (reconcile.Result, error) {
 			s.rec.mu.Lock()
 			n := len(s.rec.applies)
@@ -233,32 +269,48 @@ func (s *ruleSuite) mockApply(f func(n int, in activities.ApplyInput) (reconcile
 // resyncFunc plays the n-th FullResyncWorkflow child (0-based).
 type resyncFunc func(ctx workflow.Context, n int, in ResyncInput) (ResyncResult, error)
 
-// mockResync replaces the FullResyncWorkflow child with f and records
-// each run.
-func (s *ruleSuite) mockResync(f resyncFunc) {
-	s.env.OnWorkflow(FullResyncWorkflow, mock.Anything, mock.Anything).Return(
-		func(ctx workflow.Context, in ResyncInput) (ResyncResult, error) {
-			s.rec.mu.Lock()
-			n := len(s.rec.resyncs)
-			s.rec.resyncs = append(s.rec.resyncs, resyncCall{Start: workflow.Now(ctx).UTC(), In: in})
-			s.rec.mu.Unlock()
-			out, err := f(ctx, n, in)
-			s.rec.mu.Lock()
-			s.rec.resyncs[n].End = workflow.Now(ctx).UTC()
-			s.rec.mu.Unlock()
-			return out, err
-		})
+// mockResync makes f play the FullResyncWorkflow child.
+func (s *ruleSuite) mockResync(f resyncFunc) { s.resync = f }
+
+// fakeResync stands in for the FullResyncWorkflow child: it records each
+// run and plays s.resync. It is registered under the child's name rather
+// than mocked with OnWorkflow because the test environment reports a
+// mocked child as started only once the mock has returned, so a mocked
+// child could never be seen running.
+func (s *ruleSuite) fakeResync(ctx workflow.Context, in ResyncInput) (ResyncResult, error) {
+	if s.resync == nil {
+		s.Fail("unexpected FullResyncWorkflow child", "%+v", in)
+		return ResyncResult{}, errors.New("unexpected child")
+	}
+	sa := workflow.GetTypedSearchAttributes(ctx)
+	kind, _ := sa.GetKeyword(SAKind)
+	s.rec.mu.Lock()
+	n := len(s.rec.resyncs)
+	s.rec.resyncs = append(s.rec.resyncs, resyncCall{
+		Start: workflow.Now(ctx).UTC(), In: in, ID: workflow.GetInfo(ctx).WorkflowExecution.ID, Kind: kind,
+	})
+	s.rec.mu.Unlock()
+	out, err := s.resync(ctx, n, in)
+	s.rec.mu.Lock()
+	s.rec.resyncs[n].End = workflow.Now(ctx).UTC()
+	s.rec.mu.Unlock()
+	return out, err
 }
 
-// resyncTaking is a resync that takes d and returns cursor.
+// resyncTaking is a resync that takes d and returns cursor (except on a
+// dry run, like the real one), 42 managed users and 7 managed groups.
 func resyncTaking(d time.Duration, cursor string) resyncFunc {
 	return func(ctx workflow.Context, _ int, in ResyncInput) (ResyncResult, error) {
 		if err := workflow.Sleep(ctx, d); err != nil {
 			return ResyncResult{}, err
 		}
-		return ResyncResult{Cursor: cursor, Scope: in.Scope, Result: reconcile.Result{
+		out := ResyncResult{Cursor: cursor, Scope: in.Scope, DryRun: in.DryRun, Result: reconcile.Result{
 			Users: reconcile.Counts{Created: 2, Unchanged: 40}, ManagedUsers: 42, ManagedGroups: 7,
-		}}, nil
+		}}
+		if in.DryRun {
+			out.Cursor = ""
+		}
+		return out, nil
 	}
 }
 
