@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -39,8 +38,10 @@ func ConnectionWorkflow(ctx workflow.Context, conn connectors.Connection) error 
 			if c.Name != conn.Name {
 				return fmt.Errorf("cannot rename connection %q to %q", conn.Name, c.Name)
 			}
-			if c.Type == "" {
-				return errors.New("connection type is required")
+			if c.Type != conn.Type {
+				// Rules copied the type when they were created, and it chose
+				// their defaults: a new type is a new connection.
+				return fmt.Errorf("cannot change the type of connection %q from %s to %s: create a new connection", conn.Name, conn.Type, c.Type)
 			}
 			return nil
 		}}); err != nil {

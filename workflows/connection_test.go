@@ -122,7 +122,7 @@ func (s *connectionSuite) TestQueryUpdateDelete() {
 	s.Require().Error(rename.rejected)
 	s.Contains(rename.rejected.Error(), `cannot rename connection "corp-ldap" to "other-ldap"`)
 	s.Require().Error(noType.rejected)
-	s.Contains(noType.rejected.Error(), "type is required")
+	s.Contains(noType.rejected.Error(), "cannot change the type")
 	s.Equal(changed, afterRejected, "rejected updates change nothing")
 }
 

@@ -229,14 +229,17 @@ func (r *rule) maybePoll() {
 		r.pollFailed(err)
 		return
 	}
-	r.state.ConsecutiveFailures = 0
-	r.state.LastSuccess = now
 	r.record(out.Result)
 	if out.ResyncRequired {
+		// Not a success yet: the resync decides. Its failure counts toward
+		// the breaker (see failedResync), so a resync that keeps failing
+		// opens it instead of rerunning every interval.
 		r.state.LastPollResult = "source asked for a full resync"
 		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "source"})
 		return
 	}
+	r.state.ConsecutiveFailures = 0
+	r.state.LastSuccess = now
 	r.state.Cursor = out.Cursor
 	r.state.LastPollResult = fmt.Sprintf("ok: %d changes", out.Changes)
 	if len(out.Result.Failures) > 0 {
@@ -424,6 +427,12 @@ func errorMessage(err error) string {
 		case *temporal.ActivityError:
 			next = e.Unwrap()
 		case *temporal.ChildWorkflowExecutionError:
+			next = e.Unwrap()
+		case *temporal.ApplicationError:
+			// Its Error() appends type and retryability: keep the words.
+			if e.Unwrap() == nil {
+				return e.Message()
+			}
 			next = e.Unwrap()
 		}
 		if next == nil {

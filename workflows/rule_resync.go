@@ -66,6 +66,7 @@ func (r *rule) startResync(req SyncRequest) string {
 		summary.Finished = r.now()
 		r.state.LastResync = summary
 		r.state.LastError = "resync: " + summary.Error
+		r.failedResync(req)
 		return ""
 	}
 	r.logger.Info("full resync started", "workflow_id", id, "scope", req.Scope, "reason", req.Reason)
@@ -87,9 +88,7 @@ func (r *rule) finishResync() {
 		s.Error = errorMessage(err)
 		r.state.LastError = "resync: " + s.Error
 		r.logger.Warn("full resync failed", "workflow_id", s.WorkflowID, "error", err)
-		if req.Reason == "breaker" {
-			r.openBreaker() // try again after another reset period
-		}
+		r.failedResync(req)
 		return
 	}
 	s.Result = out.Result
@@ -114,4 +113,21 @@ func (r *rule) finishResync() {
 		r.state.LastError = ""
 	}
 	r.logger.Info("full resync done", "workflow_id", s.WorkflowID, "users", out.Result.Users, "groups", out.Result.Groups)
+}
+
+// failedResync decides what a failed or unstartable resync means. A
+// breaker resync reopens the breaker for another period. An automatic one
+// (initial, or asked for by the source) counts as a failed poll, so that a
+// resync that keeps failing opens the breaker. A manual one is the user's:
+// it is reported and changes nothing else.
+func (r *rule) failedResync(req SyncRequest) {
+	switch req.Reason {
+	case "breaker":
+		r.openBreaker()
+	case "initial", "source":
+		r.state.ConsecutiveFailures++
+		if r.state.ConsecutiveFailures >= r.state.Config.EffectiveFailureThreshold() {
+			r.openBreaker()
+		}
+	}
 }

@@ -36,7 +36,7 @@ func (r *rule) status() RuleStatus {
 		LastPoll:            r.state.LastPoll,
 		LastPollResult:      r.state.LastPollResult,
 		LastSuccess:         r.state.LastSuccess,
-		NextPoll:            r.state.NextPoll,
+		NextPoll:            r.nextPollShown(),
 		ConsecutiveFailures: r.state.ConsecutiveFailures,
 		BreakerOpenUntil:    r.state.BreakerOpenUntil,
 		LastError:           r.state.LastError,
@@ -130,4 +130,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// nextPollShown is the next poll as status shows it: none while the
+// breaker is open or the rule paused, when no poll is due on a timer.
+func (r *rule) nextPollShown() time.Time {
+	if r.breakerOpen() || r.state.Paused {
+		return time.Time{}
+	}
+	return r.state.NextPoll
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/reconcile"
@@ -311,4 +312,30 @@ func (s *ruleSuite) TestManualSyncWithRealResync() {
 			s.Equal(tc.wantCursor, polls[0].Cursor)
 		})
 	}
+}
+
+// TestFailingAutomaticResyncOpensBreaker: a source that keeps asking for a
+// resync that keeps failing must open the breaker after the threshold,
+// rather than rerun the resync every interval for ever; status then shows
+// no next poll, only the breaker.
+func (s *ruleSuite) TestFailingAutomaticResyncOpensBreaker() {
+	s.mockPoll(func(n int, in activities.PollInput) (activities.PollResult, error) {
+		return activities.PollResult{Cursor: in.Cursor, ResyncRequired: true}, nil
+	})
+	s.mockResync(func(workflow.Context, int, ResyncInput) (ResyncResult, error) {
+		return ResyncResult{}, temporal.NewApplicationError("target down", "Transient")
+	})
+	state := ruleState("events", func(c *RuleConfig) { c.FailureThreshold = 3 })
+	state.Cursor = "c0"
+	st := s.statusAt(10 * time.Minute)
+	s.runToDelete(state, 20*time.Minute)
+
+	s.Len(s.rec.allResyncs(), 3, "one resync per poll until the breaker opens")
+	s.Require().NotNil(st)
+	s.Equal(StateCircuitOpen, st.State)
+	s.Equal(3, st.ConsecutiveFailures)
+	s.True(st.NextPoll.IsZero(), "no poll is due while the breaker is open")
+	s.False(st.BreakerOpenUntil.IsZero())
+	s.Contains(st.LastError, "target down")
+	s.NotContains(st.LastError, "(type: ", "LastError holds the message, not Temporal's wrapping")
 }
