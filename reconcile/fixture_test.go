@@ -44,7 +44,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testSlapd = s
-	os.Setenv(passwordEnv, s.AdminPassword)
+	if err := os.Setenv(passwordEnv, s.AdminPassword); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if err := s.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "reconcile tests:", err)
@@ -103,7 +105,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("open scim target: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	e.tgt = conn.(connectors.Target)
 	return e
 }
@@ -119,7 +121,7 @@ func (e *env) openSource(t *testing.T, edit func(*ldap.Config)) connectors.Sourc
 	if err != nil {
 		t.Fatalf("open ldap source: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return conn.(connectors.Source)
 }
 

@@ -276,7 +276,10 @@ func (s *ruleSuite) mockResync(f resyncFunc) { s.resync = f }
 // run and plays s.resync. It is registered under the child's name rather
 // than mocked with OnWorkflow because the test environment reports a
 // mocked child as started only once the mock has returned, so a mocked
-// child could never be seen running.
+// child could never be seen running. It is test scaffolding, not workflow
+// code: its assertion helpers are not checked for determinism.
+//
+//workflowcheck:ignore
 func (s *ruleSuite) fakeResync(ctx workflow.Context, in ResyncInput) (ResyncResult, error) {
 	if s.resync == nil {
 		s.Fail("unexpected FullResyncWorkflow child", "%+v", in)
