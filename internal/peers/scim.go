@@ -55,7 +55,7 @@ type SCIM struct {
 	stdin    io.WriteCloser // closing it makes the server exit
 	exited   chan struct{}  // closed when the process has exited
 	waitErr  error          // set before exited is closed
-	output   *scimTail
+	output   *tailBuffer
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -82,7 +82,7 @@ func StartSCIM(ctx context.Context, opts SCIMOptions) (*SCIM, error) {
 		_, _ = rand.Read(b)
 		token = hex.EncodeToString(b)
 	}
-	s := &SCIM{Token: token, output: &scimTail{max: 16 << 10}, exited: make(chan struct{})}
+	s := &SCIM{Token: token, output: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
 	if err := s.start(ctx, node, dir, opts); err != nil {
 		return nil, err
 	}
@@ -284,27 +284,4 @@ func (f *firstLine) Write(p []byte) (int, error) {
 		f.sent, f.buf = true, nil
 	}
 	return len(p), nil
-}
-
-// scimTail keeps the last max bytes written to it.
-type scimTail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *scimTail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *scimTail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
