@@ -40,6 +40,9 @@ type RuleSpec struct {
 	// MaxDeprovisionFraction: see reconcile.Options.
 	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
 	Concurrency            int     `json:"concurrency,omitempty"`
+	// Deprovision and OnMissing: see reconcile.Options.
+	Deprovision string `json:"deprovision,omitempty"`
+	OnMissing   string `json:"onMissing,omitempty"`
 }
 
 func (r RuleSpec) options() reconcile.Options {
@@ -47,6 +50,8 @@ func (r RuleSpec) options() reconcile.Options {
 		MatchAttributes:        r.MatchAttributes,
 		MaxDeprovisionFraction: r.MaxDeprovisionFraction,
 		Concurrency:            r.Concurrency,
+		Deprovision:            r.Deprovision,
+		OnMissing:              r.OnMissing,
 	}
 }
 

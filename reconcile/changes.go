@@ -376,6 +376,10 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 			continue
 		}
 		hit = true
+		if r.o.Deprovision == DeprovisionNone {
+			r.users.add(func(c *Counts) { c.Kept++ })
+			continue
+		}
 		if !tu.Active {
 			r.users.add(func(c *Counts) { c.Unchanged++ })
 		} else {

@@ -34,7 +34,24 @@ type Options struct {
 	DryRun bool
 	// Concurrency bounds the writes in flight to the target (default 4).
 	Concurrency int
+	// Deprovision is what happens to a managed user that left the source:
+	// DeprovisionTarget (the default) does what the target connection is
+	// configured to (disable or delete); DeprovisionNone keeps it as it is
+	// and counts it as Kept.
+	Deprovision string
+	// OnMissing is what an update does when the managed object is gone
+	// from the target (deleted there by someone): MissingRecreate (the
+	// default) creates it again, MissingReport counts it as failed.
+	OnMissing string
 }
+
+// Values of Options.Deprovision and Options.OnMissing.
+const (
+	DeprovisionTarget = ""
+	DeprovisionNone   = "none"
+	MissingRecreate   = "recreate"
+	MissingReport     = "report"
+)
 
 // MinDeprovisionGuard is the number of deprovisions always allowed, so
 // that small directories are not blocked by the fraction.
@@ -54,6 +71,9 @@ func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.OnMissing == "" {
+		o.OnMissing = MissingRecreate
+	}
 	return o
 }
 
@@ -65,6 +85,9 @@ type Counts struct {
 	Deprovisioned int `json:"deprovisioned"`
 	Unchanged     int `json:"unchanged"`
 	Failed        int `json:"failed"`
+	// Kept counts managed users that left the source and were kept
+	// because the rule deprovisions nothing.
+	Kept int `json:"kept,omitempty"`
 }
 
 // Add returns the sum of c and o.
@@ -76,6 +99,7 @@ func (c Counts) Add(o Counts) Counts {
 		Deprovisioned: c.Deprovisioned + o.Deprovisioned,
 		Unchanged:     c.Unchanged + o.Unchanged,
 		Failed:        c.Failed + o.Failed,
+		Kept:          c.Kept + o.Kept,
 	}
 }
 

@@ -171,6 +171,10 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 			gone = append(gone, ext)
 		}
 	}
+	if o.Deprovision == DeprovisionNone {
+		t.counts.Kept += len(gone)
+		gone = nil
+	}
 	if err := guard("users", len(gone), active, gone, o); err != nil {
 		return Result{}, err
 	}
@@ -218,7 +222,18 @@ func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.T
 		return
 	}
 	if !o.DryRun {
-		if err := s.Target.UpdateUser(ctx, cur.ID, u); err != nil {
+		err := s.Target.UpdateUser(ctx, cur.ID, u)
+		if errors.Is(err, connectors.ErrNotFound) && o.OnMissing == MissingRecreate {
+			// Deleted in the target behind idsync's back: the target must
+			// match the source, so it is created again.
+			s.createUser(ctx, t, u, o)
+			return
+		}
+		if errors.Is(err, connectors.ErrNotFound) {
+			t.fail("update user "+u.ExternalID, permanentf("it was deleted in the target (the rule reports, not recreates): %v", err))
+			return
+		}
+		if err != nil {
 			t.fail("update user "+u.ExternalID, err)
 			return
 		}

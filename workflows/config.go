@@ -42,6 +42,13 @@ type RuleConfig struct {
 	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
 	// Concurrency bounds writes in flight to the target (default 4).
 	Concurrency int `json:"concurrency,omitempty"`
+	// Deprovision is what happens to managed users that leave the source:
+	// "" (the target connection's setting, disable or delete) or "none"
+	// (keep them).
+	Deprovision string `json:"deprovision,omitempty"`
+	// OnMissing is what an update does when the managed object was deleted
+	// in the target: "recreate" (the default) or "report".
+	OnMissing string `json:"onMissing,omitempty"`
 	// SkipInitialSync starts polling from now instead of with a full resync.
 	SkipInitialSync bool `json:"skipInitialSync,omitempty"`
 	// ContinueAsNewAfter, when set, continues as new after that many loop
@@ -169,6 +176,16 @@ func (c RuleConfig) Validate() error {
 	}
 	if c.Concurrency < 0 || c.Concurrency > 64 {
 		errs = append(errs, fmt.Errorf("concurrency %d: must be between 0 and 64", c.Concurrency))
+	}
+	switch c.Deprovision {
+	case "", "none":
+	default:
+		errs = append(errs, fmt.Errorf("deprovision %q: want none, or leave it empty for the target connection's setting", c.Deprovision))
+	}
+	switch c.OnMissing {
+	case "", "recreate", "report":
+	default:
+		errs = append(errs, fmt.Errorf("on missing %q: want recreate or report", c.OnMissing))
 	}
 	for _, a := range c.MatchAttributes {
 		if a == "" {

@@ -92,6 +92,8 @@ type ConfigPatch struct {
 	MatchAttributes        []string       `json:"matchAttributes,omitempty"`
 	MaxDeprovisionFraction *float64       `json:"maxDeprovisionFraction,omitempty"`
 	Concurrency            *int           `json:"concurrency,omitempty"`
+	Deprovision            *string        `json:"deprovision,omitempty"`
+	OnMissing              *string        `json:"onMissing,omitempty"`
 }
 
 // Apply returns c with the patch applied.
@@ -116,6 +118,12 @@ func (p ConfigPatch) Apply(c RuleConfig) RuleConfig {
 	}
 	if p.Concurrency != nil {
 		c.Concurrency = *p.Concurrency
+	}
+	if p.Deprovision != nil {
+		c.Deprovision = *p.Deprovision
+	}
+	if p.OnMissing != nil {
+		c.OnMissing = *p.OnMissing
 	}
 	return c
 }
@@ -153,6 +161,8 @@ func (c RuleConfig) spec() activities.RuleSpec {
 		MatchAttributes:        c.MatchAttributes,
 		MaxDeprovisionFraction: c.MaxDeprovisionFraction,
 		Concurrency:            c.Concurrency,
+		Deprovision:            c.Deprovision,
+		OnMissing:              c.OnMissing,
 	}
 }
 

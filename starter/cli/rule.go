@@ -42,6 +42,8 @@ func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
 	cmd.Flags().StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
 	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync may deprovision (default 0.2)")
 	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
+	cmd.Flags().StringVar(&c.Deprovision, "deprovision", "", `"none" keeps managed users that leave the source; empty uses the target connection's setting (disable or delete)`)
+	cmd.Flags().StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
 }
 
 func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Command {
@@ -149,6 +151,12 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 			if fl.Changed("concurrency") {
 				o.Patch.Concurrency = &c.Concurrency
 			}
+			if fl.Changed("deprovision") {
+				o.Patch.Deprovision = &c.Deprovision
+			}
+			if fl.Changed("on-missing") {
+				o.Patch.OnMissing = &c.OnMissing
+			}
 			// Not fl.NFlag(): that counts global flags such as --timeout too.
 			if !patchChanges(o.Patch) {
 				return flagErrorf("nothing to change: give at least one setting flag (see --help)")
@@ -171,7 +179,8 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 // patchChanges reports whether p changes any setting.
 func patchChanges(p workflows.ConfigPatch) bool {
 	return p.PollInterval != nil || p.FailureThreshold != nil || p.BreakerReset != nil || p.BatchWindow != nil ||
-		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.Concurrency != nil
+		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.Concurrency != nil ||
+		p.Deprovision != nil || p.OnMissing != nil
 }
 
 // updateRule sends an update to a rule and waits for its answer.

@@ -26,11 +26,13 @@ func TestNewCmdRuleCreate(t *testing.T) {
 		{
 			name: "every tuning flag",
 			argv: append(base[:len(base):len(base)], "--skip-initial-sync", "--poll-interval", "10m", "--failure-threshold", "3",
-				"--breaker-reset", "1h", "--batch-window", "5s", "--match", "email,userName", "--max-deprovision", "0.05", "--concurrency", "8"),
+				"--breaker-reset", "1h", "--batch-window", "5s", "--match", "email,userName", "--max-deprovision", "0.05", "--concurrency", "8",
+				"--deprovision", "none", "--on-missing", "report"),
 			want: workflows.RuleConfig{
 				Name: "corp-to-app", SourceConnection: "corp-ldap", TargetConnection: "app", SkipInitialSync: true,
 				PollInterval: 10 * time.Minute, FailureThreshold: 3, BreakerReset: time.Hour, BatchWindow: 5 * time.Second,
 				MatchAttributes: []string{"email", "userName"}, MaxDeprovisionFraction: 0.05, Concurrency: 8,
+				Deprovision: "none", OnMissing: "report",
 			},
 		},
 		{
@@ -57,6 +59,8 @@ func TestNewCmdRuleCreate(t *testing.T) {
 		{name: "batch window over 1m", argv: append(base[:len(base):len(base)], "--batch-window", "61s"), wantErr: "batch window 1m1s: must be between 0 and 1m"},
 		{name: "failure threshold not a number", argv: append(base[:len(base):len(base)], "--failure-threshold", "many"), wantErr: `invalid argument "many" for "--failure-threshold"`},
 		{name: "negative failure threshold", argv: append(base[:len(base):len(base)], "--failure-threshold", "-1"), wantErr: "failure threshold -1: must not be negative"},
+		{name: "deprovision mode unknown", argv: append(base[:len(base):len(base)], "--deprovision", "delete"), wantErr: `deprovision "delete": want none`},
+		{name: "on missing unknown", argv: append(base[:len(base):len(base)], "--on-missing", "ignore"), wantErr: `on missing "ignore": want recreate or report`},
 		{name: "max deprovision above 1", argv: append(base[:len(base):len(base)], "--max-deprovision", "1.5"), wantErr: "max deprovision fraction 1.5: must be between 0 and 1"},
 		{name: "max deprovision negative", argv: append(base[:len(base):len(base)], "--max-deprovision", "-0.1"), wantErr: "max deprovision fraction -0.1: must be between 0 and 1"},
 		{name: "max deprovision as a percentage", argv: append(base[:len(base):len(base)], "--max-deprovision", "20%"), wantErr: `invalid argument "20%" for "--max-deprovision"`},
