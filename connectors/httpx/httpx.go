@@ -1,0 +1,235 @@
+// Package httpx holds the HTTP plumbing that SaaS connectors share: a
+// request budget per target and a transport that spends it and honours
+// Retry-After, so that a rate limit slows a sync down instead of failing
+// it.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limit is a request budget: Requests per Per, with bursts of Burst.
+// Writes, when set, is a separate, usually smaller, budget for POST, PUT,
+// PATCH and DELETE that also spends from the first (Slack counts writes
+// apart from reads).
+type Limit struct {
+	Requests int           `json:"requests,omitempty"`
+	Writes   int           `json:"writes,omitempty"`
+	Per      time.Duration `json:"per,omitempty"`
+	Burst    int           `json:"burst,omitempty"`
+}
+
+// Zero reports whether the limit sets no budget.
+func (l Limit) Zero() bool { return l.Requests <= 0 && l.Writes <= 0 }
+
+func (l Limit) limiter(n int) *rate.Limiter {
+	if n <= 0 {
+		return nil
+	}
+	per := l.Per
+	if per <= 0 {
+		per = time.Minute
+	}
+	burst := l.Burst
+	if burst <= 0 || burst > n {
+		burst = max(1, n/10)
+	}
+	return rate.NewLimiter(rate.Limit(float64(n)/per.Seconds()), burst)
+}
+
+// Budget is the budget of one target, shared by every connector opened on
+// it in this process.
+type Budget struct {
+	all, writes *rate.Limiter
+}
+
+// NewBudget makes a budget; nil for a zero limit.
+func NewBudget(l Limit) *Budget {
+	if l.Zero() {
+		return nil
+	}
+	return &Budget{all: l.limiter(l.Requests), writes: l.limiter(l.Writes)}
+}
+
+// Wait blocks until the budget allows a request of the given method.
+func (b *Budget) Wait(ctx context.Context, method string) error {
+	if b == nil {
+		return nil
+	}
+	if b.writes != nil && method != http.MethodGet && method != http.MethodHead {
+		if err := b.writes.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if b.all != nil {
+		return b.all.Wait(ctx)
+	}
+	return nil
+}
+
+// Budgets keeps one Budget per target connection for the life of a worker,
+// so that every activity writing to a target spends from the same budget.
+type Budgets struct {
+	mu sync.Mutex
+	m  map[string]budgetEntry
+}
+
+type budgetEntry struct {
+	limit  Limit
+	budget *Budget
+}
+
+// For returns the budget of a connection, made on first use; a changed
+// limit (the connection was updated) makes a new one.
+func (b *Budgets) For(name string, l Limit) *Budget {
+	if b == nil {
+		return NewBudget(l)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.m[name]; ok && e.limit == l {
+		return e.budget
+	}
+	if b.m == nil {
+		b.m = map[string]budgetEntry{}
+	}
+	e := budgetEntry{limit: l, budget: NewBudget(l)}
+	b.m[name] = e
+	return e.budget
+}
+
+type budgetsKey struct{}
+
+// WithBudgets returns a context that carries the worker's budgets to the
+// connectors opened with it.
+func WithBudgets(ctx context.Context, b *Budgets) context.Context {
+	return context.WithValue(ctx, budgetsKey{}, b)
+}
+
+// BudgetsFrom returns the budgets a context carries, or nil (then every
+// connector gets a budget of its own).
+func BudgetsFrom(ctx context.Context) *Budgets {
+	b, _ := ctx.Value(budgetsKey{}).(*Budgets)
+	return b
+}
+
+// Transport spends a budget before each request and, when the server
+// answers 429 or 503 with a Retry-After no longer than MaxWait, waits and
+// sends the request again, up to MaxRetries times. Past that the answer is
+// returned as it is, for the connector to turn into a
+// connectors.RateLimitError, which the activity layer turns into its next
+// retry delay.
+type Transport struct {
+	Base       http.RoundTripper
+	Budget     *Budget
+	MaxWait    time.Duration // default 60s
+	MaxRetries int           // default 5
+	// Now and Sleep are for tests; they default to the real clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// OnWait, when set, is told of every wait for a Retry-After.
+	OnWait func(d time.Duration)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	maxWait, maxRetries := t.MaxWait, t.MaxRetries
+	if maxWait <= 0 {
+		maxWait = time.Minute
+	}
+	if maxRetries <= 0 {
+		maxRetries = 5
+	}
+	sleep := t.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	body, err := replayable(req)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if err := t.Budget.Wait(req.Context(), req.Method); err != nil {
+			return nil, fmt.Errorf("wait for the request budget: %w", err)
+		}
+		r := req
+		if body != nil {
+			r = req.Clone(req.Context())
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := base.RoundTrip(r)
+		if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+			return resp, err
+		}
+		wait, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if !ok || wait > maxWait || attempt >= maxRetries {
+			return resp, nil
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if t.OnWait != nil {
+			t.OnWait(wait)
+		}
+		if err := sleep(req.Context(), wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// replayable reads a request's body so that it can be sent again; nil when
+// there is none. Bodies are bounded by the connector (SCIM requests are
+// small); this only keeps them.
+func replayable(req *http.Request) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return b, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RetryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+func RetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
