@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -29,6 +30,9 @@ type Activities struct {
 	Connections ConnectionGetter
 	Registry    connectors.Registry
 	Logger      *slog.Logger
+	// Budgets are the request budgets of the targets, shared by every
+	// activity of this worker (see connectors/httpx).
+	Budgets *httpx.Budgets
 }
 
 // RuleSpec is what an activity needs to know of a rule.
@@ -70,7 +74,7 @@ func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return a.Registry.Open(ctx, c.Name, c.Type, c.Settings, logger)
+	return a.Registry.Open(httpx.WithBudgets(ctx, a.Budgets, c.Name), c.Name, c.Type, c.Settings, logger)
 }
 
 // openPair opens a rule's source and target; the caller closes both.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/connectors/all"
+	"github.com/idsync/idsync/connectors/httpx"
 	"github.com/idsync/idsync/webhook"
 	"github.com/idsync/idsync/workflows"
 )
@@ -108,7 +109,7 @@ func run(o options) error {
 	w.RegisterWorkflow(workflows.FullResyncWorkflow)
 	w.RegisterWorkflow(workflows.ConnectionWorkflow)
 	w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
-	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger})
+	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger, Budgets: &httpx.Budgets{}})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -109,17 +109,26 @@ func (b *Budgets) For(name string, l Limit) *Budget {
 
 type budgetsKey struct{}
 
-// WithBudgets returns a context that carries the worker's budgets to the
-// connectors opened with it.
-func WithBudgets(ctx context.Context, b *Budgets) context.Context {
-	return context.WithValue(ctx, budgetsKey{}, b)
+type budgetsValue struct {
+	budgets *Budgets
+	name    string
 }
 
-// BudgetsFrom returns the budgets a context carries, or nil (then every
-// connector gets a budget of its own).
-func BudgetsFrom(ctx context.Context) *Budgets {
-	b, _ := ctx.Value(budgetsKey{}).(*Budgets)
-	return b
+// WithBudgets returns a context that carries the worker's budgets, and
+// the name of the connection about to be opened, to the connector's Open.
+func WithBudgets(ctx context.Context, b *Budgets, connection string) context.Context {
+	return context.WithValue(ctx, budgetsKey{}, budgetsValue{b, connection})
+}
+
+// BudgetFor returns the budget for limit of the connection that ctx names:
+// shared with every other connector opened on it in this worker, or one of
+// its own when ctx carries no budgets.
+func BudgetFor(ctx context.Context, l Limit) *Budget {
+	v, _ := ctx.Value(budgetsKey{}).(budgetsValue)
+	if v.budgets == nil {
+		return NewBudget(l)
+	}
+	return v.budgets.For(v.name, l)
 }
 
 // Transport spends a budget before each request and, when the server

@@ -188,3 +188,17 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestBudgetForContext(t *testing.T) {
+	l := Limit{Requests: 10}
+	budgets := &Budgets{}
+	a1 := BudgetFor(WithBudgets(context.Background(), budgets, "app"), l)
+	a2 := BudgetFor(WithBudgets(context.Background(), budgets, "app"), l)
+	other := BudgetFor(WithBudgets(context.Background(), budgets, "hr"), l)
+	if a1 == nil || a1 != a2 || a1 == other {
+		t.Errorf("budgets through contexts: app %p and %p, hr %p", a1, a2, other)
+	}
+	if BudgetFor(context.Background(), l) == a1 {
+		t.Error("a context without budgets shares a worker budget")
+	}
+}
