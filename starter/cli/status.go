@@ -157,8 +157,12 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 
 func countsText(users, groups reconcile.Counts) string {
 	row := func(name string, c reconcile.Counts) string {
-		return fmt.Sprintf("  %-7s created %d, updated %d, adopted %d, deprovisioned %d, unchanged %d, failed %d\n",
-			name, c.Created, c.Updated, c.Adopted, c.Deprovisioned, c.Unchanged, c.Failed)
+		kept := ""
+		if c.Kept > 0 {
+			kept = fmt.Sprintf(", kept %d (the rule deprovisions nothing)", c.Kept)
+		}
+		return fmt.Sprintf("  %-7s created %d, updated %d, adopted %d, deprovisioned %d, unchanged %d, failed %d%s\n",
+			name, c.Created, c.Updated, c.Adopted, c.Deprovisioned, c.Unchanged, c.Failed, kept)
 	}
 	return row("users", users) + row("groups", groups)
 }
