@@ -143,6 +143,14 @@ type Tester interface {
 	Test(ctx context.Context) error
 }
 
+// Describer says what a connection found out about the store and will use
+// (for SCIM: PATCH or PUT, filters, ETags, bulk, the page limit, the kind
+// of authentication), one human-readable line each, for `connection
+// test`. It never returns a secret.
+type Describer interface {
+	Describe(ctx context.Context) ([]string, error)
+}
+
 // Test stages, in the order a connection goes through them.
 const (
 	StageConfig      = "config"

@@ -4,22 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/idsync/idsync/connectors"
 )
 
 const (
 	// maxResponseBody bounds what one response may hold.
 	maxResponseBody = 16 << 20
-	// maxErrorQuote bounds how much of an error body an error quotes.
+	// maxErrorQuote bounds how much of a body an error quotes.
 	maxErrorQuote = 200
 
 	mediaType     = "application/scim+json"
@@ -27,186 +23,182 @@ const (
 	schemaError   = "urn:ietf:params:scim:api:messages:2.0:Error"
 )
 
-// Error is a non-2xx answer from the service provider. It unwraps to
-// connectors.ErrNotFound (404), ErrAlreadyExists (409, or a 400 with
-// scimType uniqueness), ErrUnauthorized (401, 403) or ErrRejected (other
-// 4xx); 429 and 503 come wrapped in a *connectors.RateLimitError.
-type Error struct {
-	Method string
-	Path   string // the request path below the base URL, without the query
-	Status int
-	// SCIMType and Detail come from a SCIM error body (RFC 7644 §3.12).
-	SCIMType string
-	Detail   string
-	// Body is the start of a body that is not a SCIM error.
-	Body string
+// request is one SCIM request.
+type request struct {
+	method  string
+	path    string // below the base URL, without the query
+	query   url.Values
+	body    any    // sent as JSON when not nil
+	ifMatch string // the If-Match header, when not empty
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	if e.SCIMType != "" {
-		fmt.Fprintf(&b, " (%s)", e.SCIMType)
-	}
-	if e.Detail != "" {
-		fmt.Fprintf(&b, ": %s", e.Detail)
-	} else if e.Body != "" {
-		fmt.Fprintf(&b, ": %q", e.Body)
-	}
-	return b.String()
+// response is a 2xx answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
-// Unwrap returns the connectors sentinel that classifies the error.
-func (e *Error) Unwrap() error {
-	switch {
-	case e.Status == http.StatusNotFound:
-		return connectors.ErrNotFound
-	case e.Status == http.StatusConflict || e.SCIMType == "uniqueness":
-		return connectors.ErrAlreadyExists
-	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
-		return connectors.ErrUnauthorized
-	case e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests:
-		return connectors.ErrRejected
-	}
-	return nil
-}
-
-// errorBody is a SCIM error; status is a string in RFC 7644 but some
-// servers send a number.
-type errorBody struct {
-	Schemas  []string        `json:"schemas"`
-	Status   json.RawMessage `json:"status"`
-	SCIMType string          `json:"scimType"`
-	Detail   string          `json:"detail"`
-}
-
-// newError builds the error for a non-2xx response.
-func newError(method, path string, resp *http.Response, body []byte, now time.Time) error {
-	e := &Error{Method: method, Path: path, Status: resp.StatusCode}
-	var eb errorBody
-	if json.Unmarshal(body, &eb) == nil && (eb.Detail != "" || eb.SCIMType != "" || containsFold(eb.Schemas, schemaError)) {
-		e.SCIMType = eb.SCIMType
-		e.Detail = truncate(eb.Detail, maxErrorQuote)
-	} else {
-		e.Body = truncate(strings.TrimSpace(string(body)), maxErrorQuote)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		return &connectors.RateLimitError{RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now), Err: e}
-	}
-	return e
-}
-
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
-// date (RFC 9110 §10.2.3). A missing or unreadable value, or a date in
-// the past, gives 0: the caller's own backoff applies.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
+// send sends r and returns its 2xx answer, or an error: an *Error (maybe
+// inside a *connectors.RateLimitError) for any other status, a
+// *TokenError when no token could be had, or a transport error. A 401
+// to an OAuth 2.0 token makes it fetch a new token and send once more.
+func (c *scimConnector) send(ctx context.Context, r request) (*response, error) {
+	var payload []byte
+	if r.body != nil {
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			return nil, fmt.Errorf("%s %s: encode: %w", r.method, r.path, err)
 		}
 	}
-	return 0
-}
-
-// filterValue quotes s as a SCIM filter string: a JSON string, so that
-// `"` and `\` (and control characters) are escaped (RFC 7644 §3.4.2.2).
-func filterValue(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
+	for attempt := 1; ; attempt++ {
+		resp, stamp, err := c.roundTrip(ctx, r, payload)
+		if err != nil {
+			return nil, err
 		}
+		if resp.status == http.StatusUnauthorized && attempt == 1 && c.auth.refused(stamp) {
+			c.logger.InfoContext(ctx, "token refused; fetching a new one", "method", r.method, "path", r.path)
+			continue
+		}
+		if resp.status/100 != 2 {
+			return nil, c.newError(r.method, r.path, resp, time.Now())
+		}
+		return resp, nil
 	}
-	b.WriteByte('"')
-	return b.String()
 }
 
-// do sends one request: in (if not nil) as the JSON body, and decodes a
-// 2xx body into out (if not nil and the body is not empty).
-func (c *scimConnector) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	u := c.baseURL + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
+// roundTrip sends one HTTP request and reads the whole answer.
+func (c *scimConnector) roundTrip(ctx context.Context, r request, payload []byte) (*response, uint64, error) {
+	u := c.baseURL + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
 	}
 	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("%s %s: encode: %w", method, path, err)
-		}
-		body = bytes.NewReader(b)
+	if payload != nil {
+		body = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, 0, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	stamp, err := c.auth.authorize(ctx, req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s: %w", r.method, r.path, err)
+	}
 	req.Header.Set("Accept", mediaType+", application/json")
 	req.Header.Set("User-Agent", "idsync")
-	if in != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", mediaType)
+	}
+	if r.ifMatch != "" {
+		req.Header.Set("If-Match", r.ifMatch)
 	}
 	start := time.Now()
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		// *url.Error quotes the URL, which holds no secret.
+		return nil, 0, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	c.logger.DebugContext(ctx, "scim request", "method", method, "path", path,
+	c.logger.DebugContext(ctx, "scim request", "method", r.method, "path", r.path,
 		"status", resp.StatusCode, "duration_ms", time.Since(start).Milliseconds())
 	if err != nil {
-		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+		return nil, 0, fmt.Errorf("%s %s: read response: %w", r.method, r.path, err)
 	}
 	if len(b) > maxResponseBody {
-		return fmt.Errorf("%s %s: response larger than %d bytes", method, path, maxResponseBody)
+		return nil, 0, fmt.Errorf("%s %s: response larger than %d bytes", r.method, r.path, maxResponseBody)
 	}
-	if resp.StatusCode/100 != 2 {
-		return newError(method, path, resp, b, time.Now())
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}, stamp, nil
+}
+
+// do sends one request: in (if not nil) as the JSON body, and decodes the
+// 2xx body into out (if not nil), which must then be there and have the
+// right shape.
+func (c *scimConnector) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	resp, err := c.send(ctx, request{method: method, path: path, query: query, body: in})
+	if err != nil {
+		return err
 	}
-	if out == nil || len(bytes.TrimSpace(b)) == 0 {
+	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	return c.decode(method, path, resp, out)
+}
+
+// shaped is a response type that can tell when a body decoded without
+// error is still not what it should be (an object without an id, a list
+// without totalResults).
+type shaped interface {
+	checkShape() error
+}
+
+// decode reads resp's JSON body into out; a body that is empty, not JSON,
+// not of out's shape, or fails out's checkShape is a *MalformedError.
+func (c *scimConnector) decode(method, path string, resp *response, out any) error {
+	var err error
+	if len(bytes.TrimSpace(resp.body)) == 0 {
+		err = errEmptyBody
+	} else if err = json.Unmarshal(resp.body, out); err == nil {
+		if s, ok := out.(shaped); ok {
+			err = s.checkShape()
+		}
+	}
+	if err != nil {
+		return c.malformed(method, path, resp, err)
 	}
 	return nil
 }
 
+// malformed builds the *MalformedError for resp.
+func (c *scimConnector) malformed(method, path string, resp *response, reason error) error {
+	return &MalformedError{
+		Method: method, Path: path, Status: resp.status,
+		Reason: truncate(c.auth.redact(reason.Error()), maxErrorQuote),
+		Body:   truncate(c.auth.redact(string(resp.body)), maxErrorQuote),
+	}
+}
+
 // listResponse is a SCIM ListResponse (RFC 7644 §3.4.2).
 type listResponse[T any] struct {
-	TotalResults int `json:"totalResults"`
-	StartIndex   int `json:"startIndex"`
-	ItemsPerPage int `json:"itemsPerPage"`
-	Resources    []T `json:"Resources"`
+	TotalResults *int `json:"totalResults"`
+	StartIndex   int  `json:"startIndex"`
+	ItemsPerPage int  `json:"itemsPerPage"`
+	Resources    []T  `json:"Resources"`
+}
+
+// checkShape implements shaped: totalResults is required, and every
+// resource must have its shape.
+func (l *listResponse[T]) checkShape() error {
+	if l.TotalResults == nil {
+		return errNoTotalResults
+	}
+	for i := range l.Resources {
+		if s, ok := any(&l.Resources[i]).(shaped); ok {
+			if err := s.checkShape(); err != nil {
+				return fmt.Errorf("Resources[%d]: %w", i, err)
+			}
+		}
+	}
+	return nil
 }
 
 // list calls fn for every resource at path that matches filter (all if
 // empty), page by page. It trusts only startIndex and totalResults:
 // servers may return fewer resources than count asked for, and report a
 // wrong itemsPerPage. It stops after the page that reaches totalResults,
-// or at an empty page.
+// or at an empty page. It asks for at most maxResults per page when the
+// server advertises a limit.
 func list[T any](ctx context.Context, c *scimConnector, path, filter string, fn func(T) error) error {
+	count := c.pageSize
+	if feat, err := c.features(ctx); err != nil {
+		return err
+	} else if feat.maxResults > 0 && feat.maxResults < count {
+		count = feat.maxResults
+	}
 	start := 1
 	for {
-		q := url.Values{"startIndex": {strconv.Itoa(start)}, "count": {strconv.Itoa(c.pageSize)}}
+		q := url.Values{"startIndex": {strconv.Itoa(start)}, "count": {strconv.Itoa(count)}}
 		if filter != "" {
 			q.Set("filter", filter)
 		}
@@ -223,7 +215,7 @@ func list[T any](ctx context.Context, c *scimConnector, path, filter string, fn 
 				return err
 			}
 		}
-		if len(page.Resources) == 0 || start+len(page.Resources)-1 >= page.TotalResults {
+		if len(page.Resources) == 0 || start+len(page.Resources)-1 >= *page.TotalResults {
 			return nil
 		}
 		start += len(page.Resources)
@@ -245,38 +237,4 @@ func (c *scimConnector) patch(ctx context.Context, path string, ops []patchOp) e
 		Operations []patchOp `json:"Operations"`
 	}{[]string{schemaPatchOp}, ops}
 	return c.do(ctx, http.MethodPatch, path, nil, msg, nil)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Cut at a rune boundary.
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// isStatus reports whether err is an *Error with one of the statuses.
-func isStatus(err error, statuses ...int) bool {
-	var e *Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	for _, s := range statuses {
-		if e.Status == s {
-			return true
-		}
-	}
-	return false
 }

@@ -193,3 +193,137 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// statusServer answers /ServiceProviderConfig as scimmy does, and every
+// other request with status, header and body.
+func statusServer(t *testing.T, status int, header map[string]string, body string) *httptest.Server {
+	t.Helper()
+	spc := spcJSON(true, true, false, 0)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ServiceProviderConfig" {
+			spc(w, r)
+			return
+		}
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestRateLimit403 tells a 403 that means "slow down" (Google's
+// rateLimitExceeded, GitHub's x-ratelimit-remaining: 0 or retry-after)
+// from one that means "forbidden".
+func TestRateLimit403(t *testing.T) {
+	reset := strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)
+	tests := []struct {
+		name       string
+		status     int
+		header     map[string]string
+		body       string
+		limited    bool
+		retryAfter time.Duration
+	}{
+		{"google rateLimitExceeded", 403, nil,
+			`{"error":{"code":403,"message":"Rate Limit Exceeded","errors":[{"domain":"usageLimits","reason":"rateLimitExceeded"}]}}`, true, 0},
+		{"google userRateLimitExceeded", 403, nil,
+			`{"error":{"code":403,"errors":[{"reason":"userRateLimitExceeded"}]}}`, true, 0},
+		{"google quotaExceeded", 403, nil, `{"error":{"errors":[{"reason":"quotaExceeded"}]}}`, true, 0},
+		{"github primary", 403, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+			`{"message":"API rate limit exceeded for user ID 1."}`, true, time.Minute},
+		{"github secondary", 403, map[string]string{"Retry-After": "30", "X-RateLimit-Remaining": "4000"},
+			`{"message":"You have exceeded a secondary rate limit."}`, true, 30 * time.Second},
+		{"429 with reset only", 429, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, "", true, time.Minute},
+		{"github forbidden", 403, map[string]string{"X-RateLimit-Remaining": "4999"},
+			`{"message":"Must have admin rights to Repository."}`, false, 0},
+		{"scim forbidden", 403, nil,
+			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"403","detail":"Insufficient scope"}`, false, 0},
+		{"empty 403", 403, nil, "", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := statusServer(t, tt.status, tt.header, tt.body)
+			c := openTarget(t, srv.URL, "token", nil)
+			_, err := c.LookupUsers(t.Context(), connectors.MatchUserName, "x")
+			var rl *connectors.RateLimitError
+			if got := errors.As(err, &rl); got != tt.limited {
+				t.Fatalf("err = %v: rate limit %v, want %v", err, got, tt.limited)
+			}
+			if errors.Is(err, connectors.ErrUnauthorized) == tt.limited {
+				t.Errorf("err = %v: ErrUnauthorized %v, want %v", err, !tt.limited, !tt.limited)
+			}
+			if tt.limited && (rl.RetryAfter < tt.retryAfter-2*time.Second || rl.RetryAfter > tt.retryAfter) {
+				t.Errorf("RetryAfter = %s, want %s", rl.RetryAfter, tt.retryAfter)
+			}
+		})
+	}
+}
+
+// TestMalformed: a 2xx answer that is not what the request expects is an
+// error that quotes the method, the path and the start of the body.
+func TestMalformed(t *testing.T) {
+	long := "<html><body>" + strings.Repeat("0123456789", 100) + "</body></html>"
+	list := func(c *scimConnector) error {
+		return c.ListUsers(t.Context(), func(connectors.TargetUser) error { return nil })
+	}
+	create := func(c *scimConnector) error {
+		_, err := c.CreateUser(t.Context(), connectors.User{ExternalID: "m", UserName: "m"})
+		return err
+	}
+	update := func(c *scimConnector) error {
+		return c.UpdateUser(t.Context(), "u1", connectors.User{ExternalID: "m", UserName: "m"})
+	}
+	tests := []struct {
+		name   string
+		op     func(*scimConnector) error
+		status int
+		body   string
+		method string
+		path   string
+		reason string
+	}{
+		{"list HTML", list, 200, "<html>Sign in</html>", "GET", "/Users", "invalid character"},
+		{"list long HTML", list, 200, long, "GET", "/Users", "invalid character"},
+		{"list array", list, 200, `[{"id":"1"}]`, "GET", "/Users", "cannot unmarshal array"},
+		{"list without totalResults", list, 200, `{"Resources":[]}`, "GET", "/Users", "no totalResults"},
+		{"list Resources not a list", list, 200, `{"totalResults":1,"Resources":"x"}`, "GET", "/Users", "cannot unmarshal"},
+		{"list resource without id", list, 200, `{"totalResults":1,"Resources":[{"userName":"a"}]}`, "GET", "/Users", "Resources[0]: no id"},
+		{"create empty", create, 201, "", "POST", "/Users", "empty body"},
+		{"create null", create, 201, "null", "POST", "/Users", "no id"},
+		{"create without id", create, 201, `{"userName":"m"}`, "POST", "/Users", "no id"},
+		{"create truncated JSON", create, 201, `{"id":"1","userName":`, "POST", "/Users", "unexpected end"},
+		{"update read not an object", update, 200, `["x"]`, "GET", "/Users/u1", "cannot unmarshal"},
+		{"update read null", update, 200, `null`, "GET", "/Users/u1", "not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := statusServer(t, tt.status, map[string]string{"Content-Type": "text/html"}, tt.body)
+			err := tt.op(openTarget(t, srv.URL, "token", nil))
+			var me *MalformedError
+			if !errors.As(err, &me) {
+				t.Fatalf("err = %v, want a *MalformedError", err)
+			}
+			if me.Method != tt.method || me.Path != tt.path || me.Status != tt.status {
+				t.Errorf("err = %#v, want %s %s %d", me, tt.method, tt.path, tt.status)
+			}
+			quote := tt.body[:min(len(tt.body), maxErrorQuote)]
+			msg := err.Error()
+			for _, want := range []string{tt.method + " " + tt.path, tt.reason, strconv.Quote(quote)[1 : len(strconv.Quote(quote))-1]} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("err = %q, want it to contain %q", msg, want)
+				}
+			}
+			if len(tt.body) > maxErrorQuote && strings.Contains(msg, tt.body[:maxErrorQuote+5]) {
+				t.Errorf("err quotes more than %d bytes of the body", maxErrorQuote)
+			}
+			for _, sentinel := range []error{connectors.ErrRejected, connectors.ErrUnauthorized, connectors.ErrNotFound, connectors.ErrAlreadyExists} {
+				if errors.Is(err, sentinel) {
+					t.Errorf("err = %v is %v", err, sentinel)
+				}
+			}
+		})
+	}
+}

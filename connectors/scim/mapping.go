@@ -83,6 +83,20 @@ type scimGroup struct {
 	} `json:"members"`
 }
 
+func (su *scimUser) checkShape() error {
+	if su.ID == "" {
+		return errNoID
+	}
+	return nil
+}
+
+func (sg *scimGroup) checkShape() error {
+	if sg.ID == "" {
+		return errNoID
+	}
+	return nil
+}
+
 // pick chooses the entry of a multi-valued attribute that maps to the
 // canonical single value: the primary one, else the first of type "work",
 // else the first. It returns -1 for an empty list. Reads and writes use

@@ -2,7 +2,7 @@
 // (RFC 7643 schema, RFC 7644 protocol): users with the enterprise extension,
 // groups and group memberships.
 //
-// An example connection's settings:
+// Example connection settings, one per kind of authentication:
 //
 //	{
 //	  "baseUrl": "https://api.example.com/scim/v2",
@@ -13,6 +13,43 @@
 //	  "timeout": "30s"
 //	}
 //
+//	{
+//	  "baseUrl": "https://scim.example.com/v2",
+//	  "auth": "oauth2",
+//	  "tokenUrl": "https://login.example.com/oauth2/token",
+//	  "clientId": "idsync",
+//	  "clientSecret": "file:/run/secrets/scim-client-secret",
+//	  "scopes": ["scim.read", "scim.write"],
+//	  "authStyle": "header"
+//	}
+//
+//	{
+//	  "baseUrl": "https://legacy.example.com/scim/v2",
+//	  "auth": "basic",
+//	  "username": "idsync",
+//	  "password": "env:LEGACY_SCIM_PASSWORD",
+//	  "patch": false,
+//	  "filter": "auto",
+//	  "etag": true,
+//	  "maxResults": 50
+//	}
+//
+// Secrets (token, clientSecret, password) are references, env:NAME or
+// file:PATH, resolved by the worker when it opens the connection; a
+// literal secret is refused. No secret appears in an error or a log.
+//
+// On first use the connector reads /ServiceProviderConfig (RFC 7643 §5) to
+// learn whether the service provider does PATCH, filters (and its
+// maxResults), ETags and bulk. A connection may override what a server
+// advertises wrongly with patch, filter and etag (auto, true or false)
+// and maxResults. A missing or unreadable /ServiceProviderConfig means
+// PATCH and filters are assumed, ETags are not. Without PATCH, group
+// changes and deprovisioning read the resource and write it back (PUT);
+// without filters, lookups page through every resource and match here.
+// With ETags, every PUT carries If-Match with the version read, and a 412
+// (changed meanwhile) reads again and retries once. Bulk is recorded
+// (Describe shows it) but not used.
+//
 // The canonical user maps to the SCIM User as follows: externalId, userName,
 // name.givenName, name.familyName, displayName, active, title, the primary
 // (else "work", else first) emails and phoneNumbers entry, and the
@@ -22,18 +59,21 @@
 // manager not yet on the target is left unset until a later sync). Other
 // keys of User.Attributes are not written. An update reads the user and
 // writes it back whole (PUT), so the attributes idsync does not map are
-// kept; deprovisioning and group changes use PATCH.
+// kept; deprovisioning and group changes use PATCH where the server has it.
 package scim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -57,9 +97,48 @@ type Config struct {
 	// /Groups are below, e.g. https://api.example.com/scim/v2. Required;
 	// http or https, without credentials, query or fragment.
 	BaseURL string `json:"baseUrl"`
+
+	// Auth is how requests authenticate: "bearer" (the default) sends
+	// Token; "oauth2" gets tokens by the client credentials grant from
+	// TokenURL; "basic" sends Username and Password.
+	Auth string `json:"auth,omitempty"`
 	// Token is a reference to the bearer token, env:NAME or file:PATH;
-	// never the token itself. Required.
-	Token string `json:"token"`
+	// never the token itself. Required for auth bearer.
+	Token string `json:"token,omitempty"`
+	// TokenURL is the OAuth 2.0 token endpoint. Required for auth oauth2.
+	TokenURL string `json:"tokenUrl,omitempty"`
+	// ClientID is the OAuth 2.0 client id. Required for auth oauth2.
+	ClientID string `json:"clientId,omitempty"`
+	// ClientSecret is a reference to the OAuth 2.0 client secret.
+	// Required for auth oauth2.
+	ClientSecret string `json:"clientSecret,omitempty"`
+	// Scopes are the OAuth 2.0 scopes asked for: a list, or one string
+	// of names separated by spaces or commas.
+	Scopes StringList `json:"scopes,omitempty"`
+	// AuthStyle is how the client id and secret reach the token
+	// endpoint: "header" (HTTP basic), "params" (form fields), or unset to
+	// try the header first and remember what works.
+	AuthStyle string `json:"authStyle,omitempty"`
+	// TokenParams are extra form fields of the token request, e.g.
+	// {"audience": "…"}; grant_type may be overridden for providers
+	// with their own grant. Not for secrets.
+	TokenParams map[string]string `json:"tokenParams,omitempty"`
+	// Username is the user name for auth basic. Required for auth basic.
+	Username string `json:"username,omitempty"`
+	// Password is a reference to the password for auth basic. Required
+	// for auth basic.
+	Password string `json:"password,omitempty"`
+
+	// Patch, Filter and ETag override what /ServiceProviderConfig
+	// advertises: "auto" (the default) believes it, true or false
+	// decides.
+	Patch  Toggle `json:"patch,omitempty"`
+	Filter Toggle `json:"filter,omitempty"`
+	ETag   Toggle `json:"etag,omitempty"`
+	// MaxResults caps the resources asked for in one list request, over
+	// what the server advertises (filter.maxResults); 0 believes it.
+	MaxResults int `json:"maxResults,omitempty"`
+
 	// Deprovision is what removing a user does: "disable" (the default)
 	// sets active to false; "delete" deletes the user.
 	Deprovision string `json:"deprovision,omitempty"`
@@ -76,111 +155,121 @@ type Config struct {
 
 var _ connectors.Config = (*Config)(nil)
 
-// Validate implements connectors.Config: it fills defaults and returns
-// every problem it finds, joined.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	if c.BaseURL == "" {
-		bad("baseUrl is required")
-	} else if u, err := url.Parse(c.BaseURL); err != nil {
-		bad("baseUrl: %w", err)
-	} else {
-		switch {
-		case u.Scheme != "http" && u.Scheme != "https":
-			bad("baseUrl: scheme must be http or https, not %q", u.Scheme)
-		case u.Host == "":
-			bad("baseUrl: no host")
-		case u.User != nil:
-			bad("baseUrl: must not hold credentials; use token")
-		case u.RawQuery != "" || u.Fragment != "":
-			bad("baseUrl: must not have a query or fragment")
-		}
-	}
-	if c.Token == "" {
-		bad("token is required (env:NAME or file:PATH)")
-	} else if err := connectors.ValidateSecretRef(c.Token); err != nil {
-		bad("token: %w", err)
-	}
-	switch c.Deprovision {
-	case "":
-		c.Deprovision = DeprovisionDisable
-	case DeprovisionDisable, DeprovisionDelete:
-	default:
-		bad("deprovision: %q is not %q or %q", c.Deprovision, DeprovisionDisable, DeprovisionDelete)
-	}
-	if c.PageSize == 0 {
-		c.PageSize = DefaultPageSize
-	} else if c.PageSize < 1 || c.PageSize > 10_000 {
-		bad("pageSize: %d is not between 1 and 10000", c.PageSize)
-	}
-	if c.MembersPerRequest == 0 {
-		c.MembersPerRequest = DefaultMembersPerRequest
-	} else if c.MembersPerRequest < 1 || c.MembersPerRequest > 10_000 {
-		bad("membersPerRequest: %d is not between 1 and 10000", c.MembersPerRequest)
-	}
-	if c.Timeout == "" {
-		c.Timeout = DefaultTimeout.String()
-	} else if d, err := time.ParseDuration(c.Timeout); err != nil {
-		bad("timeout: %w", err)
-	} else if d <= 0 {
-		bad("timeout: %s is not positive", c.Timeout)
-	}
-	return errors.Join(errs...)
-}
-
 // Open implements connectors.Config: it validates the settings, resolves
-// the token and returns the connector. It sends no request; Test does.
+// the secrets and returns the connector. It sends no request; the first
+// operation, Test or Describe does.
 func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Connector, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("scim: %w", err)
 	}
-	token, err := connectors.ResolveSecret(c.Token)
-	if err != nil {
-		return nil, fmt.Errorf("scim: token: %w", err)
-	}
-	if token == "" {
-		return nil, fmt.Errorf("scim: token: secret reference %q resolves to an empty value", c.Token)
-	}
 	timeout, _ := time.ParseDuration(c.Timeout) // checked by Validate
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// SCIM requests and token requests share the connection pool but not
+	// the client, so that what wraps the SCIM transport (a request
+	// budget) leaves the token endpoint alone.
+	client := &http.Client{Transport: transport, Timeout: timeout}
+	tokenClient := &http.Client{Transport: transport, Timeout: timeout}
+	auth, err := c.openAuth(ctx, tokenClient)
+	if err != nil {
+		return nil, fmt.Errorf("scim: %w", err)
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	baseURL := strings.TrimRight(c.BaseURL, "/")
 	return &scimConnector{
-		baseURL: baseURL,
-		token:   token,
-		client: &http.Client{
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
-			Timeout:   timeout,
-		},
+		baseURL:           baseURL,
+		auth:              auth,
+		client:            client,
+		transport:         transport,
 		deprovision:       c.Deprovision,
 		pageSize:          c.PageSize,
 		membersPerRequest: c.MembersPerRequest,
-		logger:            logger.With(slog.Group("scim", "base_url", baseURL)),
+		overrides:         overrides{patch: c.Patch, filter: c.Filter, etag: c.ETag, maxResults: c.MaxResults},
+		logger:            logger.With(slog.Group("scim", "base_url", baseURL, "auth", c.Auth)),
 	}, nil
+}
+
+// openAuth resolves the secrets of the configured kind of
+// authentication; client is for token requests. Errors name the setting
+// and the reference, never the value.
+func (c *Config) openAuth(ctx context.Context, client *http.Client) (authenticator, error) {
+	resolve := func(name, ref string) (string, error) {
+		v, err := connectors.ResolveSecret(ref)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if v == "" {
+			return "", fmt.Errorf("%s: secret reference %q resolves to an empty value", name, ref)
+		}
+		return v, nil
+	}
+	switch c.Auth {
+	case AuthOAuth2:
+		secret, err := resolve("clientSecret", c.ClientSecret)
+		if err != nil {
+			return nil, err
+		}
+		cc := &clientcredentials.Config{
+			ClientID:     c.ClientID,
+			ClientSecret: secret,
+			TokenURL:     c.TokenURL,
+			Scopes:       c.Scopes,
+		}
+		switch c.AuthStyle {
+		case AuthStyleHeader:
+			cc.AuthStyle = oauth2.AuthStyleInHeader
+		case AuthStyleParams:
+			cc.AuthStyle = oauth2.AuthStyleInParams
+		}
+		if len(c.TokenParams) > 0 {
+			cc.EndpointParams = url.Values{}
+			for k, v := range c.TokenParams {
+				cc.EndpointParams.Set(k, v)
+			}
+		}
+		return newOAuthAuth(ctx, cc, client), nil
+	case AuthBasic:
+		password, err := resolve("password", c.Password)
+		if err != nil {
+			return nil, err
+		}
+		return &basicAuth{username: c.Username, password: password}, nil
+	default:
+		token, err := resolve("token", c.Token)
+		if err != nil {
+			return nil, err
+		}
+		return &bearerAuth{token: token}, nil
+	}
 }
 
 // scimConnector is an open SCIM target.
 type scimConnector struct {
-	baseURL           string // without a trailing slash
-	token             string // never logged nor put in an error
+	baseURL           string        // without a trailing slash
+	auth              authenticator // holds the secrets
 	client            *http.Client
+	transport         *http.Transport // under client, shared with the token client
 	deprovision       string
 	pageSize          int
 	membersPerRequest int
+	overrides         overrides
 	logger            *slog.Logger
 	ids               idCache // target id <-> ExternalID, for managers
+
+	discoverMu sync.Mutex
+	discovered *features // nil until discovery has run
 }
 
 var (
-	_ connectors.Target = (*scimConnector)(nil)
-	_ connectors.Tester = (*scimConnector)(nil)
+	_ connectors.Target    = (*scimConnector)(nil)
+	_ connectors.Tester    = (*scimConnector)(nil)
+	_ connectors.Describer = (*scimConnector)(nil)
 )
 
 // Close implements connectors.Connector.
 func (c *scimConnector) Close() error {
 	c.client.CloseIdleConnections()
+	c.transport.CloseIdleConnections()
 	return nil
 }

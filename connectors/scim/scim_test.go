@@ -107,7 +107,7 @@ func fullUser(ext, userName string) connectors.User {
 // what was written compares equal to what is read, which is how the
 // engine decides that a user is unchanged.
 func TestRoundTrip(t *testing.T) {
-	c, _ := startTarget(t, nil)
+	c, srv := startTarget(t, nil)
 	ctx := t.Context()
 	managerID, err := c.CreateUser(ctx, fullUser("mgr-1", "grace"))
 	if err != nil {
@@ -146,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// A fresh connector has no cache: the manager is resolved by request.
-	c2 := openTarget(t, c.baseURL, c.token, nil)
+	c2 := openTarget(t, srv.URL, srv.Token, nil)
 	n := 0
 	err = c2.ListUsers(ctx, func(tu connectors.TargetUser) error {
 		n++

@@ -1,14 +1,11 @@
 package scim
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/idsync/idsync/connectors"
@@ -60,36 +57,24 @@ func (c *scimConnector) ListGroups(ctx context.Context, fn func(connectors.Targe
 }
 
 // LookupUsers implements connectors.Target. The server is asked with a
-// filter; its answers are checked again here (exactly for externalId,
-// case-insensitively for userName and email), so that a server that
-// filters loosely does not make idsync adopt the wrong account.
+// filter (or, when it does not filter, every user is read); its answers
+// are checked again here (exactly for externalId, case-insensitively for
+// userName and email), so that a server that filters loosely does not
+// make idsync adopt the wrong account.
 func (c *scimConnector) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
-	var filter string
-	var keep func(scimUser) bool
-	switch attr {
-	case connectors.MatchExternalID:
-		filter = "externalId eq " + filterValue(value)
-		keep = func(su scimUser) bool { return su.ExternalID == value }
-	case connectors.MatchUserName:
-		filter = "userName eq " + filterValue(value)
-		keep = func(su scimUser) bool { return strings.EqualFold(su.UserName, value) }
-	case connectors.MatchEmail:
-		filter = "emails.value eq " + filterValue(value)
-		keep = func(su scimUser) bool {
-			return slices.ContainsFunc(su.Emails, func(e multiValue) bool { return strings.EqualFold(e.Value, value) })
-		}
-	default:
-		return nil, fmt.Errorf("scim: lookup users: unknown match attribute %q", attr)
+	m, err := userMatcher(attr, value)
+	if err != nil {
+		return nil, fmt.Errorf("scim: lookup users: %w", err)
 	}
 	if value == "" {
 		return nil, nil
 	}
 	var found []connectors.TargetUser
-	err := list(ctx, c, "/Users", filter, func(su scimUser) error {
-		if !keep(su) {
+	err = lookup(ctx, c, "/Users", m, func(su scimUser) error {
+		c.ids.put(su.ID, su.ExternalID)
+		if !m.keep(su) {
 			return nil
 		}
-		c.ids.put(su.ID, su.ExternalID)
 		tu, err := c.targetUser(ctx, su)
 		found = append(found, tu)
 		return err
@@ -103,24 +88,16 @@ func (c *scimConnector) LookupUsers(ctx context.Context, attr, value string) ([]
 // LookupGroups implements connectors.Target: by externalId (exact) or
 // displayName (case-insensitive, as RFC 7643 defines it).
 func (c *scimConnector) LookupGroups(ctx context.Context, attr, value string) ([]connectors.TargetGroup, error) {
-	var filter string
-	var keep func(scimGroup) bool
-	switch attr {
-	case "externalId":
-		filter = "externalId eq " + filterValue(value)
-		keep = func(sg scimGroup) bool { return sg.ExternalID == value }
-	case "displayName":
-		filter = "displayName eq " + filterValue(value)
-		keep = func(sg scimGroup) bool { return strings.EqualFold(sg.DisplayName, value) }
-	default:
-		return nil, fmt.Errorf("scim: lookup groups: unknown match attribute %q", attr)
+	m, err := groupMatcher(attr, value)
+	if err != nil {
+		return nil, fmt.Errorf("scim: lookup groups: %w", err)
 	}
 	if value == "" {
 		return nil, nil
 	}
 	var found []connectors.TargetGroup
-	err := list(ctx, c, "/Groups", filter, func(sg scimGroup) error {
-		if keep(sg) {
+	err = lookup(ctx, c, "/Groups", m, func(sg scimGroup) error {
+		if m.keep(sg) {
 			found = append(found, groupFromSCIM(sg))
 		}
 		return nil
@@ -129,6 +106,35 @@ func (c *scimConnector) LookupGroups(ctx context.Context, attr, value string) ([
 		return nil, fmt.Errorf("scim: lookup groups by %s: %w", attr, err)
 	}
 	return found, nil
+}
+
+// lookup calls fn for each resource at path the server returns for m's
+// filter, or for every resource when the server does not filter: as
+// discovered or set, or as it answers the filtered request (501, or 400
+// invalidFilter). fn applies m.keep itself.
+func lookup[T any](ctx context.Context, c *scimConnector, path string, m matcher[T], fn func(T) error) error {
+	feat, err := c.features(ctx)
+	if err != nil {
+		return err
+	}
+	if feat.filter {
+		delivered := false
+		err := list(ctx, c, path, m.filter, func(r T) error { delivered = true; return fn(r) })
+		if delivered || !filterRefused(err) {
+			return err
+		}
+		c.logger.WarnContext(ctx, "the server refused a filter; reading every resource instead (set filter to false to skip the attempt)",
+			"path", path, "error", err)
+	}
+	return list(ctx, c, path, "", fn)
+}
+
+// filterRefused reports whether err says the server cannot filter, or
+// not by this attribute.
+func filterRefused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusNotImplemented ||
+		(e.Status == http.StatusBadRequest && strings.EqualFold(e.SCIMType, "invalidFilter")))
 }
 
 // CreateUser implements connectors.Target.
@@ -143,9 +149,6 @@ func (c *scimConnector) CreateUser(ctx context.Context, u connectors.User) (stri
 	if err := c.do(ctx, http.MethodPost, "/Users", nil, res, &created); err != nil {
 		return "", fmt.Errorf("scim: create user %q: %w", u.UserName, err)
 	}
-	if created.ID == "" {
-		return "", fmt.Errorf("scim: create user %q: the response has no id", u.UserName)
-	}
 	c.ids.put(created.ID, u.ExternalID)
 	return created.ID, nil
 }
@@ -158,7 +161,7 @@ func (c *scimConnector) UpdateUser(ctx context.Context, id string, u connectors.
 	if err != nil {
 		return fmt.Errorf("scim: update user %s: %w", id, err)
 	}
-	err = c.replace(ctx, userPath(id), func(res map[string]any) { applyUser(res, u, managerID) })
+	err = c.replace(ctx, userPath(id), func(res map[string]any) bool { applyUser(res, u, managerID); return true })
 	if err != nil {
 		return fmt.Errorf("scim: update user %s: %w", id, err)
 	}
@@ -177,10 +180,9 @@ func (c *scimConnector) DeprovisionUser(ctx context.Context, id string) error {
 		c.ids.forget(id)
 		return nil
 	}
-	err := c.patch(ctx, userPath(id), []patchOp{{Op: "replace", Path: "active", Value: false}})
-	if isStatus(err, http.StatusNotImplemented, http.StatusMethodNotAllowed) {
-		err = c.replace(ctx, userPath(id), func(res map[string]any) { res[canonicalKey(res, "active")] = false })
-	}
+	err := c.patchOrReplace(ctx, userPath(id),
+		[]patchOp{{Op: "replace", Path: "active", Value: false}},
+		func(res map[string]any) bool { res[canonicalKey(res, "active")] = false; return true })
 	if err != nil {
 		return fmt.Errorf("scim: disable user %s: %w", id, err)
 	}
@@ -195,9 +197,6 @@ func (c *scimConnector) CreateGroup(ctx context.Context, g connectors.Group) (st
 	if err := c.do(ctx, http.MethodPost, "/Groups", nil, res, &created); err != nil {
 		return "", fmt.Errorf("scim: create group %q: %w", g.DisplayName, err)
 	}
-	if created.ID == "" {
-		return "", fmt.Errorf("scim: create group %q: the response has no id", g.DisplayName)
-	}
 	return created.ID, nil
 }
 
@@ -211,14 +210,11 @@ func (c *scimConnector) UpdateGroup(ctx context.Context, id string, g connectors
 	} else {
 		ops = append(ops, patchOp{Op: "remove", Path: "externalId"})
 	}
-	err := c.patch(ctx, groupPath(id), ops)
-	if isStatus(err, http.StatusNotImplemented, http.StatusMethodNotAllowed) {
-		err = c.replace(ctx, groupPath(id), func(res map[string]any) {
-			delete(res, "meta")
-			setString(res, "displayName", g.DisplayName)
-			setString(res, "externalId", g.ExternalID)
-		})
-	}
+	err := c.patchOrReplace(ctx, groupPath(id), ops, func(res map[string]any) bool {
+		setString(res, "displayName", g.DisplayName)
+		setString(res, "externalId", g.ExternalID)
+		return true
+	})
 	if err != nil {
 		return fmt.Errorf("scim: update group %s: %w", id, err)
 	}
@@ -231,55 +227,6 @@ func (c *scimConnector) DeleteGroup(ctx context.Context, id string) error {
 		return fmt.Errorf("scim: delete group %s: %w", id, err)
 	}
 	return nil
-}
-
-// AddMembers implements connectors.Target, by PATCH "add" of up to
-// membersPerRequest members at a time.
-func (c *scimConnector) AddMembers(ctx context.Context, groupID string, userIDs []string) error {
-	for chunk := range slices.Chunk(dedupe(userIDs), c.membersPerRequest) {
-		members := make([]map[string]string, len(chunk))
-		for i, id := range chunk {
-			members[i] = map[string]string{"value": id}
-		}
-		if err := c.patch(ctx, groupPath(groupID), []patchOp{{Op: "add", Path: "members", Value: members}}); err != nil {
-			return fmt.Errorf("scim: add %d members to group %s: %w", len(chunk), groupID, err)
-		}
-	}
-	return nil
-}
-
-// RemoveMembers implements connectors.Target, by PATCH "remove" with the
-// path members[value eq "id"], up to membersPerRequest operations at a
-// time.
-func (c *scimConnector) RemoveMembers(ctx context.Context, groupID string, userIDs []string) error {
-	for chunk := range slices.Chunk(dedupe(userIDs), c.membersPerRequest) {
-		ops := make([]patchOp, len(chunk))
-		for i, id := range chunk {
-			ops[i] = patchOp{Op: "remove", Path: "members[value eq " + filterValue(id) + "]"}
-		}
-		if err := c.patch(ctx, groupPath(groupID), ops); err != nil {
-			return fmt.Errorf("scim: remove %d members from group %s: %w", len(chunk), groupID, err)
-		}
-	}
-	return nil
-}
-
-// replace reads the resource at path, lets edit change it and writes it
-// back with PUT.
-func (c *scimConnector) replace(ctx context.Context, path string, edit func(map[string]any)) error {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, path, nil, nil, &raw); err != nil {
-		return err
-	}
-	// UseNumber keeps large numbers of attributes idsync does not map intact.
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var res map[string]any
-	if err := dec.Decode(&res); err != nil || res == nil {
-		return fmt.Errorf("GET %s: decode response: %w", path, errors.Join(err, errors.New("not a JSON object")))
-	}
-	edit(res)
-	return c.do(ctx, http.MethodPut, path, nil, res, nil)
 }
 
 // targetUser maps a SCIM User, translating its manager's target id to the
@@ -323,7 +270,9 @@ func (c *scimConnector) managerExternalID(ctx context.Context, id string) (strin
 
 // managerID returns the target id of the user whose ExternalID is ext, ""
 // if ext is empty or no such user exists yet (a later sync sets the
-// manager, once the manager is there).
+// manager, once the manager is there). Without filters, the lookup reads
+// every user, and remembers them all, so that the next manager is found
+// without a request.
 func (c *scimConnector) managerID(ctx context.Context, ext string) (string, error) {
 	if ext == "" {
 		return "", nil
@@ -331,9 +280,14 @@ func (c *scimConnector) managerID(ctx context.Context, ext string) (string, erro
 	if id, ok := c.ids.id(ext); ok {
 		return id, nil
 	}
+	m, err := userMatcher(connectors.MatchExternalID, ext)
+	if err != nil {
+		return "", err
+	}
 	var id string
-	err := list(ctx, c, "/Users", "externalId eq "+filterValue(ext), func(su scimUser) error {
-		if su.ExternalID == ext && id == "" {
+	err = lookup(ctx, c, "/Users", m, func(su scimUser) error {
+		c.ids.put(su.ID, su.ExternalID)
+		if m.keep(su) && id == "" {
 			id = su.ID
 		}
 		return nil
@@ -347,17 +301,4 @@ func (c *scimConnector) managerID(ctx context.Context, ext string) (string, erro
 	}
 	c.ids.put(id, ext)
 	return id, nil
-}
-
-// dedupe returns ids without repeats or empty ids, in their order.
-func dedupe(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if id != "" && !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

@@ -13,55 +13,43 @@ import (
 	"github.com/idsync/idsync/connectors"
 )
 
-// serviceProviderConfig is the part of RFC 7643 §5 that Test looks at.
-type serviceProviderConfig struct {
-	Patch  struct{ Supported bool } `json:"patch"`
-	Filter struct{ Supported bool } `json:"filter"`
-}
-
 // Test implements connectors.Tester. It resolves the host, connects, does
-// the TLS handshake (when there is no proxy in the way), then reads
-// /ServiceProviderConfig and one user. Its error is a *connectors.TestError
-// naming the stage that failed.
+// the TLS handshake (when there is no proxy in the way), gets an OAuth 2.0
+// token (with auth oauth2), runs discovery (/ServiceProviderConfig) and
+// reads one user. Its error is a *connectors.TestError naming the stage
+// that failed. Describe then says what was discovered.
 func (c *scimConnector) Test(ctx context.Context) error {
 	if err := c.testNetwork(ctx); err != nil {
 		return err
 	}
-	var spc serviceProviderConfig
-	err := c.do(ctx, http.MethodGet, "/ServiceProviderConfig", nil, nil, &spc)
-	switch {
-	case err == nil:
-		if !spc.Filter.Supported {
-			c.logger.WarnContext(ctx, "the service provider says it does not support filters: existing accounts cannot be matched")
-		}
-		if !spc.Patch.Supported {
-			c.logger.WarnContext(ctx, "the service provider says it does not support PATCH: group memberships cannot be changed")
-		}
-	case isStatus(err, http.StatusUnauthorized):
-		return &connectors.TestError{Stage: connectors.StageAuth, Err: fmt.Errorf("scim: %w", err)}
-	case isStatus(err, http.StatusForbidden):
-		return &connectors.TestError{Stage: connectors.StagePermissions, Err: fmt.Errorf("scim: %w", err)}
-	case !isSCIMError(err):
-		return &connectors.TestError{Stage: transportStage(err), Err: fmt.Errorf("scim: %w", err)}
-	default:
-		// Some providers have no discovery endpoints: /Users decides.
-		c.logger.InfoContext(ctx, "no usable /ServiceProviderConfig", "error", err)
+	if _, err := c.features(ctx); err != nil {
+		return &connectors.TestError{Stage: failedStage(err), Err: fmt.Errorf("scim: %w", err)}
 	}
-
 	var page listResponse[scimUser]
-	err = c.do(ctx, http.MethodGet, "/Users", url.Values{"count": {"1"}}, nil, &page)
+	err := c.do(ctx, http.MethodGet, "/Users", url.Values{"count": {"1"}}, nil, &page)
 	switch {
 	case err == nil:
 		return nil
-	case isStatus(err, http.StatusUnauthorized):
-		return &connectors.TestError{Stage: connectors.StageAuth, Err: fmt.Errorf("scim: %w", err)}
 	case isStatus(err, http.StatusNotFound):
 		return &connectors.TestError{Stage: connectors.StageConfig, Err: fmt.Errorf("scim: no /Users below baseUrl: %w", err)}
-	case !isSCIMError(err):
-		return &connectors.TestError{Stage: transportStage(err), Err: fmt.Errorf("scim: %w", err)}
 	default:
-		return &connectors.TestError{Stage: connectors.StagePermissions, Err: fmt.Errorf("scim: list users: %w", err)}
+		return &connectors.TestError{Stage: failedStage(err), Err: fmt.Errorf("scim: list users: %w", err)}
 	}
+}
+
+// failedStage names the stage of a failed request: auth for a 401 or a
+// token that could not be had, permissions for any other answer from the
+// server, a network stage when no answer came.
+func failedStage(err error) string {
+	var te *TokenError
+	var me *MalformedError
+	switch {
+	case errors.As(err, &te), isStatus(err, http.StatusUnauthorized):
+		return connectors.StageAuth
+	case isSCIMError(err), errors.As(err, &me):
+		return connectors.StagePermissions
+	}
+	return transportStage(err)
 }
 
 // testNetwork checks DNS, TCP and TLS on their own, so that a failure
@@ -72,7 +60,7 @@ func (c *scimConnector) testNetwork(ctx context.Context) error {
 	if err != nil {
 		return &connectors.TestError{Stage: connectors.StageConfig, Err: fmt.Errorf("scim: baseUrl: %w", err)}
 	}
-	tr, _ := c.client.Transport.(*http.Transport)
+	tr := c.transport
 	if tr != nil && tr.Proxy != nil {
 		if p, err := tr.Proxy(&http.Request{URL: u}); err != nil || p != nil {
 			return nil
