@@ -133,14 +133,15 @@ func BudgetFor(ctx context.Context, l Limit) *Budget {
 
 // Transport spends a budget before each request and, when the server
 // answers 429 or 503 with a Retry-After no longer than MaxWait, waits and
-// sends the request again, up to MaxRetries times. Past that the answer is
+// sends the request again, up to MaxRetries times. A zero MaxWait hands
+// every such answer back at once. Past that the answer is
 // returned as it is, for the connector to turn into a
 // connectors.RateLimitError, which the activity layer turns into its next
 // retry delay.
 type Transport struct {
 	Base       http.RoundTripper
 	Budget     *Budget
-	MaxWait    time.Duration // default 60s
+	MaxWait    time.Duration // the longest Retry-After waited for here
 	MaxRetries int           // default 5
 	// Now and Sleep are for tests; they default to the real clock.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -155,9 +156,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	maxWait, maxRetries := t.MaxWait, t.MaxRetries
-	if maxWait <= 0 {
-		maxWait = time.Minute
-	}
 	if maxRetries <= 0 {
 		maxRetries = 5
 	}
@@ -183,7 +181,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		wait, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		if !ok || wait > maxWait || attempt >= maxRetries {
+		if !ok || maxWait <= 0 || wait > maxWait || attempt >= maxRetries {
 			return resp, nil
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -54,7 +54,7 @@ func TestTransportRetryAfter(t *testing.T) {
 			srv, sent := flaky(tt.fail, tt.status, tt.retryAfter)
 			defer srv.Close()
 			var waits []time.Duration
-			tr := &Transport{MaxRetries: tt.maxRetries, Sleep: func(_ context.Context, d time.Duration) error {
+			tr := &Transport{MaxWait: time.Minute, MaxRetries: tt.maxRetries, Sleep: func(_ context.Context, d time.Duration) error {
 				waits = append(waits, d)
 				return nil
 			}}
@@ -83,13 +83,26 @@ func TestTransportRetryAfter(t *testing.T) {
 	}
 }
 
+func TestTransportZeroMaxWaitHandsBack(t *testing.T) {
+	srv, sent := flaky(1, 429, "1")
+	defer srv.Close()
+	resp, err := (&http.Client{Transport: &Transport{}}).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || sent.Load() != 1 {
+		t.Errorf("status %d after %d requests: a zero MaxWait must hand the 429 back", resp.StatusCode, sent.Load())
+	}
+}
+
 func TestTransportStopsWithContext(t *testing.T) {
 	srv, _ := flaky(10, 429, "30")
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-	if _, err := (&http.Client{Transport: &Transport{}}).Do(req); err == nil {
+	if _, err := (&http.Client{Transport: &Transport{MaxWait: time.Minute}}).Do(req); err == nil {
 		t.Fatal("a cancelled wait for Retry-After returned no error")
 	}
 }

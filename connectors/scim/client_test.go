@@ -95,7 +95,8 @@ func TestErrors(t *testing.T) {
 				fmt.Fprint(w, tt.body)
 			}))
 			defer srv.Close()
-			c := openTarget(t, srv.URL, "secret-token", nil)
+			// maxRetryWait 0s: every 429/503 reaches the error mapping.
+			c := openTarget(t, srv.URL, "secret-token", func(c *Config) { c.MaxRetryWait = "0s" })
 			err := c.UpdateUser(t.Context(), "u1", connectors.User{UserName: "x"})
 			if err == nil {
 				t.Fatal("no error")

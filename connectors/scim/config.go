@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
 )
 
 // Toggle is a setting that believes the server ("auto") or overrides it
@@ -79,6 +80,18 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
+	errs = append(errs, c.applyProfile()...)
+	if err := c.validateRateLimit(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxRetryWait == "" {
+		c.MaxRetryWait = DefaultMaxRetryWait.String()
+	}
+	if d, err := time.ParseDuration(c.MaxRetryWait); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("maxRetryWait %q: want a Go duration such as 1m, or 0s", c.MaxRetryWait))
+	} else {
+		c.maxRetryWait = d
+	}
 	if err := checkURL(c.BaseURL, false); err != nil {
 		bad("baseUrl%w", err)
 	}
@@ -234,5 +247,31 @@ func checkURL(raw string, allowQuery bool) error {
 		}
 		return errors.New(": must not have a query or fragment")
 	}
+	return nil
+}
+
+// DefaultMaxRetryWait is how long a request waits for a Retry-After.
+const DefaultMaxRetryWait = time.Minute
+
+// validateRateLimit turns the rateLimit setting, or the profile's
+// default, into the connection's budget.
+func (c *Config) validateRateLimit() error {
+	c.budget = c.limit()
+	if c.RateLimit == nil {
+		return nil
+	}
+	r := *c.RateLimit
+	per := time.Minute
+	if r.Per != "" {
+		d, err := time.ParseDuration(r.Per)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("rateLimit.per %q: want a positive Go duration such as 1m", r.Per)
+		}
+		per = d
+	}
+	if r.Requests < 0 || r.Writes < 0 || r.Burst < 0 || (r.Requests == 0 && r.Writes == 0) {
+		return errors.New("rateLimit: give requests and/or writes per period, positive numbers")
+	}
+	c.budget = httpx.Limit{Requests: r.Requests, Writes: r.Writes, Per: per, Burst: r.Burst}
 	return nil
 }

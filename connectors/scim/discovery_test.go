@@ -288,7 +288,9 @@ func TestDiscoveryFallback(t *testing.T) {
 				ok(w, r)
 			}
 		})
-		c, _ := openFake(t, f, nil)
+		// maxRetryWait 0s: the 429 reaches the caller instead of being
+		// waited out inside the request (TestRetryAfterWaited does that).
+		c, _ := openFake(t, f, func(c *Config) { c.MaxRetryWait = "0s" })
 		_, err := c.Describe(t.Context())
 		var rl *connectors.RateLimitError
 		if !errors.As(err, &rl) || rl.RetryAfter.Seconds() != 3 {

@@ -76,6 +76,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
 )
 
 // Deprovision modes.
@@ -151,6 +152,32 @@ type Config struct {
 	// Timeout bounds each HTTP request, as a Go duration ("30s", the
 	// default).
 	Timeout string `json:"timeout,omitempty"`
+
+	// Enterprise is the GitHub enterprise's slug (github-emu only); the
+	// base URL is built from it.
+	Enterprise string `json:"enterprise,omitempty"`
+	// AccountID is the Zoom account of the Server-to-Server OAuth app
+	// (zoom only).
+	AccountID string `json:"accountId,omitempty"`
+	// RateLimit overrides the connection type's request budget, which
+	// every activity of a worker writing to this connection shares.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// MaxRetryWait is the longest Retry-After a request waits for before
+	// it is sent again ("1m", the default); a longer one, or any with
+	// "0s", fails the activity, which Temporal retries after that delay.
+	MaxRetryWait string `json:"maxRetryWait,omitempty"`
+
+	profile      *Profile // the vendor's, or nil for plain SCIM
+	budget       httpx.Limit
+	maxRetryWait time.Duration
+}
+
+// RateLimit is a request budget: requests (and, apart, writes) per period.
+type RateLimit struct {
+	Requests int    `json:"requests,omitempty"`
+	Writes   int    `json:"writes,omitempty"`
+	Per      string `json:"per,omitempty"` // a Go duration; default "1m"
+	Burst    int    `json:"burst,omitempty"`
 }
 
 var _ connectors.Config = (*Config)(nil)
@@ -167,7 +194,7 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	// SCIM requests and token requests share the connection pool but not
 	// the client, so that what wraps the SCIM transport (a request
 	// budget) leaves the token endpoint alone.
-	client := &http.Client{Transport: transport, Timeout: timeout}
+	client := &http.Client{Transport: budgeted(transport, httpx.BudgetFor(ctx, c.budget), c.maxRetryWait), Timeout: timeout}
 	tokenClient := &http.Client{Transport: transport, Timeout: timeout}
 	auth, err := c.openAuth(ctx, tokenClient)
 	if err != nil {
@@ -186,6 +213,7 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 		pageSize:          c.PageSize,
 		membersPerRequest: c.MembersPerRequest,
 		overrides:         overrides{patch: c.Patch, filter: c.Filter, etag: c.ETag, maxResults: c.MaxResults},
+		profile:           c.profile,
 		logger:            logger.With(slog.Group("scim", "base_url", baseURL, "auth", c.Auth)),
 	}, nil
 }
@@ -254,6 +282,7 @@ type scimConnector struct {
 	pageSize          int
 	membersPerRequest int
 	overrides         overrides
+	profile           *Profile // nil for plain SCIM
 	logger            *slog.Logger
 	ids               idCache // target id <-> ExternalID, for managers
 

@@ -139,6 +139,9 @@ func filterRefused(err error) bool {
 
 // CreateUser implements connectors.Target.
 func (c *scimConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
+	if err := c.requireExternalID("scim: create user "+u.UserName, u.ExternalID); err != nil {
+		return "", err
+	}
 	managerID, err := c.managerID(ctx, u.Attributes[attrManager])
 	if err != nil {
 		return "", fmt.Errorf("scim: create user %q: %w", u.UserName, err)
@@ -191,6 +194,9 @@ func (c *scimConnector) DeprovisionUser(ctx context.Context, id string) error {
 
 // CreateGroup implements connectors.Target.
 func (c *scimConnector) CreateGroup(ctx context.Context, g connectors.Group) (string, error) {
+	if err := c.requireExternalID("scim: create group "+g.DisplayName, g.ExternalID); err != nil {
+		return "", err
+	}
 	res := map[string]any{"schemas": []string{schemaGroup}, "displayName": g.DisplayName}
 	setString(res, "externalId", g.ExternalID)
 	var created scimGroup

@@ -1,0 +1,173 @@
+package scim
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
+)
+
+// Profile is what one vendor's SCIM service needs beyond the standard:
+// where it lives, how it authenticates, what its DELETE means and how
+// fast it may be called. A profile is a connection type of its own
+// ("slack", "zoom", …) built on the generic client.
+type Profile struct {
+	// Type is the connection type.
+	Type string
+	// Doc is where the profile's details come from.
+	Doc string
+	// DefaultBaseURL builds the base URL when the connection gives none.
+	DefaultBaseURL func(c *Config) (string, error)
+	// Configure fills the vendor's settings (auth, token endpoint) and
+	// returns what is wrong with the connection's.
+	Configure func(c *Config) []error
+	// DeleteDeactivates says that DELETE /Users/{id} only deactivates the
+	// user, who stays listed (Slack): "delete" is then refused as a
+	// deprovision mode, since it would not delete.
+	DeleteDeactivates bool
+	// RequireExternalID refuses, before sending it, a user or group
+	// without externalId (GitHub EMU rejects them).
+	RequireExternalID bool
+	// Limit is the default request budget, from the vendor's published
+	// limits; a connection's rateLimit overrides it.
+	Limit httpx.Limit
+}
+
+// Profiles are the SCIM-based targets idsync knows, by connection type.
+var Profiles = map[string]*Profile{
+	"scim": {Type: "scim"},
+	"slack": {
+		Type: "slack",
+		Doc:  "docs.slack.dev/reference/scim-api and …/scim-api/rate-limits",
+		DefaultBaseURL: func(*Config) (string, error) {
+			return "https://api.slack.com/scim/v2", nil
+		},
+		// Writes 600/min (bursts of 180), reads 1,000/min, org-wide for
+		// all SCIM apps; user creates are 180/min (burst 20) on their own,
+		// which the writes budget covers.
+		Limit:             httpx.Limit{Requests: 1000, Writes: 600, Per: time.Minute, Burst: 20},
+		DeleteDeactivates: true,
+	},
+	"zoom": {
+		Type: "zoom",
+		Doc:  "developers.zoom.us/docs/api/rest/scim-api/ and Server-to-Server OAuth",
+		DefaultBaseURL: func(*Config) (string, error) {
+			return "https://api.zoom.us/scim2", nil
+		},
+		Configure: configureZoom,
+		// Zoom limits per account by category; SCIM user calls are
+		// "Medium"/"Heavy". Stay well under: 10 requests a second.
+		Limit: httpx.Limit{Requests: 600, Per: time.Minute, Burst: 10},
+	},
+	"github-emu": {
+		Type: "github-emu",
+		Doc:  "docs.github.com enterprise-admin SCIM for Enterprise Managed Users",
+		DefaultBaseURL: func(c *Config) (string, error) {
+			if c.Enterprise == "" {
+				return "", errors.New("enterprise is required (the enterprise's slug)")
+			}
+			return "https://api.github.com/scim/v2/enterprises/" + url.PathEscape(c.Enterprise), nil
+		},
+		RequireExternalID: true,
+		// GitHub's guidance: under 1,000 users assigned an hour.
+		Limit: httpx.Limit{Requests: 5000, Writes: 1000, Per: time.Hour, Burst: 10},
+	},
+	"aquera": {
+		Type: "aquera",
+		Doc:  "per-tenant SCIM 2.0 endpoint and bearer token issued by Aquera",
+		Configure: func(c *Config) []error {
+			if c.BaseURL == "" {
+				return []error{errors.New("baseUrl is required: the tenant's SCIM base URL from Aquera")}
+			}
+			return nil
+		},
+		Limit: httpx.Limit{Requests: 600, Per: time.Minute, Burst: 10},
+	},
+}
+
+// NewConfig returns an empty config of a profile's connection type.
+func NewConfig(p *Profile) *Config { return &Config{profile: p} }
+
+// zoomTokenURL is Zoom's OAuth token endpoint.
+const zoomTokenURL = "https://zoom.us/oauth/token"
+
+// configureZoom sets up Server-to-Server OAuth: the account_credentials
+// grant with the account id, client id and secret sent in the header.
+func configureZoom(c *Config) []error {
+	var errs []error
+	if c.AccountID == "" {
+		errs = append(errs, errors.New("accountId is required (the Server-to-Server OAuth app's account id)"))
+	}
+	if c.Auth != "" && c.Auth != AuthOAuth2 {
+		errs = append(errs, fmt.Errorf("auth %q: Zoom takes Server-to-Server OAuth only", c.Auth))
+	}
+	c.Auth = AuthOAuth2
+	if c.TokenURL == "" {
+		c.TokenURL = zoomTokenURL
+	}
+	if c.AuthStyle == "" {
+		c.AuthStyle = AuthStyleHeader
+	}
+	if c.TokenParams == nil {
+		c.TokenParams = map[string]string{}
+	}
+	c.TokenParams["grant_type"] = "account_credentials"
+	c.TokenParams["account_id"] = c.AccountID
+	return errs
+}
+
+// applyProfile fills what the profile decides before the generic
+// validation runs, and returns the profile's own complaints.
+func (c *Config) applyProfile() []error {
+	p := c.profile
+	if p == nil {
+		return nil
+	}
+	var errs []error
+	if p.Type != "github-emu" && c.Enterprise != "" {
+		errs = append(errs, fmt.Errorf("enterprise is a github-emu setting, not %s", p.Type))
+	}
+	if p.Type != "zoom" && c.AccountID != "" {
+		errs = append(errs, fmt.Errorf("accountId is a zoom setting, not %s", p.Type))
+	}
+	if p.Configure != nil {
+		errs = append(errs, p.Configure(c)...)
+	}
+	if c.BaseURL == "" && p.DefaultBaseURL != nil {
+		u, err := p.DefaultBaseURL(c)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.BaseURL = u
+	}
+	if p.DeleteDeactivates && c.Deprovision == DeprovisionDelete {
+		errs = append(errs, fmt.Errorf("deprovision delete: %s only deactivates users on DELETE; use disable", p.Type))
+	}
+	return errs
+}
+
+// limit is the profile's default request budget.
+func (c *Config) limit() httpx.Limit {
+	if c.profile != nil {
+		return c.profile.Limit
+	}
+	return httpx.Limit{}
+}
+
+// requireExternalID refuses what the profile's service would.
+func (c *scimConnector) requireExternalID(what, externalID string) error {
+	if c.profile != nil && c.profile.RequireExternalID && externalID == "" {
+		return fmt.Errorf("%s: %s requires externalId: %w", what, c.profile.Type, connectors.ErrRejected)
+	}
+	return nil
+}
+
+// budgeted wraps a transport with the connection's request budget and
+// waits for Retry-Afters up to maxWait inside the request.
+func budgeted(base http.RoundTripper, b *httpx.Budget, maxWait time.Duration) http.RoundTripper {
+	return &httpx.Transport{Base: base, Budget: b, MaxWait: maxWait}
+}
