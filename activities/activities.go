@@ -291,6 +291,13 @@ func (a *Activities) TestConnection(ctx context.Context, name string) (TestResul
 	} else {
 		res.Notes = append(res.Notes, "this connection type has no test beyond opening it")
 	}
+	if d, ok := c.(connectors.Describer); ok {
+		lines, err := d.Describe(ctx)
+		if err != nil {
+			res.Notes = append(res.Notes, "could not describe the capabilities: "+err.Error())
+		}
+		res.Notes = append(res.Notes, lines...)
+	}
 	res.OK = true
 	return res, nil
 }

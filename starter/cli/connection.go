@@ -41,6 +41,9 @@ type ConnectionCreateOptions struct {
 	SettingsFile  string   // path to a JSON object
 	Set           []string // key=value, value parsed as JSON when it is JSON
 	WebhookSecret string
+	// Named holds the named setting flags given (--base-url, --token, …),
+	// by settings key; they win over --settings and --set.
+	Named map[string]string
 
 	// Connection is built from the flags above and validated before the
 	// command runs.
@@ -84,6 +87,9 @@ func (o ConnectionCreateOptions) buildConnection(reg connectors.Registry) (conne
 			settings[k] = v
 		}
 	}
+	for k, v := range o.Named {
+		settings[k] = v
+	}
 	if o.WebhookSecret != "" {
 		if err := connectors.ValidateSecretRef(o.WebhookSecret); err != nil {
 			return connectors.Connection{}, flagErrorf("--webhook-secret: %v", err)
@@ -101,7 +107,43 @@ func (o ConnectionCreateOptions) buildConnection(reg connectors.Registry) (conne
 
 func isString(v any) bool { _, ok := v.(string); return ok }
 
+// namedSettings are the settings common enough to have a flag of their
+// own: flag, settings key, and help. Any other setting goes by --set.
+var namedSettings = []struct{ flag, key, help string }{
+	{"url", "url", "ldap: ldap:// or ldaps:// URL of the directory"},
+	{"base-dn", "baseDn", "ldap: the naming context to read"},
+	{"bind-dn", "bindDn", "ldap: the service account's DN"},
+	{"bind-password", "bindPassword", "ldap: secret reference (env:NAME or file:PATH) to the bind password"},
+	{"base-url", "baseUrl", "scim, aquera (required); slack, zoom, github-emu (to reach a proxy): the SCIM base URL"},
+	{"token", "token", "scim, slack, github-emu, aquera: secret reference to the bearer token"},
+	{"enterprise", "enterprise", "github-emu: the enterprise's slug"},
+	{"account-id", "accountId", "zoom: the Server-to-Server OAuth app's account id"},
+	{"client-id", "clientId", "zoom, scim with --set auth=oauth2: the OAuth client id"},
+	{"client-secret", "clientSecret", "zoom, scim with --set auth=oauth2: secret reference to the OAuth client secret"},
+	{"deprovision", "deprovision", "scim types: disable (default) or delete"},
+}
+
 func connectionFlags(cmd *cobra.Command, o *ConnectionCreateOptions, reg connectors.Registry) {
+	values := make([]string, len(namedSettings))
+	for i, n := range namedSettings {
+		cmd.Flags().StringVar(&values[i], n.flag, "", n.help)
+	}
+	// Collected before RunE; only flags given count.
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		for i, n := range namedSettings {
+			if c.Flags().Changed(n.flag) {
+				if o.Named == nil {
+					o.Named = map[string]string{}
+				}
+				o.Named[n.key] = values[i]
+			}
+		}
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
 	cmd.Flags().StringVar(&o.Type, "type", "", "connection type: "+strings.Join(reg.Types(), ", "))
 	cmd.Flags().StringVar(&o.Settings, "settings", "", "settings as a JSON object")
 	cmd.Flags().StringVar(&o.SettingsFile, "settings-file", "", "read settings from a JSON file")
@@ -118,11 +160,16 @@ func newConnectionCreateCmd(f *Factory, runF func(*ConnectionCreateOptions) erro
 
 Secrets are never stored: settings that are secrets (passwords, tokens)
 take a reference, env:NAME or file:PATH, that the worker resolves.`,
-		Example: `  starter connection create corp-ldap --type ldap \
-    --set url=ldap://127.0.0.1:3389 --set baseDn=dc=example,dc=org \
-    --set bindDn=cn=admin,dc=example,dc=org --set bindPassword=env:LDAP_PASSWORD \
+		Example: `  starter connection create corp-ldap --type ldap --url ldap://127.0.0.1:3389 \
+    --base-dn dc=example,dc=org --bind-dn cn=admin,dc=example,dc=org --bind-password env:LDAP_PASSWORD \
     --webhook-secret env:CORP_LDAP_WEBHOOK_KEY
-  starter connection create app --type scim --set baseUrl=http://127.0.0.1:8999/scim/v2 --set token=env:SCIM_TOKEN`,
+  starter connection create app --type scim --base-url http://127.0.0.1:8999/scim/v2 --token env:SCIM_TOKEN
+  starter connection create chat --type slack --token env:SLACK_SCIM_TOKEN
+  starter connection create meet --type zoom --account-id ACCOUNT --client-id CLIENT --client-secret env:ZOOM_SECRET
+  starter connection create gh --type github-emu --enterprise octo --token env:GITHUB_SCIM_TOKEN
+  starter connection create hr-apps --type aquera --base-url https://TENANT.example/scim/v2 --token env:AQUERA_TOKEN
+  starter connection create app2 --type scim --base-url https://app.example.com/scim/v2 --set auth=oauth2 \
+    --set tokenUrl=https://app.example.com/oauth/token --client-id idsync --client-secret env:APP_SECRET`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -325,7 +372,7 @@ func newConnectionTestCmd(f *Factory) *cobra.Command {
 			} else if res.OK {
 				fmt.Fprintf(f.Out, "connection %s: ok (source: %t, target: %t)\n", args[0], res.Source, res.Target)
 				for _, n := range res.Notes {
-					fmt.Fprintf(f.Out, "  note: %s\n", n)
+					fmt.Fprintf(f.Out, "  %s\n", n)
 				}
 			}
 			if !res.OK {

@@ -67,6 +67,33 @@ func TestNewCmdConnectionCreate(t *testing.T) {
 			wantSettings: ldapSettings(nil),
 		},
 		{
+			name:         "ldap with named flags",
+			argv:         []string{"corp-ldap", "--type", "ldap", "--url", "ldap://h", "--base-dn", "dc=b", "--bind-dn", "cn=a,dc=b", "--bind-password", "env:P"},
+			wantType:     "ldap",
+			wantSettings: map[string]any{"url": "ldap://h", "bindDn": "cn=a,dc=b", "bindPassword": "env:P", "baseDn": "dc=b"},
+		},
+		{
+			name:         "slack needs only a token",
+			argv:         []string{"chat", "--type", "slack", "--token", "env:SLACK_TOKEN"},
+			wantType:     "slack",
+			wantSettings: map[string]any{"token": "env:SLACK_TOKEN"},
+		},
+		{
+			name:         "github-emu with its enterprise",
+			argv:         []string{"gh", "--type", "github-emu", "--enterprise", "octo", "--token", "env:GH"},
+			wantType:     "github-emu",
+			wantSettings: map[string]any{"enterprise": "octo", "token": "env:GH"},
+		},
+		{
+			name:         "zoom with Server-to-Server OAuth",
+			argv:         []string{"zoom", "--type", "zoom", "--account-id", "acc", "--client-id", "cid", "--client-secret", "env:ZS"},
+			wantType:     "zoom",
+			wantSettings: map[string]any{"accountId": "acc", "clientId": "cid", "clientSecret": "env:ZS"},
+		},
+		{name: "github-emu without enterprise", argv: []string{"gh", "--type", "github-emu", "--token", "env:GH"}, wantErr: "enterprise is required"},
+		{name: "a literal token flag", argv: []string{"chat", "--type", "slack", "--token", literal}, wantErr: "secret reference", notInErr: literal},
+		{name: "enterprise on a slack connection", argv: []string{"chat", "--type", "slack", "--token", "env:T", "--enterprise", "octo"}, wantErr: "enterprise is a github-emu setting"},
+		{
 			name:         "typed JSON values",
 			argv:         args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "pageSize=100", "--set", "startTls=true", "--set", "timeout=45s"}),
 			wantType:     "ldap",
@@ -103,8 +130,8 @@ func TestNewCmdConnectionCreate(t *testing.T) {
 		{name: "name with a slash", argv: args([]string{"corp/ldap"}, ldapArgs), wantErr: `name "corp/ldap"`},
 		{name: "name ending in a dash", argv: args([]string{"corp-"}, ldapArgs), wantErr: `name "corp-"`},
 		{name: "name too long", argv: args([]string{strings.Repeat("a", 64)}, ldapArgs), wantErr: "1–63"},
-		{name: "no --type", argv: []string{"corp", "--set", "url=ldap://h"}, wantErr: "--type is required (one of ldap, scim)"},
-		{name: "unknown --type", argv: []string{"corp", "--type", "ldapp"}, wantErr: `unknown connection type "ldapp" (known: [ldap scim])`},
+		{name: "no --type", argv: []string{"corp", "--set", "url=ldap://h"}, wantErr: "--type is required (one of aquera, github-emu, ldap, scim, slack, zoom)"},
+		{name: "unknown --type", argv: []string{"corp", "--type", "ldapp"}, wantErr: `unknown connection type "ldapp" (known: [aquera github-emu ldap scim slack zoom])`},
 		{name: "--set without =", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "startTls"}), wantErr: `--set "startTls": want key=value`},
 		{name: "--set without key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "=x"}), wantErr: "want key=value"},
 		{name: "--set of a misspelt key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "baseDnn=dc=x"}), wantErr: `unknown field "baseDnn"`},
@@ -169,7 +196,7 @@ func TestNewCmdConnectionCreate(t *testing.T) {
 			wantErr:  "want NAME, got 2 arguments",
 			notInErr: literal,
 		},
-		{name: "unknown flag", argv: args([]string{"corp"}, ldapArgs, []string{"--url", "ldap://h"}), wantErr: "unknown flag: --url"},
+		{name: "unknown flag", argv: args([]string{"corp"}, ldapArgs, []string{"--uri", "ldap://h"}), wantErr: "unknown flag: --uri"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
