@@ -89,9 +89,9 @@ connections below refer to (the worker resolves them; Temporal never sees them):
 
 Then, in another shell:
 
-  ./bin/starter connection create corp --type ldap --set url=%s --set baseDn=%s \
-      --set bindDn=%s --set bindPassword=env:LDAP_PASSWORD --webhook-secret env:HOOK_KEY
-  ./bin/starter connection create app --type scim --set baseUrl=%s --set token=env:SCIM_TOKEN
+  ./bin/starter connection create corp --type ldap --url %s --base-dn %s \
+      --bind-dn %s --bind-password env:LDAP_PASSWORD --webhook-secret env:HOOK_KEY
+  ./bin/starter connection create app --type scim --base-url %s --token env:SCIM_TOKEN
   ./bin/starter rule create corp-to-app --source corp --target app
 
 Ctrl-C stops both servers (the directory's data stays in %s).
