@@ -132,6 +132,18 @@ type Target interface {
 	RemoveMembers(ctx context.Context, groupID string, userIDs []string) error
 }
 
+// Deprovision modes a rule may ask of a target.
+const (
+	DeprovisionDisable = "disable"
+	DeprovisionDelete  = "delete"
+)
+
+// ModeDeprovisioner is a Target whose deprovisioning mode a rule can
+// choose, overriding the connection's.
+type ModeDeprovisioner interface {
+	DeprovisionUserAs(ctx context.Context, id, mode string) error
+}
+
 // Capabilities of a target.
 type Capabilities struct {
 	Groups bool `json:"groups"`

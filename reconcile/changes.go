@@ -384,7 +384,7 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 			r.users.add(func(c *Counts) { c.Unchanged++ })
 		} else {
 			if !r.o.DryRun {
-				if err := r.s.Target.DeprovisionUser(ctx, tu.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+				if err := r.s.deprovision(ctx, tu.ID, r.o); err != nil && !errors.Is(err, connectors.ErrNotFound) {
 					r.users.fail("deprovision user "+ext, err)
 					continue
 				}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/scim"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -108,6 +111,56 @@ func TestUpdateOfMissingUser(t *testing.T) {
 			}
 			if len(res.Failures) != 1 || !strings.Contains(res.Failures[0], "deleted in the target") {
 				t.Errorf("failures %v", res.Failures)
+			}
+		})
+	}
+}
+
+// TestDeprovisionModeOverride: a rule's deprovision mode wins over the
+// target connection's: delete on a connection that disables, and disable
+// on one that deletes.
+func TestDeprovisionModeOverride(t *testing.T) {
+	for _, tt := range []struct {
+		connection, rule string
+		wantGone         bool
+	}{
+		{connection: "disable", rule: reconcile.DeprovisionDelete, wantGone: true},
+		{connection: "delete", rule: reconcile.DeprovisionDisable, wantGone: false},
+		{connection: "delete", rule: reconcile.DeprovisionTarget, wantGone: true},
+	} {
+		t.Run(tt.connection+" connection, rule "+tt.rule, func(t *testing.T) {
+			e := newEnv(t)
+			e.addUser(t, "ada")
+			bob := e.addUser(t, "bob")
+			path := filepath.Join(t.TempDir(), "token")
+			if err := os.WriteFile(path, []byte(e.scim.Token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := &scim.Config{BaseURL: e.scim.URL, Token: "file:" + path, Deprovision: tt.connection}
+			conn, err := cfg.Open(context.Background(), testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			e.tgt = conn.(connectors.Target)
+			s := e.syncer(reconcile.Options{Deprovision: tt.rule})
+			fullSync(t, s)
+			bobID := e.targetUser(t, bob.ID).ID
+
+			e.delete(t, bob.DN)
+			users, _ := fullSync(t, s)
+			checkCounts(t, "bob gone", users.Users, reconcile.Counts{Deprovisioned: 1, Unchanged: 1})
+			still := false
+			for _, u := range e.targetUsers(t) {
+				if u.ID == bobID {
+					still = true
+					if u.Active {
+						t.Error("bob is still active")
+					}
+				}
+			}
+			if still == tt.wantGone {
+				t.Errorf("bob still in the target: %t, want %t", still, !tt.wantGone)
 			}
 		})
 	}

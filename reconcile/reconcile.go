@@ -8,6 +8,7 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,8 +37,9 @@ type Options struct {
 	Concurrency int
 	// Deprovision is what happens to a managed user that left the source:
 	// DeprovisionTarget (the default) does what the target connection is
-	// configured to (disable or delete); DeprovisionNone keeps it as it is
-	// and counts it as Kept.
+	// configured to; DeprovisionDisable and DeprovisionDelete override it
+	// (for targets that can); DeprovisionNone keeps the user as it is and
+	// counts it as Kept.
 	Deprovision string
 	// OnMissing is what an update does when the managed object is gone
 	// from the target (deleted there by someone): MissingRecreate (the
@@ -47,10 +49,12 @@ type Options struct {
 
 // Values of Options.Deprovision and Options.OnMissing.
 const (
-	DeprovisionTarget = ""
-	DeprovisionNone   = "none"
-	MissingRecreate   = "recreate"
-	MissingReport     = "report"
+	DeprovisionTarget  = ""
+	DeprovisionNone    = "none"
+	DeprovisionDisable = connectors.DeprovisionDisable
+	DeprovisionDelete  = connectors.DeprovisionDelete
+	MissingRecreate    = "recreate"
+	MissingReport      = "report"
 )
 
 // MinDeprovisionGuard is the number of deprovisions always allowed, so
@@ -226,4 +230,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// deprovision disables or deletes a target user as the options say.
+func (s *Syncer) deprovision(ctx context.Context, id string, o Options) error {
+	switch o.Deprovision {
+	case DeprovisionDisable, DeprovisionDelete:
+		m, ok := s.Target.(connectors.ModeDeprovisioner)
+		if !ok {
+			return permanentf("the rule asks to %s users, but this target type has no choice of mode", o.Deprovision)
+		}
+		return m.DeprovisionUserAs(ctx, id, o.Deprovision)
+	}
+	return s.Target.DeprovisionUser(ctx, id)
 }

@@ -184,7 +184,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 			t.counts.Deprovisioned++
 			continue
 		}
-		if err := s.Target.DeprovisionUser(ctx, tu.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+		if err := s.deprovision(ctx, tu.ID, o); err != nil && !errors.Is(err, connectors.ErrNotFound) {
 			t.fail("deprovision user "+ext, err)
 			if e := t.err(); e != nil {
 				return Result{}, fmt.Errorf("users: %w", e)

@@ -43,7 +43,7 @@ type RuleConfig struct {
 	// Concurrency bounds writes in flight to the target (default 4).
 	Concurrency int `json:"concurrency,omitempty"`
 	// Deprovision is what happens to managed users that leave the source:
-	// "" (the target connection's setting, disable or delete) or "none"
+	// "" (the target connection's setting), "disable", "delete" or "none"
 	// (keep them).
 	Deprovision string `json:"deprovision,omitempty"`
 	// OnMissing is what an update does when the managed object was deleted
@@ -178,9 +178,9 @@ func (c RuleConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("concurrency %d: must be between 0 and 64", c.Concurrency))
 	}
 	switch c.Deprovision {
-	case "", "none":
+	case "", "none", "disable", "delete":
 	default:
-		errs = append(errs, fmt.Errorf("deprovision %q: want none, or leave it empty for the target connection's setting", c.Deprovision))
+		errs = append(errs, fmt.Errorf("deprovision %q: want disable, delete or none, or leave it empty for the target connection's setting", c.Deprovision))
 	}
 	switch c.OnMissing {
 	case "", "recreate", "report":

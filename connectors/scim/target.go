@@ -176,7 +176,24 @@ func (c *scimConnector) UpdateUser(ctx context.Context, id string, u connectors.
 // false by PATCH (by GET and PUT if the server does not do PATCH),
 // "delete" deletes the user.
 func (c *scimConnector) DeprovisionUser(ctx context.Context, id string) error {
-	if c.deprovision == DeprovisionDelete {
+	return c.DeprovisionUserAs(ctx, id, c.deprovision)
+}
+
+var _ connectors.ModeDeprovisioner = (*scimConnector)(nil)
+
+// DeprovisionUserAs implements connectors.ModeDeprovisioner: a rule's own
+// mode, over the connection's.
+func (c *scimConnector) DeprovisionUserAs(ctx context.Context, id, mode string) error {
+	if mode == DeprovisionDelete && c.profile != nil && c.profile.DeleteDeactivates {
+		// The service's DELETE only deactivates: disabling says so honestly.
+		mode = DeprovisionDisable
+	}
+	switch mode {
+	case DeprovisionDisable, DeprovisionDelete:
+	default:
+		return fmt.Errorf("scim: deprovision user %s: unknown mode %q: %w", id, mode, connectors.ErrRejected)
+	}
+	if mode == DeprovisionDelete {
 		if err := c.do(ctx, http.MethodDelete, userPath(id), nil, nil, nil); err != nil {
 			return fmt.Errorf("scim: delete user %s: %w", id, err)
 		}

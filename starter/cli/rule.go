@@ -42,7 +42,7 @@ func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
 	cmd.Flags().StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
 	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync may deprovision (default 0.2)")
 	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
-	cmd.Flags().StringVar(&c.Deprovision, "deprovision", "", `"none" keeps managed users that leave the source; empty uses the target connection's setting (disable or delete)`)
+	cmd.Flags().StringVar(&c.Deprovision, "deprovision", "", `what happens to managed users that leave the source: disable, delete or none (keep them); default: the target connection's setting`)
 	cmd.Flags().StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
 }
 

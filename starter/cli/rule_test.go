@@ -59,7 +59,7 @@ func TestNewCmdRuleCreate(t *testing.T) {
 		{name: "batch window over 1m", argv: append(base[:len(base):len(base)], "--batch-window", "61s"), wantErr: "batch window 1m1s: must be between 0 and 1m"},
 		{name: "failure threshold not a number", argv: append(base[:len(base):len(base)], "--failure-threshold", "many"), wantErr: `invalid argument "many" for "--failure-threshold"`},
 		{name: "negative failure threshold", argv: append(base[:len(base):len(base)], "--failure-threshold", "-1"), wantErr: "failure threshold -1: must not be negative"},
-		{name: "deprovision mode unknown", argv: append(base[:len(base):len(base)], "--deprovision", "delete"), wantErr: `deprovision "delete": want none`},
+		{name: "deprovision mode unknown", argv: append(base[:len(base):len(base)], "--deprovision", "erase"), wantErr: `deprovision "erase": want disable, delete or none`},
 		{name: "on missing unknown", argv: append(base[:len(base):len(base)], "--on-missing", "ignore"), wantErr: `on missing "ignore": want recreate or report`},
 		{name: "max deprovision above 1", argv: append(base[:len(base):len(base)], "--max-deprovision", "1.5"), wantErr: "max deprovision fraction 1.5: must be between 0 and 1"},
 		{name: "max deprovision negative", argv: append(base[:len(base):len(base)], "--max-deprovision", "-0.1"), wantErr: "max deprovision fraction -0.1: must be between 0 and 1"},
