@@ -3,7 +3,6 @@ package reconcile_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -180,5 +179,5 @@ func TestRateLimitedTarget(t *testing.T) {
 			t.Fatalf("%d writes within one second from %s: over the budget of %d/s (burst %d)", inWindow, writes[i].Format(time.StampMilli), budget, burst)
 		}
 	}
-	t.Log(fmt.Sprintf("%d writes, %d answered 429, over %s", len(writes), limited, writes[len(writes)-1].Sub(writes[0])))
+	t.Logf("%d writes, %d answered 429, over %s", len(writes), limited, writes[len(writes)-1].Sub(writes[0]))
 }
