@@ -141,7 +141,7 @@ func TestDeprovisionModeOverride(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			e.tgt = conn.(connectors.Target)
 			s := e.syncer(reconcile.Options{Deprovision: tt.rule})
 			fullSync(t, s)

@@ -170,7 +170,8 @@ func TestBudgetWrites(t *testing.T) {
 func TestBudgetsFor(t *testing.T) {
 	var b Budgets
 	l := Limit{Requests: 10}
-	if b.For("a", l) != b.For("a", l) {
+	first, again := b.For("a", l), b.For("a", l)
+	if first != again {
 		t.Error("the same connection got two budgets")
 	}
 	if b.For("a", l) == b.For("b", l) {

@@ -176,7 +176,7 @@ func (l *listResponse[T]) checkShape() error {
 	for i := range l.Resources {
 		if s, ok := any(&l.Resources[i]).(shaped); ok {
 			if err := s.checkShape(); err != nil {
-				return fmt.Errorf("Resources[%d]: %w", i, err)
+				return fmt.Errorf("list resource %d: %w", i, err)
 			}
 		}
 	}

@@ -291,7 +291,7 @@ func TestMalformed(t *testing.T) {
 		{"list array", list, 200, `[{"id":"1"}]`, "GET", "/Users", "cannot unmarshal array"},
 		{"list without totalResults", list, 200, `{"Resources":[]}`, "GET", "/Users", "no totalResults"},
 		{"list Resources not a list", list, 200, `{"totalResults":1,"Resources":"x"}`, "GET", "/Users", "cannot unmarshal"},
-		{"list resource without id", list, 200, `{"totalResults":1,"Resources":[{"userName":"a"}]}`, "GET", "/Users", "Resources[0]: no id"},
+		{"list resource without id", list, 200, `{"totalResults":1,"Resources":[{"userName":"a"}]}`, "GET", "/Users", "list resource 0: no id"},
 		{"create empty", create, 201, "", "POST", "/Users", "empty body"},
 		{"create null", create, 201, "null", "POST", "/Users", "no id"},
 		{"create without id", create, 201, `{"userName":"m"}`, "POST", "/Users", "no id"},
