@@ -109,7 +109,8 @@ func run(o options) error {
 	w.RegisterWorkflow(workflows.FullResyncWorkflow)
 	w.RegisterWorkflow(workflows.ConnectionWorkflow)
 	w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
-	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger, Budgets: &httpx.Budgets{}})
+	w.RegisterWorkflow(workflows.BudgetWorkflow)
+	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger, Budgets: &httpx.Budgets{Leaser: workflows.BudgetLeaser{Temporal: c}}})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
 )
 
 // This file is client-side: the worker, the webhook and the CLI use it to
@@ -135,4 +138,37 @@ func (c Client) SignalChanges(ctx context.Context, rule string, batch ChangeBatc
 		return fmt.Errorf("rule %q: %w", rule, ErrNotFound)
 	}
 	return err
+}
+
+// BudgetLeaser leases request tokens from the targets' BudgetWorkflows,
+// starting one when it is not running, so that every worker spends from
+// the same budget (see connectors/httpx).
+type BudgetLeaser struct {
+	Temporal client.Client
+}
+
+// Lease implements httpx.Leaser.
+func (l BudgetLeaser) Lease(ctx context.Context, connection string, limit httpx.Limit, write bool, want int) (int, time.Duration, error) {
+	id := BudgetWorkflowID(connection)
+	op := l.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(SAKind.ValueSet(KindBudget), SATargetConnection.ValueSet(connection)),
+	}, BudgetWorkflow, BudgetState{Connection: connection})
+	h, err := l.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			WorkflowID: id, UpdateName: UpdateNameLease, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{LeaseRequest{Limit: limit, Write: write, Want: want}},
+		},
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("lease from the budget of %s: %w", connection, err)
+	}
+	var lease Lease
+	if err := h.Get(ctx, &lease); err != nil {
+		return 0, 0, fmt.Errorf("lease from the budget of %s: %w", connection, err)
+	}
+	return lease.Granted, lease.RetryAfter, nil
 }

@@ -28,6 +28,7 @@ const (
 	KindRule       = "rule"
 	KindConnection = "connection"
 	KindResync     = "resync"
+	KindBudget     = "budget"
 )
 
 // Signals, queries and updates of the rule workflow.

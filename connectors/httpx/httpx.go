@@ -39,17 +39,38 @@ func (l Limit) limiter(n int) *rate.Limiter {
 	if per <= 0 {
 		per = time.Minute
 	}
-	burst := l.Burst
-	if burst <= 0 || burst > n {
-		burst = max(1, n/10)
+	return rate.NewLimiter(rate.Limit(float64(n)/per.Seconds()), l.BurstFor(n))
+}
+
+// BurstFor is the burst of a budget of n per period: Burst, or a tenth
+// of n.
+func (l Limit) BurstFor(n int) int {
+	if l.Burst <= 0 || l.Burst > n {
+		return max(1, n/10)
 	}
-	return rate.NewLimiter(rate.Limit(float64(n)/per.Seconds()), burst)
+	return l.Burst
 }
 
 // Budget is the budget of one target, shared by every connector opened on
-// it in this process.
+// it in this process and, with a Leaser, by every worker.
 type Budget struct {
 	all, writes *rate.Limiter
+
+	// With a leaser, tokens come in batches from a budget all workers
+	// share; all and writes then only serve when the leaser cannot be
+	// reached, so that a sync slows down rather than stops.
+	leaser Leaser
+	name   string
+	limit  Limit
+	mu     sync.Mutex
+	held   [2]int // tokens leased and not yet spent: reads, writes
+}
+
+// Leaser hands out tokens of a budget shared by every worker (see
+// workflows.BudgetWorkflow): up to want of them, or none and when to ask
+// again.
+type Leaser interface {
+	Lease(ctx context.Context, connection string, l Limit, write bool, want int) (granted int, retryAfter time.Duration, err error)
 }
 
 // NewBudget makes a budget; nil for a zero limit.
@@ -65,7 +86,15 @@ func (b *Budget) Wait(ctx context.Context, method string) error {
 	if b == nil {
 		return nil
 	}
-	if b.writes != nil && method != http.MethodGet && method != http.MethodHead {
+	write := method != http.MethodGet && method != http.MethodHead
+	if b.leaser != nil {
+		return b.waitLeased(ctx, write)
+	}
+	return b.waitLocal(ctx, write)
+}
+
+func (b *Budget) waitLocal(ctx context.Context, write bool) error {
+	if b.writes != nil && write {
 		if err := b.writes.Wait(ctx); err != nil {
 			return err
 		}
@@ -76,9 +105,52 @@ func (b *Budget) Wait(ctx context.Context, method string) error {
 	return nil
 }
 
+// waitLeased spends a leased token, leasing a batch when none is held.
+func (b *Budget) waitLeased(ctx context.Context, write bool) error {
+	kind := 0
+	if write {
+		kind = 1
+	}
+	n := b.limit.Requests
+	if write && b.limit.Writes > 0 {
+		n = b.limit.Writes
+	}
+	want := max(1, b.limit.BurstFor(n)/4)
+	for {
+		b.mu.Lock()
+		if b.held[kind] > 0 {
+			b.held[kind]--
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+		granted, retry, err := b.leaser.Lease(ctx, b.name, b.limit, write, want)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// The shared budget cannot be reached: keep to this worker's
+			// share of it rather than stop.
+			return b.waitLocal(ctx, write)
+		}
+		if granted > 0 {
+			b.mu.Lock()
+			b.held[kind] += granted
+			b.mu.Unlock()
+			continue
+		}
+		if err := sleepCtx(ctx, max(retry, 10*time.Millisecond)); err != nil {
+			return err
+		}
+	}
+}
+
 // Budgets keeps one Budget per target connection for the life of a worker,
 // so that every activity writing to a target spends from the same budget.
+// With a Leaser, the budgets are shared with every other worker too.
 type Budgets struct {
+	Leaser Leaser
+
 	mu sync.Mutex
 	m  map[string]budgetEntry
 }
@@ -103,6 +175,9 @@ func (b *Budgets) For(name string, l Limit) *Budget {
 		b.m = map[string]budgetEntry{}
 	}
 	e := budgetEntry{limit: l, budget: NewBudget(l)}
+	if e.budget != nil && b.Leaser != nil {
+		e.budget.leaser, e.budget.name, e.budget.limit = b.Leaser, name, l
+	}
 	b.m[name] = e
 	return e.budget
 }
