@@ -68,18 +68,23 @@ func (a *Activities) logger(ctx context.Context, rule string) *slog.Logger {
 	return l.With("rule", rule, "activity", info.ActivityType.Name, "attempt", info.Attempt)
 }
 
-// open reads a connection and opens its connector.
-func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger) (connectors.Connector, error) {
+// open reads a connection and opens its connector, as a source or, with
+// asTarget, as a target (one LDAP connection can be either).
+func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger, asTarget bool) (connectors.Connector, error) {
 	c, err := a.Connections.Connection(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return a.Registry.Open(httpx.WithBudgets(ctx, a.Budgets, c.Name), c.Name, c.Type, c.Settings, logger)
+	ctx = httpx.WithBudgets(ctx, a.Budgets, c.Name)
+	if asTarget {
+		return a.Registry.OpenTarget(ctx, c.Name, c.Type, c.Settings, logger)
+	}
+	return a.Registry.Open(ctx, c.Name, c.Type, c.Settings, logger)
 }
 
 // openPair opens a rule's source and target; the caller closes both.
 func (a *Activities) openPair(ctx context.Context, r RuleSpec, logger *slog.Logger) (connectors.Source, connectors.Target, error) {
-	sc, err := a.open(ctx, r.SourceConnection, logger)
+	sc, err := a.open(ctx, r.SourceConnection, logger, false)
 	if err != nil {
 		return nil, nil, configError(fmt.Errorf("source: %w", err))
 	}
@@ -88,7 +93,7 @@ func (a *Activities) openPair(ctx context.Context, r RuleSpec, logger *slog.Logg
 		_ = sc.Close()
 		return nil, nil, configError(fmt.Errorf("connection %q cannot be a source", r.SourceConnection))
 	}
-	tc, err := a.open(ctx, r.TargetConnection, logger)
+	tc, err := a.open(ctx, r.TargetConnection, logger, true)
 	if err != nil {
 		_ = sc.Close()
 		return nil, nil, configError(fmt.Errorf("target: %w", err))
@@ -235,7 +240,7 @@ func (a *Activities) Resync(ctx context.Context, in ResyncInput) (reconcile.Resu
 // resync reads anything so that nothing changed during it is missed.
 func (a *Activities) SourceCursor(ctx context.Context, rule RuleSpec) (string, error) {
 	logger := a.logger(ctx, rule.Name)
-	c, err := a.open(ctx, rule.SourceConnection, logger)
+	c, err := a.open(ctx, rule.SourceConnection, logger, false)
 	if err != nil {
 		return "", configError(err)
 	}
@@ -265,7 +270,7 @@ type TestResult struct {
 // and checks it. A failed check is a result, not an activity error.
 func (a *Activities) TestConnection(ctx context.Context, name string) (TestResult, error) {
 	logger := a.logger(ctx, "").With("connection", name)
-	c, err := a.open(ctx, name, logger)
+	c, err := a.open(ctx, name, logger, false)
 	if err != nil {
 		stage := connectors.StageConfig
 		var te *connectors.TestError

@@ -57,6 +57,33 @@ func (r Registry) Parse(connType string, settings json.RawMessage) (Config, erro
 	return cfg, nil
 }
 
+// TargetOpener is a Config whose connector is a Source when opened with
+// Open and a Target when opened with OpenTarget (LDAP: one directory, two
+// roles), so that one connection can serve both.
+type TargetOpener interface {
+	OpenTarget(ctx context.Context, logger *slog.Logger) (Target, error)
+}
+
+// OpenTarget parses, validates and opens a connection for writing: with
+// OpenTarget when its config has it, else with Open.
+func (r Registry) OpenTarget(ctx context.Context, name, connType string, settings json.RawMessage, logger *slog.Logger) (Connector, error) {
+	cfg, err := r.Parse(connType, settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: %w", name, err)
+	}
+	logger = logger.With(slog.Group("connection", "name", name, "type", connType))
+	var conn Connector
+	if t, ok := cfg.(TargetOpener); ok {
+		conn, err = t.OpenTarget(ctx, logger)
+	} else {
+		conn, err = cfg.Open(ctx, logger)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: open: %w", name, err)
+	}
+	return conn, nil
+}
+
 // Open parses, validates and opens a connection.
 func (r Registry) Open(ctx context.Context, name, connType string, settings json.RawMessage, logger *slog.Logger) (Connector, error) {
 	cfg, err := r.Parse(connType, settings)

@@ -35,16 +35,42 @@
 //	  "userFilter": "(objectClass=inetOrgPerson)"
 //	}
 //
-// Scope. A user is an entry under userBaseDn that matches userFilter; a group
-// is an entry under groupBaseDn that matches groupFilter. Group members are
-// the DNs in the member attribute that name in-scope users; other DNs (nested
-// groups, users out of scope, refint's placeholder) are left out.
+// Profiles. profile names the kind of server: openldap (the default),
+// 389ds or activedirectory. It supplies the defaults of idAttribute, the
+// filters, the attribute maps, groupKinds and disabled, every one of which
+// the connection may set itself, and chooses how changes are followed
+// (profiles.go). For example, settings for Active Directory:
 //
-// Ids. ExternalID is the value of idAttribute, entryUUID by default, which
-// never changes, not even on a rename. The content sync control reports
-// deletions as entryUUIDs only, so with another idAttribute a sync that
+//	profile: activedirectory   # objectGUID ids, DirSync, userAccountControl
+//	url: ldaps://dc1.corp.example.com
+//	bindDn: CN=svc-idsync,OU=Service Accounts,DC=corp,DC=example,DC=com
+//	bindPassword: env:IDSYNC_AD_PASSWORD
+//	baseDn: DC=corp,DC=example,DC=com
+//	userBaseDn: OU=Staff,DC=corp,DC=example,DC=com
+//	userAttributes:
+//	  userName: userPrincipalName
+//
+// and for 389 Directory Server, marking disabled users with employeeType
+// instead of the default nsAccountLock:
+//
+//	profile: 389ds             # nsUniqueId ids, content sync, nsAccountLock
+//	disabled: {attribute: employeeType, value: disabled}
+//
+// Scope. A user is an entry under userBaseDn that matches userFilter; a group
+// is an entry under groupBaseDn that matches groupFilter. A group's members
+// are the values of the member attribute of each of its kinds (groupKinds)
+// that name in-scope users: DNs (member, uniqueMember) or, for posixGroup's
+// memberUid, uids; other values (nested groups, users out of scope, refint's
+// placeholder) are left out. A user bearing the disabled mark is listed with
+// Active false.
+//
+// Ids. ExternalID is the value of idAttribute, which never changes, not even
+// on a rename: entryUUID, nsUniqueId (389ds) or objectGUID (activedirectory,
+// rendered as the canonical GUID string). The content sync control reports
+// deletions by the server's own id (entryUUID on OpenLDAP, nsUniqueId on
+// 389-ds) and DirSync by objectGUID, so with another idAttribute a sync that
 // reports a deletion sets ChangeSet.ResyncRequired: the full resync finds
-// deletions by comparison. Prefer entryUUID.
+// deletions by comparison. Keep the profile's id.
 //
 // Changes. Cursor returns a pair of sync cookies (users, groups) without
 // transferring any entry: each comes from a sync search whose filter matches
@@ -57,6 +83,13 @@
 // When the server cannot tell what was deleted (the cookie is older than
 // its session log), or the scope settings changed since the cursor was
 // taken, ResyncRequired is set.
+//
+// 389-ds (profile 389ds) offers the same control through its Content
+// Synchronization plugin, but binds a cookie to the search filter and never
+// reports an entry that stops matching it: there Changes syncs every entry
+// under each base and reads the changed ones back with the scope's filter
+// (sync389.go). Active Directory is followed with DirSync
+// (activedirectory.go).
 //
 // Deleting a user removes it from its groups through the refint overlay
 // without changing the groups' entryCSN, so Changes does not report those
@@ -78,7 +111,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -90,7 +122,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultUserFilter  = "(objectClass=inetOrgPerson)"
-	DefaultGroupFilter = "(objectClass=groupOfNames)"
+	DefaultGroupFilter = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
 	DefaultIDAttribute = "entryUUID"
 	DefaultPageSize    = 500
 	DefaultTimeout     = 30 * time.Second
@@ -124,14 +156,18 @@ type Config struct {
 	UserBaseDN string `json:"userBaseDn,omitempty"`
 	// GroupBaseDN is where groups are searched (subtree); default BaseDN.
 	GroupBaseDN string `json:"groupBaseDn,omitempty"`
-	// UserFilter selects users; default (objectClass=inetOrgPerson). It is
-	// used as it is, so it must be a valid filter in parentheses.
+	// UserFilter selects users; default the profile's, with openldap
+	// (objectClass=inetOrgPerson). It is used as it is, so it must be a
+	// valid filter in parentheses.
 	UserFilter string `json:"userFilter,omitempty"`
-	// GroupFilter selects groups; default (objectClass=groupOfNames).
+	// GroupFilter selects groups; default the object classes of
+	// groupKinds: with the openldap profile, groupOfNames,
+	// groupOfUniqueNames and posixGroup.
 	GroupFilter string `json:"groupFilter,omitempty"`
 	// IDAttribute holds each user's and group's immutable id, the
-	// ExternalID; default entryUUID. See the package doc before changing
-	// it: only entryUUID lets Changes report deletions.
+	// ExternalID; default the profile's: entryUUID, nsUniqueId (389ds),
+	// objectGUID (activedirectory). See the package doc before changing
+	// it: only the profile's id lets Changes report deletions.
 	IDAttribute string `json:"idAttribute,omitempty"`
 	// PageSize is the paged-results page size; default 500.
 	PageSize int `json:"pageSize,omitempty"`
@@ -142,6 +178,11 @@ type Config struct {
 	UserAttributes UserAttributes `json:"userAttributes,omitzero"`
 	// GroupAttributes says which LDAP attributes the group fields come from.
 	GroupAttributes GroupAttributes `json:"groupAttributes,omitzero"`
+	// DirectorySettings: profile, groupKinds and disabled (profiles.go).
+	DirectorySettings
+	// Write holds the settings of the connection as a target (see
+	// TargetConfig); a source ignores them.
+	Write WriteSettings `json:"write,omitzero"`
 }
 
 // UserAttributes maps canonical user fields to LDAP attributes. Each field
@@ -173,8 +214,9 @@ type UserAttributes struct {
 type GroupAttributes struct {
 	// DisplayName defaults to cn.
 	DisplayName AttrList `json:"displayName,omitempty"`
-	// Member holds the members' DNs; default member (uniqueMember for
-	// groupOfUniqueNames). memberUid, which holds uids, is not supported.
+	// Member, when set without groupKinds, is the one attribute that
+	// holds the members' DNs in every group. Otherwise it is filled with
+	// the member attribute of the first of groupKinds.
 	Member string `json:"member,omitempty"`
 }
 
@@ -261,10 +303,13 @@ func (c *Config) Validate() error {
 	if !validAttrName(c.GroupAttributes.Member) {
 		bad("groupAttributes.member: %q is not an attribute name", c.GroupAttributes.Member)
 	}
+	c.validateProfile(bad)
+	errs = append(errs, c.Write.validate(c)...)
 	return errors.Join(errs...)
 }
 
 func (c *Config) fillDefaults() {
+	c.applyProfile()
 	if c.UserBaseDN == "" {
 		c.UserBaseDN = c.BaseDN
 	}
@@ -276,30 +321,10 @@ func (c *Config) fillDefaults() {
 			*s = v
 		}
 	}
-	def(&c.UserFilter, DefaultUserFilter)
-	def(&c.GroupFilter, DefaultGroupFilter)
-	def(&c.IDAttribute, DefaultIDAttribute)
 	def(&c.Timeout, DefaultTimeout.String())
-	def(&c.GroupAttributes.Member, "member")
 	if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize
 	}
-	deflist := func(l *AttrList, v ...string) {
-		if *l == nil {
-			*l = v
-		}
-	}
-	ua := &c.UserAttributes
-	deflist(&ua.UserName, "uid")
-	deflist(&ua.GivenName, "givenName")
-	deflist(&ua.FamilyName, "sn")
-	deflist(&ua.DisplayName, "displayName", "cn")
-	deflist(&ua.Email, "mail")
-	deflist(&ua.Title, "title")
-	deflist(&ua.Department, "departmentNumber", "ou")
-	deflist(&ua.EmployeeNumber, "employeeNumber")
-	deflist(&ua.PhoneNumber, "telephoneNumber")
-	deflist(&c.GroupAttributes.DisplayName, "cn")
 }
 
 // attrLists names every attribute list of the config, for validation.
@@ -360,8 +385,9 @@ type ldapConnector struct {
 	timeout   time.Duration
 	logger    *slog.Logger
 	userBase  *ldap.DN
-	userAttrs []string // attributes to request for a user
-	uuidIDs   bool     // idAttribute is entryUUID
+	userAttrs []string       // attributes to request for a user
+	idKind    idKind         // how idAttribute's values become ids
+	tracking  changeTracking // how Changes follows the server (the profile's)
 
 	mu     sync.Mutex
 	idle   *ldap.Conn // one bound connection kept for the next operation
@@ -382,7 +408,12 @@ func newConnector(cfg Config, logger *slog.Logger) (*ldapConnector, error) {
 	c.url, _ = url.Parse(cfg.URL)
 	c.timeout, _ = time.ParseDuration(cfg.Timeout)
 	c.userBase, _ = ldap.ParseDN(cfg.UserBaseDN)
-	c.uuidIDs = strings.EqualFold(cfg.IDAttribute, "entryUUID")
+	c.idKind = idKindOf(cfg.IDAttribute)
+	p, err := LookupProfile(cfg.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: profile: %w", err)
+	}
+	c.tracking = p.changes
 	c.userAttrs = c.userAttributeNames()
 	if !cfg.Anonymous {
 		pw, err := connectors.ResolveSecret(cfg.BindPassword)

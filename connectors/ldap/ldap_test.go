@@ -52,6 +52,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	stopTestDirsrv()
 	if err := s.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "ldap tests:", err)
 	}

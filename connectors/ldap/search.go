@@ -38,11 +38,14 @@ func (c *ldapConnector) ListUsers(ctx context.Context, fn func(connectors.User) 
 // search that reads only the id attribute, then pages through the groups.
 func (c *ldapConnector) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
 	return c.withConn(ctx, func(conn *ldap.Conn) error {
-		ids, err := c.userIndex(ctx, conn)
+		ids, err := c.memberIndexAll(ctx, conn)
 		if err != nil {
 			return err
 		}
 		err = c.pagedSearch(ctx, conn, c.cfg.GroupBaseDN, c.cfg.GroupFilter, c.groupAttributeNames(), func(e *ldap.Entry) error {
+			if err := completeRanges(e, c.fetchRange(ctx, conn)); err != nil {
+				return err
+			}
 			g, ok := c.toGroup(e, ids)
 			if !ok {
 				return nil
@@ -79,7 +82,10 @@ func (c *ldapConnector) GetGroup(ctx context.Context, externalID string) (g conn
 		if err != nil || e == nil {
 			return err
 		}
-		ids, err := c.resolveMembers(ctx, conn, e.GetEqualFoldAttributeValues(c.cfg.GroupAttributes.Member))
+		if err := completeRanges(e, c.fetchRange(ctx, conn)); err != nil {
+			return err
+		}
+		ids, err := c.resolveGroupMembers(ctx, conn, []*ldap.Entry{e})
 		if err != nil {
 			return err
 		}
@@ -95,10 +101,14 @@ func (c *ldapConnector) GetGroup(ctx context.Context, externalID string) (g conn
 // getByID finds the one entry under base matching filter whose id
 // attribute is id; nil if there is none.
 func (c *ldapConnector) getByID(ctx context.Context, conn *ldap.Conn, base, filter, id string, attrs []string) (*ldap.Entry, error) {
-	f := fmt.Sprintf("(&%s(%s=%s))", filter, c.cfg.IDAttribute, ldap.EscapeFilter(id))
+	idf, err := c.idFilter(id)
+	if err != nil {
+		return nil, err
+	}
+	f := "(&" + filter + idf + ")"
 	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, 0, false, f, attrs, nil)
 	var res *ldap.SearchResult
-	err := do(ctx, conn, c.timeout, func(context.Context) (err error) {
+	err = do(ctx, conn, c.timeout, func(context.Context) (err error) {
 		res, err = conn.Search(req)
 		return err
 	})
@@ -148,61 +158,19 @@ func (c *ldapConnector) pagedSearch(ctx context.Context, conn *ldap.Conn, base, 
 	}
 }
 
-// userIndex maps the DN of every user in scope to the user's id.
-func (c *ldapConnector) userIndex(ctx context.Context, conn *ldap.Conn) (map[string]string, error) {
-	ids := make(map[string]string)
-	err := c.pagedSearch(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, []string{c.cfg.IDAttribute}, func(e *ldap.Entry) error {
-		if id := c.entryID(e); id != "" {
-			ids[dnKey(e.DN)] = id
-		}
+// memberIndexAll maps the DN and the member keys of every user in scope
+// to the user's id, with one paged search.
+func (c *ldapConnector) memberIndexAll(ctx context.Context, conn *ldap.Conn) (*memberIndex, error) {
+	x := newMemberIndex()
+	attrs := append([]string{c.cfg.IDAttribute}, c.memberKeys()...)
+	err := c.pagedSearch(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, attrs, func(e *ldap.Entry) error {
+		x.add(c, e)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ldap: map member DNs: search users under %q: %w", c.cfg.UserBaseDN, err)
 	}
-	return ids, nil
-}
-
-// resolveMembers maps member DNs to user ids, for the DNs that name users
-// in scope. A few DNs are looked up one by one; many with userIndex.
-func (c *ldapConnector) resolveMembers(ctx context.Context, conn *ldap.Conn, dns []string) (map[string]string, error) {
-	seen := make(map[string]bool, len(dns))
-	var todo []string
-	for _, dn := range dns {
-		if k := dnKey(dn); !seen[k] {
-			seen[k] = true
-			todo = append(todo, dn)
-		}
-	}
-	if len(todo) > memberLookupLimit {
-		return c.userIndex(ctx, conn)
-	}
-	ids := make(map[string]string, len(todo))
-	for _, dn := range todo {
-		parsed, err := ldap.ParseDN(dn)
-		if err != nil || !(c.userBase.AncestorOfFold(parsed) || c.userBase.EqualFold(parsed)) {
-			continue // not a DN, or not under the user base
-		}
-		req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
-			c.cfg.UserFilter, []string{c.cfg.IDAttribute}, nil)
-		var res *ldap.SearchResult
-		err = do(ctx, conn, c.timeout, func(context.Context) (err error) {
-			res, err = conn.Search(req)
-			return err
-		})
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("ldap: map member DN %q: %w", dn, classify(err))
-		}
-		for _, e := range res.Entries {
-			if id := c.entryID(e); id != "" {
-				ids[dnKey(dn)] = id
-			}
-		}
-	}
-	return ids, nil
+	return x, nil
 }
 
 // dnKey is a DN in a form where DNs that differ only in letter case or
@@ -224,16 +192,6 @@ func dnKey(dn string) string {
 	return strings.Join(rdns, ",")
 }
 
-// entryID returns the entry's id attribute value; entryUUIDs in lower
-// case, as the sync control reports them.
-func (c *ldapConnector) entryID(e *ldap.Entry) string {
-	id := e.GetEqualFoldAttributeValue(c.cfg.IDAttribute)
-	if c.uuidIDs {
-		id = strings.ToLower(id)
-	}
-	return id
-}
-
 // userAttributeNames is what a user search requests: the id attribute
 // (operational, so it must be named) and every mapped attribute.
 func (c *ldapConnector) userAttributeNames() []string {
@@ -243,12 +201,22 @@ func (c *ldapConnector) userAttributeNames() []string {
 		ua.Title, ua.Department, ua.EmployeeNumber, ua.PhoneNumber} {
 		attrs = append(attrs, l...)
 	}
+	if a := c.cfg.Disabled.Attribute; a != "" {
+		attrs = append(attrs, a) // nsAccountLock is operational
+	}
+	attrs = append(attrs, c.memberKeys()...)
 	return dedupeFold(attrs)
 }
 
+// groupAttributeNames is what a group search requests: the id, the
+// object classes (which tell the group kinds), every kind's member
+// attribute and the display name.
 func (c *ldapConnector) groupAttributeNames() []string {
-	attrs := append([]string{c.cfg.IDAttribute, c.cfg.GroupAttributes.Member}, c.cfg.GroupAttributes.DisplayName...)
-	return dedupeFold(attrs)
+	attrs := []string{c.cfg.IDAttribute, "objectClass"}
+	for _, k := range c.cfg.GroupKinds {
+		attrs = append(attrs, k.Member)
+	}
+	return dedupeFold(append(attrs, c.cfg.GroupAttributes.DisplayName...))
 }
 
 func dedupeFold(names []string) []string {
@@ -287,9 +255,9 @@ func (c *ldapConnector) toUser(e *ldap.Entry) (u connectors.User, ok bool) {
 	u.FamilyName = first(e, ua.FamilyName)
 	u.DisplayName = first(e, ua.DisplayName)
 	u.Email = first(e, ua.Email)
-	// Scope is the activity test: an entry the filter selects is active;
-	// one it stops selecting is reported deleted.
-	u.Active = true
+	// An entry the filter selects is active unless it bears the disabled
+	// mark; one the filter stops selecting is reported deleted.
+	u.Active = !c.cfg.Disabled.IsDisabled(e.GetEqualFoldAttributeValues(c.cfg.Disabled.Attribute))
 	for name, l := range map[string]AttrList{
 		"title":          ua.Title,
 		"department":     ua.Department,
@@ -306,8 +274,9 @@ func (c *ldapConnector) toUser(e *ldap.Entry) (u connectors.User, ok bool) {
 	return u, true
 }
 
-// toGroup maps an entry to a group, keeping the members whose DN ids maps.
-func (c *ldapConnector) toGroup(e *ldap.Entry, ids map[string]string) (g connectors.Group, ok bool) {
+// toGroup maps an entry to a group, keeping the members that ids maps to
+// users in scope.
+func (c *ldapConnector) toGroup(e *ldap.Entry, ids *memberIndex) (g connectors.Group, ok bool) {
 	g.ExternalID = c.entryID(e)
 	if g.ExternalID == "" {
 		c.logger.Warn("group entry has no id attribute; skipped", "dn", e.DN, "id_attribute", c.cfg.IDAttribute)
@@ -315,10 +284,12 @@ func (c *ldapConnector) toGroup(e *ldap.Entry, ids map[string]string) (g connect
 	}
 	g.DisplayName = first(e, c.cfg.GroupAttributes.DisplayName)
 	seen := make(map[string]bool)
-	for _, dn := range e.GetEqualFoldAttributeValues(c.cfg.GroupAttributes.Member) {
-		if id, ok := ids[dnKey(dn)]; ok && !seen[id] {
-			seen[id] = true
-			g.Members = append(g.Members, id)
+	for _, k := range c.kindsOf(e) {
+		for _, v := range e.GetEqualFoldAttributeValues(k.Member) {
+			if id, ok := ids.lookup(k, v); ok && !seen[id] {
+				seen[id] = true
+				g.Members = append(g.Members, id)
+			}
 		}
 	}
 	return g, true

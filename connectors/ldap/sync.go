@@ -35,6 +35,9 @@ type cursor struct {
 	Scope   string `json:"scope"`
 	Users   []byte `json:"users"`
 	Groups  []byte `json:"groups"`
+	// With Active Directory: the naming context and the DirSync cookie.
+	NC      string `json:"nc,omitempty"`
+	DirSync []byte `json:"dirSync,omitempty"`
 }
 
 // scopeDigest changes when a setting changes what the searches return, so
@@ -46,6 +49,7 @@ func (c *ldapConnector) scopeDigest() string {
 		strings.ToLower(c.cfg.UserBaseDN), c.cfg.UserFilter,
 		strings.ToLower(c.cfg.GroupBaseDN), c.cfg.GroupFilter,
 		strings.ToLower(c.cfg.IDAttribute), c.cfg.UserAttributes, c.cfg.GroupAttributes,
+		c.cfg.DirectorySettings,
 	})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
@@ -65,12 +69,22 @@ func (c *ldapConnector) Cursor(ctx context.Context) (string, error) {
 }
 
 func (c *ldapConnector) cursor(ctx context.Context, conn *ldap.Conn) (string, error) {
+	if c.tracking == dirSync {
+		return c.dirSyncCursor(ctx, conn)
+	}
 	cur := cursor{Version: cursorVersion, Scope: c.scopeDigest()}
+	// 389-ds binds a cookie to the filter it was taken with, so its
+	// cookie comes from a search with the filter Changes uses, which
+	// returns every entry (without attributes).
+	filter := matchNothing
+	if c.tracking == sync389 {
+		filter = syncAll
+	}
 	for _, s := range []struct {
 		what, base string
 		cookie     *[]byte
 	}{{"users", c.cfg.UserBaseDN, &cur.Users}, {"groups", c.cfg.GroupBaseDN, &cur.Groups}} {
-		res, err := c.syncSearch(ctx, conn, s.base, matchNothing, []string{"1.1"}, nil)
+		res, err := c.syncSearch(ctx, conn, s.base, filter, []string{"1.1"}, nil)
 		if err == nil && len(res.cookie) == 0 {
 			err = errors.New("the server sent no sync cookie")
 		}
@@ -89,14 +103,15 @@ func (c *ldapConnector) cursor(ctx context.Context, conn *ldap.Conn) (string, er
 // Changes returns what changed in scope since cur. Changed users and
 // groups come back whole, and with each changed user every group it is a
 // member of: a user that comes back into scope thus regains memberships
-// whose groups did not change. DeletedIDs holds the entryUUIDs of entries
-// that were deleted, moved out of their base DN or stopped matching their
-// filter; it may also hold entryUUIDs of deleted entries that were never in
-// scope (the server's change log does not know the filter), which callers
+// whose groups did not change. DeletedIDs holds the ids of entries that
+// were deleted, moved out of their base DN or stopped matching their
+// filter; it may also hold ids of deleted entries that were never in scope
+// (the server's change log does not know the filter), which callers
 // ignore as unknown ids. ResyncRequired is set, with a fresh cursor, when
 // the server cannot list deletions since cur, when cur was taken under
-// other scope settings, when cur is empty, or when idAttribute is not
-// entryUUID and something was deleted.
+// other scope settings, when cur is empty, or when idAttribute is not the
+// profile's (entryUUID, nsUniqueId) and something was deleted. Active
+// Directory is followed with DirSync instead (activedirectory.go).
 func (c *ldapConnector) Changes(ctx context.Context, cur string) (connectors.ChangeSet, error) {
 	var cs connectors.ChangeSet
 	err := c.withConn(ctx, func(conn *ldap.Conn) (err error) {
@@ -118,11 +133,14 @@ func (c *ldapConnector) changes(ctx context.Context, conn *ldap.Conn, s string) 
 		c.logger.Info("scope settings changed since the cursor was taken; a full resync is required")
 		return c.resync(ctx, conn)
 	}
-	users, err := c.syncSearch(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, c.userAttrs, cur.Users)
+	if c.tracking == dirSync {
+		return c.dirSyncChanges(ctx, conn, cur)
+	}
+	users, err := c.scopedSync(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, c.userAttrs, cur.Users)
 	if err != nil {
 		return c.syncFailed(ctx, conn, "users", c.cfg.UserBaseDN, err)
 	}
-	groups, err := c.syncSearch(ctx, conn, c.cfg.GroupBaseDN, c.cfg.GroupFilter, c.groupAttributeNames(), cur.Groups)
+	groups, err := c.scopedSync(ctx, conn, c.cfg.GroupBaseDN, c.cfg.GroupFilter, c.groupAttributeNames(), cur.Groups)
 	if err != nil {
 		return c.syncFailed(ctx, conn, "groups", c.cfg.GroupBaseDN, err)
 	}
@@ -136,18 +154,20 @@ func (c *ldapConnector) changes(ctx context.Context, conn *ldap.Conn, s string) 
 	// entries leave its filter and reports them as deletions: an entry
 	// that one sync reports changed is not deleted.
 	deleted := without(append(users.deleted, groups.deleted...), append(users.changed, groups.changed...))
-	switch {
-	case users.present || groups.present:
+	if users.present || groups.present {
 		c.logger.Info("the server answered with a present phase (the cookie is older than its change log); a full resync is required")
 		cs.ResyncRequired = true
 		return cs, nil
-	case len(deleted) > 0 && !c.uuidIDs:
-		c.logger.Info("entries were deleted, but the sync control names them by entryUUID, not idAttribute; a full resync is required",
-			"id_attribute", c.cfg.IDAttribute, "deleted", len(deleted))
-		cs.ResyncRequired = true
-		return cs, nil
 	}
-	cs.DeletedIDs = dedupe(deleted)
+	for _, key := range dedupe(deleted) {
+		id, ok := c.syncIDOf(key)
+		if !ok {
+			c.logger.Info("entries were deleted, but the sync control does not name them by idAttribute; a full resync is required",
+				"id_attribute", c.cfg.IDAttribute, "deleted", len(deleted))
+			return connectors.ChangeSet{Cursor: cs.Cursor, ResyncRequired: true}, nil
+		}
+		cs.DeletedIDs = append(cs.DeletedIDs, id)
+	}
 	if err := c.mapChanges(ctx, conn, users, groups, &cs); err != nil {
 		return connectors.ChangeSet{}, err
 	}
@@ -174,11 +194,12 @@ func (c *ldapConnector) mapChanges(ctx context.Context, conn *ldap.Conn, users, 
 	if len(groups.entries) == 0 {
 		return nil
 	}
-	var dns []string
 	for _, e := range groups.entries {
-		dns = append(dns, e.GetEqualFoldAttributeValues(c.cfg.GroupAttributes.Member)...)
+		if err := completeRanges(e, c.fetchRange(ctx, conn)); err != nil {
+			return err
+		}
 	}
-	ids, err := c.resolveMembers(ctx, conn, dns)
+	ids, err := c.resolveGroupMembers(ctx, conn, groups.entries)
 	if err != nil {
 		return err
 	}
@@ -210,13 +231,23 @@ func (c *ldapConnector) resync(ctx context.Context, conn *ldap.Conn) (connectors
 	return connectors.ChangeSet{Cursor: cur, ResyncRequired: true}, nil
 }
 
-// syncResult is what one refreshOnly sync search returned.
+// syncResult is what one refreshOnly sync search returned. Sync UUIDs are
+// kept as syncKeys.
 type syncResult struct {
 	entries []*ldap.Entry // added or modified entries
-	deleted []string      // entryUUIDs of deleted entries
-	changed []string      // entryUUIDs of the added or modified entries
+	deleted []string      // sync UUIDs of deleted entries
+	changed []string      // sync UUIDs of the added or modified entries
 	present bool          // the server used a present phase
 	cookie  []byte        // the new cookie; nil when the server sent none
+	// presentOnDone: a syncDone with refreshDeletes false ends a present
+	// phase (OpenLDAP). 389-ds sends it so after every refresh.
+	presentOnDone bool
+}
+
+// syncKey is a sync UUID (or an entryUUID or nsUniqueId) as 32 lower-case
+// hex digits, the form in which they are compared.
+func syncKey(u string) string {
+	return strings.ToLower(strings.ReplaceAll(u, "-", ""))
 }
 
 // syncSearch runs a refreshOnly content sync search (RFC 4533) from
@@ -226,7 +257,7 @@ type syncResult struct {
 // with refreshDeletes false) means the server cannot list deletions: once
 // it shows, the entries are no longer kept.
 func (c *ldapConnector) syncSearch(ctx context.Context, conn *ldap.Conn, base, filter string, attrs []string, cookie []byte) (syncResult, error) {
-	var r syncResult
+	r := syncResult{presentOnDone: c.tracking == syncOpenLDAP}
 	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
 	err := do(ctx, conn, syncTimeoutFactor*c.timeout, func(ctx context.Context) error {
 		resp := conn.Syncrepl(ctx, req, 64, ldap.SyncRequestModeRefreshOnly, cookie, false)
@@ -268,13 +299,13 @@ func (r *syncResult) addEntry(e *ldap.Entry, ctls []ldap.Control) {
 	}
 	switch state.State {
 	case ldap.SyncStateDelete:
-		r.deleted = append(r.deleted, state.EntryUUID.String())
+		r.deleted = append(r.deleted, syncKey(state.EntryUUID.String()))
 	case ldap.SyncStatePresent:
 		r.setPresent()
 	default:
 		if !r.present {
 			r.entries = append(r.entries, e)
-			r.changed = append(r.changed, state.EntryUUID.String())
+			r.changed = append(r.changed, syncKey(state.EntryUUID.String()))
 		}
 	}
 }
@@ -298,12 +329,12 @@ func (r *syncResult) addControl(ctl ldap.Control) {
 				return
 			}
 			for _, u := range ctl.SyncIdSet.SyncUUIDs {
-				r.deleted = append(r.deleted, u.String())
+				r.deleted = append(r.deleted, syncKey(u.String()))
 			}
 		}
 	case *ldap.ControlSyncDone:
 		r.cookie = orOld(ctl.Cookie, r.cookie)
-		if !ctl.RefreshDeletes {
+		if !ctl.RefreshDeletes && r.presentOnDone {
 			r.setPresent()
 		}
 	}
@@ -347,13 +378,8 @@ func (c *ldapConnector) groupsOf(ctx context.Context, conn *ldap.Conn, users, ha
 	}
 	var out []*ldap.Entry
 	for batch := range slices.Chunk(users, groupsBatch) {
-		var f strings.Builder
-		f.WriteString("(&" + c.cfg.GroupFilter + "(|")
-		for _, u := range batch {
-			fmt.Fprintf(&f, "(%s=%s)", c.cfg.GroupAttributes.Member, ldap.EscapeFilter(u.DN))
-		}
-		f.WriteString("))")
-		err := c.pagedSearch(ctx, conn, c.cfg.GroupBaseDN, f.String(), c.groupAttributeNames(), func(e *ldap.Entry) error {
+		f := "(&" + c.cfg.GroupFilter + c.memberFilter(batch) + ")"
+		err := c.pagedSearch(ctx, conn, c.cfg.GroupBaseDN, f, c.groupAttributeNames(), func(e *ldap.Entry) error {
 			if k := dnKey(e.DN); !seen[k] {
 				seen[k] = true
 				out = append(out, e)
