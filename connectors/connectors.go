@@ -144,6 +144,18 @@ type ModeDeprovisioner interface {
 	DeprovisionUserAs(ctx context.Context, id, mode string) error
 }
 
+// Watcher is a Source that can tell, as it happens, that something
+// changed, so that rules poll at once instead of on their interval. Watch
+// blocks until ctx ends or the stream drops (then it returns the error; the
+// caller reconnects, and polling goes on meanwhile). It returns
+// ErrWatchOff at once when the connection does not ask for real-time mode.
+type Watcher interface {
+	Watch(ctx context.Context, changed func()) error
+}
+
+// ErrWatchOff is returned by Watch for a connection without real-time mode.
+var ErrWatchOff = errors.New("real-time mode is off for this connection")
+
 // Capabilities of a target.
 type Capabilities struct {
 	Groups bool `json:"groups"`

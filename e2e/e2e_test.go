@@ -88,7 +88,7 @@ func setup(t *testing.T) *env {
 	e.hookURL = "http://" + hookAddr
 
 	ctx, cancel := context.WithCancel(context.Background())
-	worker := exec.CommandContext(ctx, filepath.Join(e.bin, "worker"), "--webhook-addr", hookAddr, "--log-level", "warn")
+	worker := exec.CommandContext(ctx, filepath.Join(e.bin, "worker"), "--webhook-addr", hookAddr, "--log-level", "warn", "--realtime-refresh", "1s")
 	worker.Env = e.vars
 	var logs bytes.Buffer
 	worker.Stdout, worker.Stderr = &logs, &logs

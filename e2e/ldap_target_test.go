@@ -14,8 +14,10 @@ import (
 )
 
 // TestLDAPToLDAP: a rule from one directory tree to another through the
-// dev server, worker and CLI — LDAP as a target — and a change posted to
-// the webhook that reaches the target directory in real time.
+// dev server, worker and CLI — LDAP as a target —, a change posted to the
+// webhook that reaches the target directory in real time, and a change in
+// the source directory that real-time mode brings over without waiting
+// for the (hour-long) poll.
 func TestLDAPToLDAP(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
@@ -63,7 +65,7 @@ member: uid=grace,ou=people,%[1]s
 	}
 	common := []string{"--url", e.slapd.URL, "--bind-dn", e.slapd.AdminDN, "--bind-password", "env:LDAP_PASSWORD"}
 	e.starter(false, append([]string{"connection", "create", "src", "--type", "ldap", "--base-dn", src,
-		"--set", "userBaseDn=ou=people," + src, "--set", "groupBaseDn=ou=groups," + src, "--webhook-secret", "env:HOOK_KEY"}, common...)...)
+		"--set", "userBaseDn=ou=people," + src, "--set", "groupBaseDn=ou=groups," + src, "--set", "realtime=true", "--webhook-secret", "env:HOOK_KEY"}, common...)...)
 	e.starter(false, append([]string{"connection", "create", "dst", "--type", "ldap", "--base-dn", dst,
 		"--set", "userBaseDn=ou=people," + dst, "--set", "groupBaseDn=ou=groups," + dst}, common...)...)
 	e.starter(false, "rule", "create", "src-to-dst", "--source", "src", "--target", "dst", "--poll-interval", "1h")
@@ -115,6 +117,21 @@ member: uid=grace,ou=people,%[1]s
 	e.eventually("webhook change in the target directory", 10*time.Second, func() error {
 		if got := entries("(uid=ada)")[0].GetAttributeValue("title"); got != "Countess" {
 			return fmt.Errorf("ada's title is %q", got)
+		}
+		return nil
+	})
+
+	// Real-time mode: the source's persistent search notices the change and
+	// the rule polls at once, an hour before its interval. The worker looks
+	// for real-time connections every second (--realtime-refresh 1s) and a
+	// watch sees only what changes after it starts: give it time to start.
+	time.Sleep(3 * time.Second)
+	if err := e.slapd.Modify(ctx, fmt.Sprintf("dn: uid=grace,ou=people,%s\nchangetype: modify\nreplace: mail\nmail: grace.hopper@example.org\n", src)); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("real-time change in the target directory", 30*time.Second, func() error {
+		if got := entries("(uid=grace)")[0].GetAttributeValue("mail"); got != "grace.hopper@example.org" {
+			return fmt.Errorf("grace's mail is %q", got)
 		}
 		return nil
 	})

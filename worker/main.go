@@ -29,6 +29,7 @@ import (
 	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/connectors/httpx"
+	"github.com/idsync/idsync/realtime"
 	"github.com/idsync/idsync/webhook"
 	"github.com/idsync/idsync/workflows"
 )
@@ -39,6 +40,7 @@ type options struct {
 	webhookAddr     string
 	maxBody         int64
 	logLevel        string
+	realtimeRefresh time.Duration
 }
 
 func envOr(name, def string) string {
@@ -55,12 +57,16 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
 	fs.StringVar(&o.webhookAddr, "webhook-addr", envOr("IDSYNC_WEBHOOK_ADDR", "127.0.0.1:8088"), "address the change webhook listens on; empty disables it (env IDSYNC_WEBHOOK_ADDR)")
 	fs.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultMaxBody, "largest webhook body accepted, in bytes")
+	fs.DurationVar(&o.realtimeRefresh, "realtime-refresh", 30*time.Second, "how often the worker looks for new real-time source connections")
 	fs.StringVar(&o.logLevel, "log-level", envOr("IDSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (env IDSYNC_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.realtimeRefresh < time.Second {
+		return o, errors.New("--realtime-refresh must be at least 1s")
 	}
 	if o.maxBody <= 0 {
 		return o, errors.New("--webhook-max-body must be positive")
@@ -116,6 +122,12 @@ func run(o options) error {
 	}
 	defer w.Stop()
 	logger.Info("worker started", "temporal_address", o.temporalAddress, "namespace", o.namespace, "task_queue", workflows.TaskQueue)
+
+	// Real-time sources: a persistent watch asks their rules to poll at once.
+	rt := &realtime.Watcher{Backend: wc, Registry: all.Registry(), Logger: logger, Refresh: o.realtimeRefresh}
+	rtDone := make(chan struct{})
+	go func() { defer close(rtDone); rt.Run(ctx) }()
+	defer func() { <-rtDone }()
 
 	if o.webhookAddr != "" {
 		ln, err := net.Listen("tcp", o.webhookAddr)

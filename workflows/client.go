@@ -130,6 +130,16 @@ func (c Client) Connections(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// PollNow asks a rule to poll at once.
+func (c Client) PollNow(ctx context.Context, rule string) error {
+	err := c.Temporal.SignalWorkflow(ctx, RuleWorkflowID(rule), "", SignalNamePollNow, nil)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("rule %q: %w", rule, ErrNotFound)
+	}
+	return err
+}
+
 // SignalChanges sends a batch of change events to a rule.
 func (c Client) SignalChanges(ctx context.Context, rule string, batch ChangeBatch) error {
 	err := c.Temporal.SignalWorkflow(ctx, RuleWorkflowID(rule), "", SignalNameChanges, batch)

@@ -183,6 +183,10 @@ type Config struct {
 	// Write holds the settings of the connection as a target (see
 	// TargetConfig); a source ignores them.
 	Write WriteSettings `json:"write,omitzero"`
+	// Realtime keeps a persistent content-sync search open (OpenLDAP's
+	// syncprov) so that rules whose source this is poll at once when the
+	// directory changes; polling on the interval goes on as the fallback.
+	Realtime bool `json:"realtime,omitempty"`
 }
 
 // UserAttributes maps canonical user fields to LDAP attributes. Each field
