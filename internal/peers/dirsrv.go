@@ -350,19 +350,7 @@ dn: ou=groups,%[1]s
 objectClass: organizationalUnit
 ou: groups
 `, d.BaseDN, top)
-	recs, err := parseLDIF(entries)
-	if err != nil {
-		return fmt.Errorf("dirsrv: base entries: %w", err)
-	}
-	return d.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, r := range recs {
-			err := conn.Add(r.addRequest())
-			if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-				return fmt.Errorf("dirsrv: add %s: %w", r.dn, err)
-			}
-		}
-		return nil
-	})
+	return d.dir().ensure(ctx, entries)
 }
 
 // Stop ends ns-slapd gracefully, killing it after 30 s, and removes the
@@ -426,60 +414,13 @@ func (d *Dirsrv) Conn(ctx context.Context) (*ldap.Conn, error) {
 }
 
 // Add adds the entries of an LDIF text, in order.
-func (d *Dirsrv) Add(ctx context.Context, ldif string) error {
-	recs, err := parseLDIF(ldif)
-	if err != nil {
-		return fmt.Errorf("dirsrv: add: %w", err)
-	}
-	return d.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, r := range recs {
-			if r.changeType != "" && r.changeType != "add" {
-				return fmt.Errorf("dirsrv: add: record %s has changetype %s; use Modify", r.dn, r.changeType)
-			}
-			if err := conn.Add(r.addRequest()); err != nil {
-				return fmt.Errorf("dirsrv: add %s: %w", r.dn, err)
-			}
-		}
-		return nil
-	})
-}
+func (d *Dirsrv) Add(ctx context.Context, ldif string) error { return d.dir().add(ctx, ldif) }
 
 // Modify applies LDIF change records in order (changetype modify, add,
 // delete, modrdn or moddn).
-func (d *Dirsrv) Modify(ctx context.Context, ldif string) error {
-	recs, err := parseLDIF(ldif)
-	if err != nil {
-		return fmt.Errorf("dirsrv: modify: %w", err)
-	}
-	return d.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, r := range recs {
-			if err := r.apply(conn); err != nil {
-				return fmt.Errorf("dirsrv: %s %s: %w", r.changeType, r.dn, err)
-			}
-		}
-		return nil
-	})
-}
+func (d *Dirsrv) Modify(ctx context.Context, ldif string) error { return d.dir().modify(ctx, ldif) }
 
 // Delete deletes entries by DN, in order.
-func (d *Dirsrv) Delete(ctx context.Context, dns ...string) error {
-	return d.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, dn := range dns {
-			if err := conn.Del(ldap.NewDelRequest(dn, nil)); err != nil {
-				return fmt.Errorf("dirsrv: delete %s: %w", dn, err)
-			}
-		}
-		return nil
-	})
-}
+func (d *Dirsrv) Delete(ctx context.Context, dns ...string) error { return d.dir().delete(ctx, dns...) }
 
-func (d *Dirsrv) withConn(ctx context.Context, fn func(*ldap.Conn) error) error {
-	conn, err := d.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	return fn(conn)
-}
+func (d *Dirsrv) dir() directory { return directory{name: "dirsrv", dial: d.Conn} }

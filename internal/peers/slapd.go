@@ -342,19 +342,7 @@ dn: ou=groups,%[1]s
 objectClass: organizationalUnit
 ou: groups
 `, s.BaseDN)
-	recs, err := parseLDIF(entries)
-	if err != nil {
-		return fmt.Errorf("slapd: base entries: %w", err)
-	}
-	return s.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, r := range recs {
-			err := conn.Add(r.addRequest())
-			if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-				return fmt.Errorf("slapd: add %s: %w", r.dn, err)
-			}
-		}
-		return nil
-	})
+	return s.dir().ensure(ctx, entries)
 }
 
 // suffixEntry returns the LDIF of the suffix entry, by its first RDN.
@@ -378,64 +366,17 @@ func suffixEntry(suffix string) (string, error) {
 
 // Add adds the entries of an LDIF text (content records: dn, then
 // attributes; records separated by a blank line), in order.
-func (s *Slapd) Add(ctx context.Context, ldif string) error {
-	recs, err := parseLDIF(ldif)
-	if err != nil {
-		return fmt.Errorf("slapd: add: %w", err)
-	}
-	return s.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, r := range recs {
-			if r.changeType != "" && r.changeType != "add" {
-				return fmt.Errorf("slapd: add: record %s has changetype %s; use Modify", r.dn, r.changeType)
-			}
-			if err := conn.Add(r.addRequest()); err != nil {
-				return fmt.Errorf("slapd: add %s: %w", r.dn, err)
-			}
-		}
-		return nil
-	})
-}
+func (s *Slapd) Add(ctx context.Context, ldif string) error { return s.dir().add(ctx, ldif) }
 
 // Modify applies LDIF change records in order. Each names its changetype:
 // modify (add:/replace:/delete: blocks separated by "-"), add, delete,
 // modrdn or moddn.
-func (s *Slapd) Modify(ctx context.Context, ldif string) error {
-	recs, err := parseLDIF(ldif)
-	if err != nil {
-		return fmt.Errorf("slapd: modify: %w", err)
-	}
-	return s.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, r := range recs {
-			if err := r.apply(conn); err != nil {
-				return fmt.Errorf("slapd: %s %s: %w", r.changeType, r.dn, err)
-			}
-		}
-		return nil
-	})
-}
+func (s *Slapd) Modify(ctx context.Context, ldif string) error { return s.dir().modify(ctx, ldif) }
 
 // Delete deletes entries by DN, in order.
-func (s *Slapd) Delete(ctx context.Context, dns ...string) error {
-	return s.withConn(ctx, func(conn *ldap.Conn) error {
-		for _, dn := range dns {
-			if err := conn.Del(ldap.NewDelRequest(dn, nil)); err != nil {
-				return fmt.Errorf("slapd: delete %s: %w", dn, err)
-			}
-		}
-		return nil
-	})
-}
+func (s *Slapd) Delete(ctx context.Context, dns ...string) error { return s.dir().delete(ctx, dns...) }
 
-func (s *Slapd) withConn(ctx context.Context, fn func(*ldap.Conn) error) error {
-	conn, err := s.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	return fn(conn)
-}
+func (s *Slapd) dir() directory { return directory{name: "slapd", dial: s.Conn} }
 
 // slapdConfig is what the slapd.conf template needs.
 type slapdConfig struct {

@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -214,4 +215,83 @@ func (r ldifRecord) apply(conn *ldap.Conn) error {
 	default:
 		return errors.New("record has no changetype (use Add for entries)")
 	}
+}
+
+// directory applies LDIF to a test server over connections from dial:
+// the helpers slapd and 389-ds share.
+type directory struct {
+	name string // for errors
+	dial func(ctx context.Context) (*ldap.Conn, error)
+}
+
+func (d directory) add(ctx context.Context, ldif string) error {
+	recs, err := parseLDIF(ldif)
+	if err != nil {
+		return fmt.Errorf("%s: add: %w", d.name, err)
+	}
+	return d.withConn(ctx, func(conn *ldap.Conn) error {
+		for _, r := range recs {
+			if r.changeType != "" && r.changeType != "add" {
+				return fmt.Errorf("%s: add: record %s has changetype %s; use Modify", d.name, r.dn, r.changeType)
+			}
+			if err := conn.Add(r.addRequest()); err != nil {
+				return fmt.Errorf("%s: add %s: %w", d.name, r.dn, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ensure adds the entries that do not exist yet.
+func (d directory) ensure(ctx context.Context, ldif string) error {
+	recs, err := parseLDIF(ldif)
+	if err != nil {
+		return fmt.Errorf("%s: base entries: %w", d.name, err)
+	}
+	return d.withConn(ctx, func(conn *ldap.Conn) error {
+		for _, r := range recs {
+			err := conn.Add(r.addRequest())
+			if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+				return fmt.Errorf("%s: add %s: %w", d.name, r.dn, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (d directory) modify(ctx context.Context, ldif string) error {
+	recs, err := parseLDIF(ldif)
+	if err != nil {
+		return fmt.Errorf("%s: modify: %w", d.name, err)
+	}
+	return d.withConn(ctx, func(conn *ldap.Conn) error {
+		for _, r := range recs {
+			if err := r.apply(conn); err != nil {
+				return fmt.Errorf("%s: %s %s: %w", d.name, r.changeType, r.dn, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (d directory) delete(ctx context.Context, dns ...string) error {
+	return d.withConn(ctx, func(conn *ldap.Conn) error {
+		for _, dn := range dns {
+			if err := conn.Del(ldap.NewDelRequest(dn, nil)); err != nil {
+				return fmt.Errorf("%s: delete %s: %w", d.name, dn, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (d directory) withConn(ctx context.Context, fn func(*ldap.Conn) error) error {
+	conn, err := d.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	return fn(conn)
 }
