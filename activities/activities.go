@@ -282,6 +282,14 @@ func (a *Activities) TestConnection(ctx context.Context, name string) (TestResul
 	defer closeAll(logger, c)
 	_, isSource := c.(connectors.Source)
 	_, isTarget := c.(connectors.Target)
+	if !isTarget {
+		// One connection can be opened in either role (LDAP).
+		if conn, err := a.Connections.Connection(ctx, name); err == nil {
+			if cfg, err := a.Registry.Parse(conn.Type, conn.Settings); err == nil {
+				_, isTarget = cfg.(connectors.TargetOpener)
+			}
+		}
+	}
 	res := TestResult{Source: isSource, Target: isTarget}
 	if t, ok := c.(connectors.Tester); ok {
 		if err := t.Test(ctx); err != nil {
