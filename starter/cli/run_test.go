@@ -241,7 +241,7 @@ func (e *engine) testConnections(t *testing.T) {
 		"--set", "baseUrl="+e.scim.URL, "--set", "token=env:CLITEST_SCIM_TOKEN")
 
 	// test runs on the worker, where the references resolve.
-	if out := e.ok("connection", "test", "corp-ldap"); !strings.HasPrefix(out, "connection corp-ldap: ok (source: true, target: false)") {
+	if out := e.ok("connection", "test", "corp-ldap"); !strings.HasPrefix(out, "connection corp-ldap: ok (source: true, target: true)") {
 		t.Errorf("test corp-ldap: %q", out)
 	}
 	if out := e.ok("connection", "test", "app"); !strings.HasPrefix(out, "connection app: ok (source: false, target: true)") {
