@@ -62,3 +62,8 @@ lint: ## go vet, staticcheck, errcheck, workflowcheck
 .PHONY: clean
 clean: ## remove build output (keeps the Temporal CLI and state)
 	rm -rf bin
+
+.PHONY: bench
+bench: deps ## run the benchmarks (BENCH_USERS=100000 for the large run); prints a table, writes bench/results.json
+	cd bench && IDSYNC_TEMPORAL_CLI=$(TEMPORAL) BENCH_USERS=$${BENCH_USERS:-10000} \
+		go test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m .
