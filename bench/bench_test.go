@@ -143,13 +143,13 @@ func resyncChild() error {
 	if err != nil {
 		return err
 	}
-	defer sc.Close()
+	defer func() { _ = sc.Close() }()
 	ts, _ := json.Marshal(map[string]any{"baseUrl": os.Getenv("BENCH_SCIM_URL"), "token": "env:SCIM_TOKEN"})
 	tc, err := reg.OpenTarget(ctx, "app", "scim", ts, logger)
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
+	defer func() { _ = tc.Close() }()
 	s := &reconcile.Syncer{Source: sc.(connectors.Source), Target: tc.(connectors.Target), Opts: reconcile.Options{Concurrency: concurrency}}
 	var cr childResult
 	t := time.Now()
@@ -262,7 +262,7 @@ func idlePoll(b *testing.B, rs *results, slapd *peers.Slapd, n, groups int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer proxy.Close()
+	defer func() { _ = proxy.Close() }()
 	target := scimfake.Start(scimfake.Options{Flavor: scimfake.Generic, Token: scimToken})
 	defer target.Close()
 	env := append(os.Environ(), "LDAP_PASSWORD="+slapd.AdminPassword, "SCIM_TOKEN="+scimToken,
