@@ -191,6 +191,10 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	}
 	timeout, _ := time.ParseDuration(c.Timeout) // checked by Validate
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// The engine writes from several goroutines (a rule's concurrency, 4
+	// by default, up to 64): keep that many connections alive rather than
+	// the default 2, which makes every other request dial anew.
+	transport.MaxIdleConnsPerHost = 64
 	// SCIM requests and token requests share the connection pool but not
 	// the client, so that what wraps the SCIM transport (a request
 	// budget) leaves the token endpoint alone.
