@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -358,27 +356,13 @@ ou: groups
 // result.
 func (d *Dirsrv) Stop() error {
 	d.stopOnce.Do(func() {
-		if d.cmd != nil && d.cmd.Process != nil {
-			_ = d.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-d.exited:
-			case <-time.After(30 * time.Second):
-				d.kill()
-				d.stopErr = errors.New("dirsrv: did not stop within 30s of SIGTERM; killed")
-			}
-		}
+		d.stopErr = stopProcess("dirsrv", d.cmd, d.exited, 30*time.Second)
 		d.cleanup()
 	})
 	return d.stopErr
 }
 
-func (d *Dirsrv) kill() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	_ = d.cmd.Process.Kill()
-	<-d.exited
-}
+func (d *Dirsrv) kill() { killProcess(d.cmd, d.exited) }
 
 func (d *Dirsrv) cleanup() {
 	if d.removeIt {
@@ -397,20 +381,7 @@ func (d *Dirsrv) Output() string {
 // Conn dials the server and binds as cn=Directory Manager; the caller
 // closes it.
 func (d *Dirsrv) Conn(ctx context.Context) (*ldap.Conn, error) {
-	var dl net.Dialer
-	raw, err := dl.DialContext(ctx, "tcp", strings.TrimPrefix(d.URL, "ldap://"))
-	if err != nil {
-		return nil, fmt.Errorf("dirsrv: dial %s: %w", d.URL, err)
-	}
-	conn := ldap.NewConn(raw, false)
-	conn.Start()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if err := conn.Bind(d.AdminDN, d.AdminPassword); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("dirsrv: bind as %s: %w", d.AdminDN, err)
-	}
-	return conn, nil
+	return dialAndBind(ctx, "dirsrv", d.URL, d.AdminDN, d.AdminPassword)
 }
 
 // Add adds the entries of an LDIF text, in order.

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -272,28 +271,14 @@ func (s *Slapd) waitReady(ctx context.Context) error {
 // Calling it again returns the first result.
 func (s *Slapd) Stop() error {
 	s.stopOnce.Do(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(10 * time.Second):
-				s.kill()
-				s.stopErr = errors.New("slapd: did not stop within 10s of SIGTERM; killed")
-			}
-		}
+		s.stopErr = stopProcess("slapd", s.cmd, s.exited, 10*time.Second)
 		s.cleanup()
 	})
 	return s.stopErr
 }
 
 // kill ends the process at once and waits for it.
-func (s *Slapd) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *Slapd) kill() { killProcess(s.cmd, s.exited) }
 
 func (s *Slapd) cleanup() {
 	if s.removeIt {
@@ -311,20 +296,7 @@ func (s *Slapd) Output() string {
 
 // Conn dials slapd and binds as the admin; the caller closes it.
 func (s *Slapd) Conn(ctx context.Context) (*ldap.Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(s.URL, "ldap://"))
-	if err != nil {
-		return nil, fmt.Errorf("slapd: dial %s: %w", s.URL, err)
-	}
-	conn := ldap.NewConn(raw, false)
-	conn.Start()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if err := conn.Bind(s.AdminDN, s.AdminPassword); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("slapd: bind as %s: %w", s.AdminDN, err)
-	}
-	return conn, nil
+	return dialAndBind(ctx, "slapd", s.URL, s.AdminDN, s.AdminPassword)
 }
 
 // loadBase adds the suffix, ou=people and ou=groups unless they exist.
