@@ -150,6 +150,9 @@ func (c Client) SignalChanges(ctx context.Context, rule string, batch ChangeBatc
 	return err
 }
 
+// leaseTimeout bounds one lease request.
+const leaseTimeout = 10 * time.Second
+
 // BudgetLeaser leases request tokens from the targets' BudgetWorkflows,
 // starting one when it is not running, so that every worker spends from
 // the same budget (see connectors/httpx).
@@ -159,6 +162,10 @@ type BudgetLeaser struct {
 
 // Lease implements httpx.Leaser.
 func (l BudgetLeaser) Lease(ctx context.Context, connection string, limit httpx.Limit, write bool, want int) (int, time.Duration, error) {
+	// A lease that does not come quickly is not worth waiting for: the
+	// budget falls back to this worker's own limiter.
+	ctx, cancel := context.WithTimeout(ctx, leaseTimeout)
+	defer cancel()
 	id := BudgetWorkflowID(connection)
 	op := l.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       id,

@@ -64,6 +64,10 @@ type Budget struct {
 	limit  Limit
 	mu     sync.Mutex
 	held   [2]int // tokens leased and not yet spent: reads, writes
+	// leaseMu lets one request at a time ask for a lease: the others wait
+	// for its batch instead of sending an update each (a workflow takes
+	// only so many updates in flight).
+	leaseMu sync.Mutex
 }
 
 // Leaser hands out tokens of a budget shared by every worker (see
@@ -116,15 +120,26 @@ func (b *Budget) waitLeased(ctx context.Context, write bool) error {
 		n = b.limit.Writes
 	}
 	want := max(1, b.limit.BurstFor(n)/4)
-	for {
+	take := func() bool {
 		b.mu.Lock()
+		defer b.mu.Unlock()
 		if b.held[kind] > 0 {
 			b.held[kind]--
-			b.mu.Unlock()
+			return true
+		}
+		return false
+	}
+	for {
+		if take() {
 			return nil
 		}
-		b.mu.Unlock()
+		b.leaseMu.Lock()
+		if take() { // another request's lease arrived meanwhile
+			b.leaseMu.Unlock()
+			return nil
+		}
 		granted, retry, err := b.leaser.Lease(ctx, b.name, b.limit, write, want)
+		b.leaseMu.Unlock()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
