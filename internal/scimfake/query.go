@@ -10,63 +10,46 @@ import (
 // an indexed attribute (and "and"/"or" of such, and value paths over
 // them) is answered from the indexes; anything else scans.
 func (s *store) findUsers(e expr) []*userRec {
-	if e == nil {
-		return s.userOrder
-	}
-	ids, ok := s.userCands(e)
-	if !ok {
-		s.scans.Add(1)
-		var out []*userRec
-		for _, r := range s.userOrder {
-			if matches(e, userSrc{s, r}) {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	out := make([]*userRec, 0, len(ids))
-	seen := make(idSet, len(ids))
-	for _, id := range ids {
-		if _, dup := seen[id]; dup {
-			continue
-		}
-		seen[id] = struct{}{}
-		if r := s.users[id]; r != nil && matches(e, userSrc{s, r}) {
-			out = append(out, r)
-		}
-	}
-	slices.SortFunc(out, func(a, b *userRec) int { return cmp.Compare(a.seq, b.seq) })
-	return out
+	return find(s, e, s.userOrder, s.userCands, func(id string) *userRec { return s.users[id] },
+		func(r *userRec) attrSource { return userSrc{s, r} }, func(r *userRec) uint64 { return r.seq })
 }
 
 // findGroups is findUsers for groups.
 func (s *store) findGroups(e expr) []*groupRec {
+	return find(s, e, s.groupOrder, s.groupCands, func(id string) *groupRec { return s.groups[id] },
+		func(r *groupRec) attrSource { return groupSrc{s, r} }, func(r *groupRec) uint64 { return r.seq })
+}
+
+// find answers a filter from the indexes when cands can, else by a scan
+// of order; either way in creation order.
+func find[R any](s *store, e expr, order []*R, cands func(expr) ([]string, bool),
+	byID func(string) *R, src func(*R) attrSource, seq func(*R) uint64) []*R {
 	if e == nil {
-		return s.groupOrder
+		return order
 	}
-	ids, ok := s.groupCands(e)
+	ids, ok := cands(e)
 	if !ok {
 		s.scans.Add(1)
-		var out []*groupRec
-		for _, r := range s.groupOrder {
-			if matches(e, groupSrc{s, r}) {
+		var out []*R
+		for _, r := range order {
+			if matches(e, src(r)) {
 				out = append(out, r)
 			}
 		}
 		return out
 	}
-	out := make([]*groupRec, 0, len(ids))
+	out := make([]*R, 0, len(ids))
 	seen := make(idSet, len(ids))
 	for _, id := range ids {
 		if _, dup := seen[id]; dup {
 			continue
 		}
 		seen[id] = struct{}{}
-		if r := s.groups[id]; r != nil && matches(e, groupSrc{s, r}) {
+		if r := byID(id); r != nil && matches(e, src(r)) {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b *groupRec) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(out, func(a, b *R) int { return cmp.Compare(seq(a), seq(b)) })
 	return out
 }
 
