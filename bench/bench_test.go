@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,7 @@ const (
 // again) when asked to, so that its peak RSS is the worker code's alone.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		if err := resyncChild(); err != nil {
+		if err := profiled(resyncChild); err != nil {
 			fmt.Fprintln(os.Stderr, "bench child:", err)
 			os.Exit(1)
 		}
@@ -168,6 +169,33 @@ func resyncChild() error {
 	cr.Result = r
 	cr.PeakRSSKB = vmHWM("/proc/self/status")
 	return json.NewEncoder(os.Stdout).Encode(cr)
+}
+
+// profiled runs fn under the CPU profiler when BENCH_CPUPROFILE names a
+// file (go tool pprof reads it), and writes a heap profile to
+// BENCH_MEMPROFILE at the end.
+func profiled(fn func() error) error {
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	err := fn()
+	if p := os.Getenv("BENCH_MEMPROFILE"); p != "" && err == nil {
+		f, ferr := os.Create(p)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		err = pprof.WriteHeapProfile(f)
+	}
+	return err
 }
 
 // vmHWM reads the peak resident set size, in kB, from a /proc status file.
