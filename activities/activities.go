@@ -33,6 +33,8 @@ type Activities struct {
 	// Budgets are the request budgets of the targets, shared by every
 	// activity of this worker (see connectors/httpx).
 	Budgets *httpx.Budgets
+	// Pool, when set, keeps connectors open from one activity to the next.
+	Pool *Pool
 }
 
 // RuleSpec is what an activity needs to know of a rule.
@@ -59,22 +61,29 @@ func (r RuleSpec) options() reconcile.Options {
 	}
 }
 
-func (a *Activities) logger(ctx context.Context, rule string) *slog.Logger {
-	l := a.Logger
-	if l == nil {
-		l = slog.Default()
+func (a *Activities) baseLogger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.Default()
 	}
-	info := activity.GetInfo(ctx)
-	return l.With("rule", rule, "activity", info.ActivityType.Name, "attempt", info.Attempt)
+	return a.Logger
 }
 
-// open reads a connection and opens its connector, as a source or, with
-// asTarget, as a target (one LDAP connection can be either).
+func (a *Activities) logger(ctx context.Context, rule string) *slog.Logger {
+	info := activity.GetInfo(ctx)
+	return a.baseLogger().With("rule", rule, "activity", info.ActivityType.Name, "attempt", info.Attempt)
+}
+
+// open reads a connection and opens its connector, unpooled, as a source
+// or, with asTarget, as a target (one LDAP connection can be either).
 func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger, asTarget bool) (connectors.Connector, error) {
 	c, err := a.Connections.Connection(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	return a.openConn(ctx, c, logger, asTarget)
+}
+
+func (a *Activities) openConn(ctx context.Context, c connectors.Connection, logger *slog.Logger, asTarget bool) (connectors.Connector, error) {
 	ctx = httpx.WithBudgets(ctx, a.Budgets, c.Name)
 	if asTarget {
 		return a.Registry.OpenTarget(ctx, c.Name, c.Type, c.Settings, logger)
@@ -82,29 +91,40 @@ func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger,
 	return a.Registry.Open(ctx, c.Name, c.Type, c.Settings, logger)
 }
 
-// openPair opens a rule's source and target; the caller closes both.
-func (a *Activities) openPair(ctx context.Context, r RuleSpec, logger *slog.Logger) (connectors.Source, connectors.Target, error) {
-	sc, err := a.open(ctx, r.SourceConnection, logger, false)
+// openSource opens a rule's source through the pool; pass the error of
+// the work done with it to release.
+func (a *Activities) openSource(ctx context.Context, r RuleSpec) (connectors.Source, func(error), error) {
+	sc, release, err := a.openPooled(ctx, r.SourceConnection, false)
 	if err != nil {
 		return nil, nil, configError(fmt.Errorf("source: %w", err))
 	}
 	src, ok := sc.(connectors.Source)
 	if !ok {
-		_ = sc.Close()
+		release(nil)
 		return nil, nil, configError(fmt.Errorf("connection %q cannot be a source", r.SourceConnection))
 	}
-	tc, err := a.open(ctx, r.TargetConnection, logger, true)
+	return src, release, nil
+}
+
+// openPair opens a rule's source and target through the pool; pass the
+// error of the work done with them to release.
+func (a *Activities) openPair(ctx context.Context, r RuleSpec) (connectors.Source, connectors.Target, func(error), error) {
+	src, releaseSrc, err := a.openSource(ctx, r)
 	if err != nil {
-		_ = sc.Close()
-		return nil, nil, configError(fmt.Errorf("target: %w", err))
+		return nil, nil, nil, err
+	}
+	tc, releaseTgt, err := a.openPooled(ctx, r.TargetConnection, true)
+	if err != nil {
+		releaseSrc(nil)
+		return nil, nil, nil, configError(fmt.Errorf("target: %w", err))
 	}
 	tgt, ok := tc.(connectors.Target)
 	if !ok {
-		_ = sc.Close()
-		_ = tc.Close()
-		return nil, nil, configError(fmt.Errorf("connection %q cannot be a target", r.TargetConnection))
+		releaseSrc(nil)
+		releaseTgt(nil)
+		return nil, nil, nil, configError(fmt.Errorf("connection %q cannot be a target", r.TargetConnection))
 	}
-	return src, tgt, nil
+	return src, tgt, func(err error) { releaseSrc(err); releaseTgt(err) }, nil
 }
 
 func closeAll(logger *slog.Logger, cs ...connectors.Connector) {
@@ -143,13 +163,13 @@ type PollResult struct {
 // Poll reads what changed at the source since the cursor and applies it to
 // the target. It is safe to retry: it starts again from the same cursor and
 // every write is idempotent.
-func (a *Activities) Poll(ctx context.Context, in PollInput) (PollResult, error) {
+func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err error) {
 	logger := a.logger(ctx, in.Rule.Name)
-	src, tgt, err := a.openPair(ctx, in.Rule, logger)
+	src, tgt, release, err := a.openPair(ctx, in.Rule)
 	if err != nil {
 		return PollResult{}, err
 	}
-	defer closeAll(logger, src, tgt)
+	defer func() { release(err) }()
 	if in.Cursor == "" {
 		return PollResult{ResyncRequired: true}, nil
 	}
@@ -172,6 +192,41 @@ func (a *Activities) Poll(ctx context.Context, in PollInput) (PollResult, error)
 	return PollResult{Cursor: cs.Cursor, Changes: n, Result: res}, nil
 }
 
+// ChangeCheck says whether the source changed since a cursor.
+type ChangeCheck struct {
+	// Changed: something changed, or the source cannot say; run Poll.
+	Changed bool `json:"changed,omitempty"`
+	// Cursor is the source's new position when nothing changed.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// NameCheckChanges is CheckChanges's activity type name.
+const NameCheckChanges = "CheckChanges"
+
+// CheckChanges reads what changed at the source since the cursor and
+// applies nothing. Rules run it as a local activity before each poll: when
+// nothing changed, which is most polls, the poll is done with one source
+// request and a few history events; otherwise the rule runs Poll, which
+// reads the changes again from the same cursor and applies them.
+func (a *Activities) CheckChanges(ctx context.Context, in PollInput) (_ ChangeCheck, err error) {
+	if in.Cursor == "" {
+		return ChangeCheck{Changed: true}, nil
+	}
+	src, release, err := a.openSource(ctx, in.Rule)
+	if err != nil {
+		return ChangeCheck{}, err
+	}
+	defer func() { release(err) }()
+	cs, err := src.Changes(ctx, in.Cursor)
+	if err != nil {
+		return ChangeCheck{}, classify(fmt.Errorf("read changes from %s: %w", in.Rule.SourceConnection, err))
+	}
+	if cs.ResyncRequired || len(cs.Users)+len(cs.Groups)+len(cs.DeletedIDs) > 0 || cs.Cursor == "" {
+		return ChangeCheck{Changed: true}, nil
+	}
+	return ChangeCheck{Cursor: cs.Cursor}, nil
+}
+
 // ApplyInput carries buffered change events.
 type ApplyInput struct {
 	Rule   RuleSpec          `json:"rule"`
@@ -179,13 +234,12 @@ type ApplyInput struct {
 }
 
 // ApplyChanges applies change events (from webhooks) in order.
-func (a *Activities) ApplyChanges(ctx context.Context, in ApplyInput) (reconcile.Result, error) {
-	logger := a.logger(ctx, in.Rule.Name)
-	src, tgt, err := a.openPair(ctx, in.Rule, logger)
+func (a *Activities) ApplyChanges(ctx context.Context, in ApplyInput) (_ reconcile.Result, err error) {
+	src, tgt, release, err := a.openPair(ctx, in.Rule)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	defer closeAll(logger, src, tgt)
+	defer func() { release(err) }()
 	res, err := syncer(ctx, src, tgt, in.Rule.options()).ApplyEvents(ctx, in.Events)
 	if err != nil {
 		return reconcile.Result{}, classify(fmt.Errorf("apply %d events to %s: %w", len(in.Events), in.Rule.TargetConnection, err))
@@ -209,13 +263,13 @@ type ResyncInput struct {
 
 // Resync runs one phase of a full resync. A retry recomputes the
 // difference from scratch rather than replaying writes.
-func (a *Activities) Resync(ctx context.Context, in ResyncInput) (reconcile.Result, error) {
+func (a *Activities) Resync(ctx context.Context, in ResyncInput) (_ reconcile.Result, err error) {
 	logger := a.logger(ctx, in.Rule.Name).With("phase", in.Phase)
-	src, tgt, err := a.openPair(ctx, in.Rule, logger)
+	src, tgt, release, err := a.openPair(ctx, in.Rule)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	defer closeAll(logger, src, tgt)
+	defer func() { release(err) }()
 	opts := in.Rule.options()
 	opts.DryRun = in.DryRun
 	opts.AllowMassDeprovision = in.AllowMassDeprovision
@@ -238,17 +292,12 @@ func (a *Activities) Resync(ctx context.Context, in ResyncInput) (reconcile.Resu
 
 // SourceCursor returns the source's current cursor, taken before a full
 // resync reads anything so that nothing changed during it is missed.
-func (a *Activities) SourceCursor(ctx context.Context, rule RuleSpec) (string, error) {
-	logger := a.logger(ctx, rule.Name)
-	c, err := a.open(ctx, rule.SourceConnection, logger, false)
+func (a *Activities) SourceCursor(ctx context.Context, rule RuleSpec) (_ string, err error) {
+	src, release, err := a.openSource(ctx, rule)
 	if err != nil {
-		return "", configError(err)
+		return "", err
 	}
-	defer closeAll(logger, c)
-	src, ok := c.(connectors.Source)
-	if !ok {
-		return "", configError(fmt.Errorf("connection %q cannot be a source", rule.SourceConnection))
-	}
+	defer func() { release(err) }()
 	cur, err := src.Cursor(ctx)
 	if err != nil {
 		return "", classify(fmt.Errorf("read cursor of %s: %w", rule.SourceConnection, err))

@@ -116,7 +116,11 @@ func run(o options) error {
 	w.RegisterWorkflow(workflows.ConnectionWorkflow)
 	w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
 	w.RegisterWorkflow(workflows.BudgetWorkflow)
-	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger, Budgets: &httpx.Budgets{Leaser: workflows.BudgetLeaser{Temporal: c}}})
+	// Connectors stay open from one activity to the next (see activities.Pool).
+	pool := &activities.Pool{}
+	defer pool.Close()
+	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger,
+		Budgets: &httpx.Budgets{Leaser: workflows.BudgetLeaser{Temporal: c}}, Pool: pool})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -40,7 +40,9 @@ var generate = flag.Bool("generate", false,
 // only when a change is meant to be incompatible with running workflows
 // (and then, behind workflow.GetVersion, keep the old files too).
 const (
-	ruleHistory       = "testdata/rule_history.json"
+	ruleHistory = "testdata/rule_history.json"
+	// ruleHistoryV0 was recorded before the idle check (versionIdleCheck).
+	ruleHistoryV0     = "testdata/rule_history_v0.json"
 	resyncHistory     = "testdata/resync_history.json"
 	connectionHistory = "testdata/connection_history.json"
 )
@@ -56,7 +58,7 @@ func newReplayer() worker.WorkflowReplayer {
 // TestReplay replays recorded histories against today's workflow code: a
 // change that would break running workflows fails here.
 func TestReplay(t *testing.T) {
-	for _, file := range []string{ruleHistory, resyncHistory, connectionHistory} {
+	for _, file := range []string{ruleHistory, ruleHistoryV0, resyncHistory, connectionHistory} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			if err := newReplayer().ReplayWorkflowHistoryFromJSONFile(quietLogger(), file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
@@ -106,6 +108,8 @@ func TestHistoriesCoverTheRule(t *testing.T) {
 			counts["upsert"]++
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 			counts["completed"]++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			counts["marker "+e.GetMarkerRecordedEventAttributes().MarkerName]++
 		}
 	}
 	want := map[string]int{
@@ -114,6 +118,9 @@ func TestHistoriesCoverTheRule(t *testing.T) {
 		"update " + workflows.UpdateNameSync: 1, "update " + workflows.UpdateNamePause: 1,
 		"update " + workflows.UpdateNameResume: 1, "update " + workflows.UpdateNameConfig: 1,
 		"upsert": 1, "completed": 1,
+		// The idle check: its version, and local activities that found
+		// nothing changed and that found changes.
+		"marker Version": 1, "marker LocalActivity": 4,
 	}
 	for k, n := range want {
 		if counts[k] < n {
@@ -151,6 +158,7 @@ func TestGenerateHistories(t *testing.T) {
 	w.RegisterWorkflow(workflows.FullResyncWorkflow)
 	w.RegisterWorkflow(workflows.ConnectionWorkflow)
 	w.RegisterActivityWithOptions(f.Poll, activity.RegisterOptions{Name: "Poll"})
+	w.RegisterActivityWithOptions(f.CheckChanges, activity.RegisterOptions{Name: "CheckChanges"})
 	w.RegisterActivityWithOptions(f.ApplyChanges, activity.RegisterOptions{Name: "ApplyChanges"})
 	w.RegisterActivityWithOptions(f.Resync, activity.RegisterOptions{Name: "Resync"})
 	w.RegisterActivityWithOptions(f.SourceCursor, activity.RegisterOptions{Name: "SourceCursor"})
@@ -328,6 +336,7 @@ type fakes struct {
 	nPolls   int
 	nApplies int
 	failing  map[int]bool
+	nChecks  int
 }
 
 func (f *fakes) failPolls(ns ...int) {
@@ -366,6 +375,20 @@ func (f *fakes) Poll(_ context.Context, in activities.PollInput) (activities.Pol
 	}
 	return activities.PollResult{Cursor: fmt.Sprintf("csn-%03d", n), Changes: n % 2,
 		Result: reconcile.Result{Users: reconcile.Counts{Updated: n % 2}}}, nil
+}
+
+// CheckChanges finds nothing changed on every third check, unless the
+// last poll failed: its changes are still there to be read.
+func (f *fakes) CheckChanges(_ context.Context, in activities.PollInput) (activities.ChangeCheck, error) {
+	f.mu.Lock()
+	f.nChecks++
+	n := f.nChecks
+	pending := f.failing[f.nPolls]
+	f.mu.Unlock()
+	if n%3 == 0 && in.Cursor != "" && !pending {
+		return activities.ChangeCheck{Cursor: fmt.Sprintf("csn-idle-%03d", n)}, nil
+	}
+	return activities.ChangeCheck{Changed: true}, nil
 }
 
 func (f *fakes) ApplyChanges(_ context.Context, in activities.ApplyInput) (reconcile.Result, error) {

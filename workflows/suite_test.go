@@ -80,7 +80,7 @@ func registerUnexpected(env *testsuite.TestWorkflowEnvironment, s interface{ Fai
 			return nil, temporal.NewNonRetryableApplicationError("unexpected activity "+name, "Unexpected", nil)
 		}
 	}
-	for _, name := range []string{"Poll", "ApplyChanges", "Resync", "SourceCursor", "TestConnection"} {
+	for _, name := range []string{"Poll", "CheckChanges", "ApplyChanges", "Resync", "SourceCursor", "TestConnection"} {
 		env.RegisterActivityWithOptions(stub(name), activity.RegisterOptions{Name: name})
 	}
 }
@@ -229,8 +229,10 @@ var (
 	errTransient    = errors.New("ldap: dial tcp 10.0.0.5:636: connect: connection refused")
 )
 
-// mockPoll answers Poll with f and records every attempt.
+// mockPoll answers Poll with f and records every attempt. The change check
+// before each poll says "changed" (see mockCheck for idle polls).
 func (s *ruleSuite) mockPoll(f pollFunc) *testsuite.MockCallWrapper {
+	s.env.OnActivity(acts.CheckChanges, mock.Anything, mock.Anything).Return(activities.ChangeCheck{Changed: true}, nil).Maybe()
 	return s.env.OnActivity(acts.Poll, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.PollInput) (activities.PollResult, error) {
 			attempt := activity.GetInfo(ctx).Attempt
