@@ -118,22 +118,38 @@ func (c *ldapConnector) bind(conn *ldap.Conn) error {
 	return nil
 }
 
-// acquire returns a bound connection: the idle one if it is still open,
-// else a new one. Pass it back to release.
-func (c *ldapConnector) acquire(ctx context.Context) (*ldap.Conn, error) {
+// acquire returns a bound connection: an idle one that is still open
+// (reused is true), else a new one. Pass it back to release.
+func (c *ldapConnector) acquire(ctx context.Context) (conn *ldap.Conn, reused bool, err error) {
+	var stale []*ldap.Conn
 	c.mu.Lock()
-	conn, closed := c.idle, c.closed
-	c.idle = nil
+	if c.closed {
+		c.mu.Unlock()
+		return nil, false, errors.New("ldap: connector is closed")
+	}
+	// The most recently used first: the likeliest to be still open.
+	for len(c.idle) > 0 && conn == nil {
+		last := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if last.IsClosing() {
+			stale = append(stale, last)
+		} else {
+			conn = last
+		}
+	}
 	c.mu.Unlock()
-	if closed {
-		return nil, errors.New("ldap: connector is closed")
+	for _, s := range stale {
+		s.Close()
 	}
 	if conn != nil {
-		if !conn.IsClosing() {
-			return conn, nil
-		}
-		conn.Close()
+		return conn, true, nil
 	}
+	conn, err = c.dial(ctx)
+	return conn, false, err
+}
+
+// dial returns a new bound connection.
+func (c *ldapConnector) dial(ctx context.Context) (*ldap.Conn, error) {
 	conn, err := c.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ldap: %w", err)
@@ -141,14 +157,14 @@ func (c *ldapConnector) acquire(ctx context.Context) (*ldap.Conn, error) {
 	return conn, nil
 }
 
-// release keeps conn for the next operation if the one that used it
-// succeeded; after any error the connection is closed, since it may be
-// broken or hold an unfinished paged search.
+// release keeps conn for a later operation if the one that used it
+// succeeded, up to maxIdleConns; after any error the connection is closed,
+// since it may be broken or hold an unfinished paged search.
 func (c *ldapConnector) release(conn *ldap.Conn, opErr error) {
 	if opErr == nil && !conn.IsClosing() {
 		c.mu.Lock()
-		if c.idle == nil && !c.closed {
-			c.idle, conn = conn, nil
+		if len(c.idle) < maxIdleConns && !c.closed {
+			c.idle, conn = append(c.idle, conn), nil
 		}
 		c.mu.Unlock()
 	}
@@ -157,14 +173,53 @@ func (c *ldapConnector) release(conn *ldap.Conn, opErr error) {
 	}
 }
 
-// withConn runs fn with a bound connection.
-func (c *ldapConnector) withConn(ctx context.Context, fn func(*ldap.Conn) error) (err error) {
-	conn, err := c.acquire(ctx)
+// withConn runs fn with a bound connection. fn must only read: it may run
+// twice (see withConnRetry).
+func (c *ldapConnector) withConn(ctx context.Context, fn func(*ldap.Conn) error) error {
+	return c.withConnRetry(ctx, nil, fn)
+}
+
+// withConnRetry runs fn, which only reads, with a bound connection. A
+// connector lives for hours in the worker's pool, and a connection that
+// waited idle may have been closed by the server (an idle timeout, a
+// restart) or broken on the way (a NAT or firewall that forgot it) without
+// this end knowing: the first request on it fails. So when fn fails on a
+// reused connection because the connection was lost, fn runs once more on a
+// newly dialled one; a read is safe to repeat. canRetry, when not nil, says
+// whether fn may still run again: a listing that has passed entries to its
+// caller's callback may not, or they would be passed twice.
+func (c *ldapConnector) withConnRetry(ctx context.Context, canRetry func() bool, fn func(*ldap.Conn) error) error {
+	conn, reused, err := c.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { c.release(conn, err) }()
-	return fn(conn)
+	err = fn(conn)
+	lost := err != nil && lostConnection(ctx, conn, err)
+	c.release(conn, err)
+	if !lost || !reused || (canRetry != nil && !canRetry()) {
+		return err
+	}
+	c.logger.Info("an idle connection to the server was lost; retrying on a new connection", "error", err)
+	if conn, err = c.dial(ctx); err != nil {
+		return err
+	}
+	err = fn(conn)
+	c.release(conn, err)
+	return err
+}
+
+// lostConnection reports whether fn's error err on conn means the
+// connection broke, rather than the server refusing the request, ctx
+// ending or the server not answering in time (do closes the connection
+// then: repeating the request would double the wait). go-ldap reports a
+// broken connection either as ErrorNetwork or, for a request in flight
+// when the reader fails, as the read error itself, after closing conn.
+func lostConnection(ctx context.Context, conn *ldap.Conn, err error) bool {
+	var na *noAnswerError
+	if ctx.Err() != nil || errors.As(err, &na) {
+		return false
+	}
+	return ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || conn.IsClosing()
 }
 
 // do runs one request on conn with a deadline of d: go-ldap's requests take
@@ -191,10 +246,23 @@ func deadlineErr(parent, ctx context.Context, d time.Duration, err error) error 
 	case parent.Err() != nil:
 		return fmt.Errorf("%w (%v)", parent.Err(), err)
 	case ctx.Err() != nil:
-		return fmt.Errorf("no answer within %s (the timeout setting): %w", d, err)
+		return &noAnswerError{d: d, err: err}
 	}
 	return err
 }
+
+// noAnswerError is a request that the server did not answer within the
+// timeout setting; do closed the connection to end it.
+type noAnswerError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *noAnswerError) Error() string {
+	return fmt.Sprintf("no answer within %s (the timeout setting): %v", e.d, e.err)
+}
+
+func (e *noAnswerError) Unwrap() error { return e.err }
 
 func errOr(err, def error) error {
 	if err != nil {

@@ -220,10 +220,31 @@ homeDirectory: /home/dave
 
 // TestDirsrvChanges follows 389-ds's content sync: a change, a lock, a
 // deletion, a move out of scope, a user that stops matching the filter
-// and a membership change are all seen, with nsUniqueIds as ids.
+// and a membership change are all seen, with nsUniqueIds as ids; with the
+// user and group bases apart (a sync of each) and with the group base
+// holding the user base (one sync for both). It counts the searches of an
+// idle poll at the server's door.
 func TestDirsrvChanges(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		groupsAtBase bool
+		idleSearches int
+	}{
+		{"bases apart", false, 2},
+		{"users under the groups' base", true, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testDirsrvChanges(t, tt.groupsAtBase, tt.idleSearches) })
+	}
+}
+
+func testDirsrvChanges(t *testing.T, groupsAtBase bool, idleSearches int) {
 	f := newDSFixture(t)
 	f.cfg.UserFilter = "(&(objectClass=inetOrgPerson)(!(employeeType=contractor)))"
+	if groupsAtBase {
+		f.cfg.GroupBaseDN = f.base
+	}
+	p := startProxy(t, f.ds.URL)
+	f.cfg.URL = p.URL()
 	alice := f.addUser(t, "alice", "Alice")
 	bob := f.addUser(t, "bob", "Bob")
 	carol := f.addUser(t, "carol", "Carol")
@@ -244,8 +265,16 @@ func TestDirsrvChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cs := changesOf(t, c, cur); len(cs.Users)+len(cs.Groups)+len(cs.DeletedIDs) != 0 {
-		t.Fatalf("changes right after Cursor: %+v", cs)
+	if (c.syncBase != "") != groupsAtBase {
+		t.Fatalf("sync base %q, want one sync search: %v", c.syncBase, groupsAtBase)
+	}
+	got := p.during(func() {
+		if cs := changesOf(t, c, cur); len(cs.Users)+len(cs.Groups)+len(cs.DeletedIDs) != 0 {
+			t.Fatalf("changes right after Cursor: %+v", cs)
+		}
+	})
+	if got != (proxyCounts{Searches: idleSearches}) {
+		t.Errorf("idle poll cost %+v, want %d searches on the connection kept", got, idleSearches)
 	}
 
 	f.modify(t, fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: mail\nmail: alice@example.org\n", alice))
@@ -303,18 +332,35 @@ func TestDirsrvResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := f.open(t, func(c *Config) { c.UserFilter = "(uid=*)" })
+	oneSearch := f.open(t, func(c *Config) { c.GroupBaseDN = f.base })
+	oneCur, err := oneSearch.Cursor(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cookie of another server: host:port#client#changenumber.
+	foreign := func(cookie []byte) []byte {
+		_, rest, _ := strings.Cut(string(cookie), "#")
+		return []byte("ds.example.org:389#" + rest)
+	}
 	for name, cs := range map[string]func() (connectors.ChangeSet, error){
 		"other filter": func() (connectors.ChangeSet, error) { return other.Changes(context.Background(), cur) },
 		"foreign cookie": func() (connectors.ChangeSet, error) {
-			// A cookie of another server: host:port#client#changenumber.
 			var cr cursor
 			if err := json.Unmarshal([]byte(cur), &cr); err != nil {
 				t.Fatal(err)
 			}
-			_, rest, _ := strings.Cut(string(cr.Users), "#")
-			cr.Users = []byte("ds.example.org:389#" + rest)
+			cr.Users = foreign(cr.Users)
 			b, _ := json.Marshal(cr)
 			return c.Changes(context.Background(), string(b))
+		},
+		"foreign cookie of the one search": func() (connectors.ChangeSet, error) {
+			var cr cursor
+			if err := json.Unmarshal([]byte(oneCur), &cr); err != nil {
+				t.Fatal(err)
+			}
+			cr.Both = foreign(cr.Both)
+			b, _ := json.Marshal(cr)
+			return oneSearch.Changes(context.Background(), string(b))
 		},
 	} {
 		got, err := cs()

@@ -72,29 +72,43 @@
 // reports a deletion sets ChangeSet.ResyncRequired: the full resync finds
 // deletions by comparison. Keep the profile's id.
 //
-// Changes. Cursor returns a pair of sync cookies (users, groups) without
-// transferring any entry: each comes from a sync search whose filter matches
-// nothing. Changes runs one refreshOnly sync for users and one for groups
-// from those cookies. Added and modified entries come back whole, and with
-// each changed user every group it is a member of, so that a user who
-// re-enters scope regains memberships whose groups did not change. Deleted
-// entries, entries moved out of the base DN and entries that stopped
-// matching the filter come back as DeletedIDs, from syncprov's session log.
-// When the server cannot tell what was deleted (the cookie is older than
-// its session log), or the scope settings changed since the cursor was
-// taken, ResyncRequired is set.
+// Changes. When one of userBaseDn and groupBaseDn holds the other (they
+// are equal by default), one refreshOnly sync search over that base, with
+// the filter (|(userFilter)(groupFilter)), follows both, from one cookie:
+// an idle poll is that one search, on the connection kept from the last
+// operation. It returns the changed entries without attributes, which are
+// then read back by sync UUID with each kind's base DN and filter, so that
+// the server itself says what is a user and what a group. With the bases
+// apart, one sync search follows users and another groups, each from its
+// own cookie. Cursor returns the cookie (or the pair) without transferring
+// any entry: each comes from a sync search whose filter matches nothing.
+// Added and modified entries come back whole, and with each changed user
+// every group it is a member of, so that a user who re-enters scope
+// regains memberships whose groups did not change. Deleted entries,
+// entries moved out of their base DN and entries that stopped matching
+// their filter come back as DeletedIDs, from syncprov's session log. When
+// the server cannot tell what was deleted (the cookie is older than its
+// session log), or the scope settings changed since the cursor was taken,
+// ResyncRequired is set. A cursor of an earlier version, with a cookie per
+// kind, still works: it moves to the one cookie.
 //
 // 389-ds (profile 389ds) offers the same control through its Content
-// Synchronization plugin, but binds a cookie to the search filter and never
-// reports an entry that stops matching it: there Changes syncs every entry
-// under each base and reads the changed ones back with the scope's filter
-// (sync389.go). Active Directory is followed with DirSync
-// (activedirectory.go).
+// Synchronization plugin, but binds a cookie to the search base and filter
+// and never reports an entry that stops matching the filter: there the
+// sync searches select every entry under the base, and the changed ones
+// are read back with the scope's filters (sync389.go). Active Directory is
+// followed with DirSync (activedirectory.go).
 //
 // Deleting a user removes it from its groups through the refint overlay
 // without changing the groups' entryCSN, so Changes does not report those
 // groups: the user's id in DeletedIDs is the whole news, and the engine
 // treats a deleted user as having left every group.
+//
+// Connections. A connector is safe for concurrent use, and is meant to be
+// kept open: each operation takes a bound connection that an earlier one
+// left idle (a few are kept), or dials one. A read that fails because an
+// idle connection was lost meanwhile (the server's idle timeout or
+// restart, a NAT that forgot it) runs again, once, on a new connection.
 //
 // Limits. OpenLDAP enforces a bind's size limit on paged searches too
 // (size.prtotal defaults to the hard size limit, by default 500): a listing
@@ -372,7 +386,7 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if err != nil {
 		return nil, err
 	}
-	lc, err := conn.acquire(ctx)
+	lc, _, err := conn.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -392,9 +406,16 @@ type ldapConnector struct {
 	userAttrs []string       // attributes to request for a user
 	idKind    idKind         // how idAttribute's values become ids
 	tracking  changeTracking // how Changes follows the server (the profile's)
+	// syncBase is the base of the one sync search that follows users and
+	// groups together: whichever of the user and group base DNs holds the
+	// other. Empty when neither does (then each has its own search) and
+	// with DirSync.
+	syncBase string
 
+	// The connector is shared by the activities of a worker, at once:
+	// each operation takes a connection of its own from idle, or dials.
 	mu     sync.Mutex
-	idle   *ldap.Conn // one bound connection kept for the next operation
+	idle   []*ldap.Conn // bound connections kept for later operations, the most recently used last
 	closed bool
 }
 
@@ -418,6 +439,9 @@ func newConnector(cfg Config, logger *slog.Logger) (*ldapConnector, error) {
 		return nil, fmt.Errorf("ldap: profile: %w", err)
 	}
 	c.tracking = p.changes
+	if c.tracking != dirSync {
+		c.syncBase = commonBase(cfg.UserBaseDN, cfg.GroupBaseDN)
+	}
 	c.userAttrs = c.userAttributeNames()
 	if !cfg.Anonymous {
 		pw, err := connectors.ResolveSecret(cfg.BindPassword)
@@ -434,14 +458,16 @@ func newConnector(cfg Config, logger *slog.Logger) (*ldapConnector, error) {
 	return c, nil
 }
 
-// Close closes the idle connection; later operations fail.
+// Close closes the idle connections; later operations fail, and those
+// under way close their connections when they end.
 func (c *ldapConnector) Close() error {
 	c.mu.Lock()
 	idle := c.idle
 	c.idle, c.closed = nil, true
 	c.mu.Unlock()
-	if idle != nil {
-		return idle.Close()
+	var errs []error
+	for _, conn := range idle {
+		errs = append(errs, conn.Close())
 	}
-	return nil
+	return errors.Join(errs...)
 }

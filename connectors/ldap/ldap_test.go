@@ -507,9 +507,19 @@ func groupsByID(cs connectors.ChangeSet) map[string]connectors.Group {
 	return m
 }
 
+// TestChanges follows changes with the user and group bases apart (a
+// sync search each) and with the group base holding the user base (one
+// sync search for both): the results are the same.
 func TestChanges(t *testing.T) {
+	for _, l := range []layout{layouts[3], layouts[1]} {
+		t.Run(l.name, func(t *testing.T) { testChanges(t, l) })
+	}
+}
+
+func testChanges(t *testing.T, l layout) {
 	f := newFixture(t)
 	f.cfg.UserFilter = "(&(objectClass=inetOrgPerson)(!(employeeType=disabled)))"
+	l.apply(f)(&f.cfg)
 	alice := f.addUser(t, "alice", "Alice")
 	bob := f.addUser(t, "bob", "Bob")
 	carol := f.addUser(t, "carol", "Carol")
@@ -519,6 +529,9 @@ func TestChanges(t *testing.T) {
 	ops := f.addGroup(t, "ops", alice, bob, dave)
 	f.add(t, fmt.Sprintf("dn: ou=elsewhere,%s\nobjectClass: organizationalUnit\n", f.base))
 	c := f.open(t)
+	if (c.syncBase != "") != l.combined {
+		t.Fatalf("sync base %q, want one sync search: %v", c.syncBase, l.combined)
+	}
 
 	cur, err := c.Cursor(context.Background())
 	if err != nil {
@@ -605,9 +618,10 @@ func TestChanges(t *testing.T) {
 	}
 }
 
-// With users and groups under one base DN (the default), each kind's sync
-// sees the other kind's modified entries fall outside its filter; a
-// modified user must come back changed, never deleted.
+// With users and groups under one base DN (the default), a modified entry
+// must come back changed, never deleted: when each kind had its own sync,
+// each saw the other kind's modified entries fall outside its filter; now
+// one sync follows both.
 func TestChangesSharedBase(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.UserBaseDN, f.cfg.GroupBaseDN = "", ""

@@ -18,12 +18,16 @@ const memberLookupLimit = 64
 
 // ListUsers calls fn for every user in scope, a page at a time.
 func (c *ldapConnector) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
-	return c.withConn(ctx, func(conn *ldap.Conn) error {
+	// Once fn has seen a user, a lost connection is not retried: fn
+	// would see it again.
+	var called bool
+	return c.withConnRetry(ctx, func() bool { return !called }, func(conn *ldap.Conn) error {
 		err := c.pagedSearch(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, c.userAttrs, func(e *ldap.Entry) error {
 			u, ok := c.toUser(e)
 			if !ok {
 				return nil
 			}
+			called = true
 			return fn(u)
 		})
 		if err != nil {
@@ -37,7 +41,8 @@ func (c *ldapConnector) ListUsers(ctx context.Context, fn func(connectors.User) 
 // user ids. It first maps every user DN in scope to its id, with one paged
 // search that reads only the id attribute, then pages through the groups.
 func (c *ldapConnector) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
-	return c.withConn(ctx, func(conn *ldap.Conn) error {
+	var called bool // as in ListUsers
+	return c.withConnRetry(ctx, func() bool { return !called }, func(conn *ldap.Conn) error {
 		ids, err := c.memberIndexAll(ctx, conn)
 		if err != nil {
 			return err
@@ -50,6 +55,7 @@ func (c *ldapConnector) ListGroups(ctx context.Context, fn func(connectors.Group
 			if !ok {
 				return nil
 			}
+			called = true
 			return fn(g)
 		})
 		if err != nil {

@@ -15,8 +15,10 @@ import (
 	"github.com/idsync/idsync/connectors"
 )
 
-// cursorVersion is the version of the cursor encoding.
-const cursorVersion = 1
+// cursorVersion is the version of the cursor encoding. Version 2 added
+// Both, the cookie of the one sync search over users and groups; Changes
+// still takes a version 1 cursor (see changes).
+const cursorVersion = 2
 
 // matchNothing is the filter of the sync search that takes a cookie: the
 // nil UUID is never an entry's entryUUID, and with an equality index on
@@ -27,14 +29,17 @@ const matchNothing = "(entryUUID=00000000-0000-0000-0000-000000000000)"
 // returns every change since the cookie in one response.
 const syncTimeoutFactor = 10
 
-// cursor is what Cursor returns and Changes takes, as JSON: one sync
-// cookie for the user search and one for the group search, and a digest of
-// the settings the cookies are only valid for.
+// cursor is what Cursor returns and Changes takes, as JSON: the sync
+// cookie of the search over users and groups (Both) when one search
+// covers both bases, else one cookie for the user search and one for the
+// group search; and a digest of the settings the cookies are only valid
+// for.
 type cursor struct {
 	Version int    `json:"v"`
 	Scope   string `json:"scope"`
-	Users   []byte `json:"users"`
-	Groups  []byte `json:"groups"`
+	Users   []byte `json:"users,omitempty"`
+	Groups  []byte `json:"groups,omitempty"`
+	Both    []byte `json:"both,omitempty"`
 	// With Active Directory: the naming context and the DirSync cookie.
 	NC      string `json:"nc,omitempty"`
 	DirSync []byte `json:"dirSync,omitempty"`
@@ -55,10 +60,37 @@ func (c *ldapConnector) scopeDigest() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Cursor returns the current position as a pair of sync cookies. Each one
-// comes from a refreshOnly sync search without a cookie whose filter
-// matches no entry: the server answers with no entry and the cookie of its
-// current state (on OpenLDAP, the contextCSN), so no entry is transferred.
+// commonBase returns whichever of the DNs a and b holds the other (either
+// when they are equal), or "" when neither does.
+func commonBase(a, b string) string {
+	da, errA := ldap.ParseDN(a)
+	db, errB := ldap.ParseDN(b)
+	switch {
+	case errA != nil || errB != nil:
+		return ""
+	case da.EqualFold(db) || da.AncestorOfFold(db):
+		return a
+	case db.AncestorOfFold(da):
+		return b
+	}
+	return ""
+}
+
+// combinedFilter is the filter of the one sync search over users and
+// groups. 389-ds syncs every entry (see syncAll); the entries come back
+// without attributes either way, and are read back by kind.
+func (c *ldapConnector) combinedFilter() string {
+	if c.tracking == sync389 {
+		return syncAll
+	}
+	return "(|" + c.cfg.UserFilter + c.cfg.GroupFilter + ")"
+}
+
+// Cursor returns the current position as sync cookies: one, or one each
+// for users and groups when their base DNs are apart. Each comes from a
+// refreshOnly sync search without a cookie whose filter matches no entry:
+// the server answers with no entry and the cookie of its current state (on
+// OpenLDAP, the contextCSN), so no entry is transferred.
 func (c *ldapConnector) Cursor(ctx context.Context) (string, error) {
 	var cur string
 	err := c.withConn(ctx, func(conn *ldap.Conn) (err error) {
@@ -73,25 +105,17 @@ func (c *ldapConnector) cursor(ctx context.Context, conn *ldap.Conn) (string, er
 		return c.dirSyncCursor(ctx, conn)
 	}
 	cur := cursor{Version: cursorVersion, Scope: c.scopeDigest()}
-	// 389-ds binds a cookie to the filter it was taken with, so its
-	// cookie comes from a search with the filter Changes uses, which
-	// returns every entry (without attributes).
-	filter := matchNothing
-	if c.tracking == sync389 {
-		filter = syncAll
+	var err error
+	if c.syncBase != "" {
+		cur.Both, err = c.takeCookie(ctx, conn, "users and groups", c.syncBase)
+	} else {
+		cur.Users, err = c.takeCookie(ctx, conn, "users", c.cfg.UserBaseDN)
+		if err == nil {
+			cur.Groups, err = c.takeCookie(ctx, conn, "groups", c.cfg.GroupBaseDN)
+		}
 	}
-	for _, s := range []struct {
-		what, base string
-		cookie     *[]byte
-	}{{"users", c.cfg.UserBaseDN, &cur.Users}, {"groups", c.cfg.GroupBaseDN, &cur.Groups}} {
-		res, err := c.syncSearch(ctx, conn, s.base, filter, []string{"1.1"}, nil)
-		if err == nil && len(res.cookie) == 0 {
-			err = errors.New("the server sent no sync cookie")
-		}
-		if err != nil {
-			return "", fmt.Errorf("ldap: take a sync cookie for %s under %q: %w", s.what, s.base, err)
-		}
-		*s.cookie = res.cookie
+	if err != nil {
+		return "", err
 	}
 	b, err := json.Marshal(cur)
 	if err != nil {
@@ -100,18 +124,39 @@ func (c *ldapConnector) cursor(ctx context.Context, conn *ldap.Conn) (string, er
 	return string(b), nil
 }
 
+// takeCookie returns the server's current sync cookie for the searches
+// under base.
+func (c *ldapConnector) takeCookie(ctx context.Context, conn *ldap.Conn, what, base string) ([]byte, error) {
+	// 389-ds binds a cookie to the base and filter it was taken with,
+	// so its cookie comes from the search Changes makes, which returns
+	// every entry (without attributes).
+	filter := matchNothing
+	if c.tracking == sync389 {
+		filter = syncAll
+	}
+	res, err := c.syncSearch(ctx, conn, base, filter, []string{"1.1"}, nil)
+	if err == nil && len(res.cookie) == 0 {
+		err = errors.New("the server sent no sync cookie")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ldap: take a sync cookie for %s under %q: %w", what, base, err)
+	}
+	return res.cookie, nil
+}
+
 // Changes returns what changed in scope since cur. Changed users and
 // groups come back whole, and with each changed user every group it is a
 // member of: a user that comes back into scope thus regains memberships
 // whose groups did not change. DeletedIDs holds the ids of entries that
 // were deleted, moved out of their base DN or stopped matching their
-// filter; it may also hold ids of deleted entries that were never in scope
-// (the server's change log does not know the filter), which callers
-// ignore as unknown ids. ResyncRequired is set, with a fresh cursor, when
-// the server cannot list deletions since cur, when cur was taken under
-// other scope settings, when cur is empty, or when idAttribute is not the
-// profile's (entryUUID, nsUniqueId) and something was deleted. Active
-// Directory is followed with DirSync instead (activedirectory.go).
+// filter; it may also hold ids of entries that were never in scope (the
+// server's change log does not know the filter, and the one search over
+// users and groups sees entries of its base that are neither), which
+// callers ignore as unknown ids. ResyncRequired is set, with a fresh
+// cursor, when the server cannot list deletions since cur, when cur was
+// taken under other scope settings, when cur is empty, or when idAttribute
+// is not the profile's (entryUUID, nsUniqueId) and something was deleted.
+// Active Directory is followed with DirSync instead (activedirectory.go).
 func (c *ldapConnector) Changes(ctx context.Context, cur string) (connectors.ChangeSet, error) {
 	var cs connectors.ChangeSet
 	err := c.withConn(ctx, func(conn *ldap.Conn) (err error) {
@@ -126,7 +171,7 @@ func (c *ldapConnector) changes(ctx context.Context, conn *ldap.Conn, s string) 
 		return c.resync(ctx, conn)
 	}
 	var cur cursor
-	if err := json.Unmarshal([]byte(s), &cur); err != nil || cur.Version != cursorVersion {
+	if err := json.Unmarshal([]byte(s), &cur); err != nil || cur.Version < 1 || cur.Version > cursorVersion {
 		return connectors.ChangeSet{}, fmt.Errorf("ldap: changes: not a cursor of this connector (version %d): %q", cursorVersion, s)
 	}
 	if cur.Scope != c.scopeDigest() {
@@ -136,29 +181,55 @@ func (c *ldapConnector) changes(ctx context.Context, conn *ldap.Conn, s string) 
 	if c.tracking == dirSync {
 		return c.dirSyncChanges(ctx, conn, cur)
 	}
-	users, err := c.scopedSync(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, c.userAttrs, cur.Users)
-	if err != nil {
-		return c.syncFailed(ctx, conn, "users", c.cfg.UserBaseDN, err)
+	var users, groups syncResult
+	switch perKind := len(cur.Users) > 0 && len(cur.Groups) > 0; {
+	case c.syncBase != "" && len(cur.Both) > 0:
+		var err error
+		users, groups, err = c.combinedSync(ctx, conn, cur.Both)
+		if err != nil {
+			return c.syncFailed(ctx, conn, fmt.Errorf("ldap: sync users and groups under %q: %w", c.syncBase, err))
+		}
+		cur.Both = orOld(users.cookie, cur.Both)
+	case c.syncBase != "" && perKind:
+		// A cursor of version 1, which synced users and groups apart
+		// even under one base. Its cookies still say what changed; the
+		// cookie of the one search is taken before their syncs, so that
+		// nothing that changes meanwhile is missed (some of it is
+		// reported twice, which is harmless).
+		c.logger.Info("moving a cursor of version 1 to one sync search for users and groups", "base_dn", c.syncBase)
+		both, err := c.takeCookie(ctx, conn, "users and groups", c.syncBase)
+		if err != nil {
+			return connectors.ChangeSet{}, err
+		}
+		if users, groups, err = c.perKindSync(ctx, conn, &cur); err != nil {
+			return c.syncFailed(ctx, conn, err)
+		}
+		cur.Users, cur.Groups, cur.Both = nil, nil, both
+	case c.syncBase == "" && perKind:
+		var err error
+		if users, groups, err = c.perKindSync(ctx, conn, &cur); err != nil {
+			return c.syncFailed(ctx, conn, err)
+		}
+	default:
+		// Not a cursor that Cursor would give with these settings.
+		c.logger.Info("the cursor holds no sync cookie for this connection's searches; a full resync is required")
+		return c.resync(ctx, conn)
 	}
-	groups, err := c.scopedSync(ctx, conn, c.cfg.GroupBaseDN, c.cfg.GroupFilter, c.groupAttributeNames(), cur.Groups)
-	if err != nil {
-		return c.syncFailed(ctx, conn, "groups", c.cfg.GroupBaseDN, err)
-	}
-	cur.Users, cur.Groups = orOld(users.cookie, cur.Users), orOld(groups.cookie, cur.Groups)
+	cur.Version = cursorVersion
 	b, err := json.Marshal(cur)
 	if err != nil {
 		return connectors.ChangeSet{}, fmt.Errorf("ldap: encode cursor: %w", err)
 	}
 	cs := connectors.ChangeSet{Cursor: string(b)}
-	// With both bases at one DN, each sync sees the other kind's modified
-	// entries leave its filter and reports them as deletions: an entry
-	// that one sync reports changed is not deleted.
-	deleted := without(append(users.deleted, groups.deleted...), append(users.changed, groups.changed...))
 	if users.present || groups.present {
 		c.logger.Info("the server answered with a present phase (the cookie is older than its change log); a full resync is required")
 		cs.ResyncRequired = true
 		return cs, nil
 	}
+	// An entry that one result reports changed is not deleted: with the
+	// searches apart, the bases do not overlap, but this keeps a modified
+	// entry from ever being reported deleted.
+	deleted := without(append(users.deleted, groups.deleted...), append(users.changed, groups.changed...))
 	for _, key := range dedupe(deleted) {
 		id, ok := c.syncIDOf(key)
 		if !ok {
@@ -172,6 +243,55 @@ func (c *ldapConnector) changes(ctx context.Context, conn *ldap.Conn, s string) 
 		return connectors.ChangeSet{}, err
 	}
 	return cs, nil
+}
+
+// perKindSync runs the refreshOnly syncs of users and of groups from
+// cur's cookies, and moves cur's cookies on.
+func (c *ldapConnector) perKindSync(ctx context.Context, conn *ldap.Conn, cur *cursor) (users, groups syncResult, err error) {
+	users, err = c.scopedSync(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, c.userAttrs, cur.Users)
+	if err != nil {
+		return users, groups, fmt.Errorf("ldap: sync users under %q: %w", c.cfg.UserBaseDN, err)
+	}
+	groups, err = c.scopedSync(ctx, conn, c.cfg.GroupBaseDN, c.cfg.GroupFilter, c.groupAttributeNames(), cur.Groups)
+	if err != nil {
+		return users, groups, fmt.Errorf("ldap: sync groups under %q: %w", c.cfg.GroupBaseDN, err)
+	}
+	cur.Users, cur.Groups = orOld(users.cookie, cur.Users), orOld(groups.cookie, cur.Groups)
+	return users, groups, nil
+}
+
+// combinedSync runs the one refreshOnly sync over syncBase that follows
+// users and groups, from cookie, and sorts what it reports into users and
+// groups. The search returns changed entries without attributes; they are
+// read back by sync UUID with each kind's base DN and filter, so that the
+// server, not a re-implementation of its filter matching (matching rules,
+// object class inheritance, attributes not requested), decides what is a
+// user and what a group, on one state of each entry. A changed entry that
+// is neither (moved out of its kind's base while still under syncBase, or
+// changed into something else) is out of scope now, so deleted. Deletions
+// are reported by sync UUID, of either kind: DeletedIDs does not say which.
+// An idle poll is thus one search; one with changes adds one read of each
+// kind per rescopeBatch changed entries. The users result carries the
+// cookie, the deletions and the present flag.
+func (c *ldapConnector) combinedSync(ctx context.Context, conn *ldap.Conn, cookie []byte) (users, groups syncResult, err error) {
+	r, err := c.syncSearch(ctx, conn, c.syncBase, c.combinedFilter(), []string{"1.1"}, cookie)
+	if err != nil {
+		return users, groups, err
+	}
+	users = syncResult{deleted: r.deleted, present: r.present, cookie: r.cookie}
+	if r.present || len(r.changed) == 0 {
+		return users, groups, nil
+	}
+	users.entries, users.changed, err = c.readBack(ctx, conn, c.cfg.UserBaseDN, c.cfg.UserFilter, c.userAttrs, r.changed)
+	if err != nil {
+		return users, groups, fmt.Errorf("read back the changed users under %q: %w", c.cfg.UserBaseDN, err)
+	}
+	groups.entries, groups.changed, err = c.readBack(ctx, conn, c.cfg.GroupBaseDN, c.cfg.GroupFilter, c.groupAttributeNames(), r.changed)
+	if err != nil {
+		return users, groups, fmt.Errorf("read back the changed groups under %q: %w", c.cfg.GroupBaseDN, err)
+	}
+	users.deleted = append(users.deleted, without(r.changed, append(slices.Clone(users.changed), groups.changed...))...)
+	return users, groups, nil
 }
 
 // mapChanges maps the changed entries of the two syncs into cs.
@@ -211,14 +331,14 @@ func (c *ldapConnector) mapChanges(ctx context.Context, conn *ldap.Conn, users, 
 	return nil
 }
 
-// syncFailed turns e-syncRefreshRequired into a resync and wraps any other
-// error.
-func (c *ldapConnector) syncFailed(ctx context.Context, conn *ldap.Conn, what, base string, err error) (connectors.ChangeSet, error) {
+// syncFailed turns e-syncRefreshRequired into a resync and returns any
+// other error, which says which sync failed.
+func (c *ldapConnector) syncFailed(ctx context.Context, conn *ldap.Conn, err error) (connectors.ChangeSet, error) {
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultSyncRefreshRequired) {
-		c.logger.Info("the server asked for a full refresh (e-syncRefreshRequired); a full resync is required", "search", what)
+		c.logger.Info("the server asked for a full refresh (e-syncRefreshRequired); a full resync is required", "error", err)
 		return c.resync(ctx, conn)
 	}
-	return connectors.ChangeSet{}, fmt.Errorf("ldap: sync %s under %q: %w", what, base, err)
+	return connectors.ChangeSet{}, err
 }
 
 // resync answers ResyncRequired with a cursor taken now, before the
@@ -242,6 +362,7 @@ type syncResult struct {
 	// presentOnDone: a syncDone with refreshDeletes false ends a present
 	// phase (OpenLDAP). 389-ds sends it so after every refresh.
 	presentOnDone bool
+	done          bool // the syncDone control came: the refresh is complete
 }
 
 // syncKey is a sync UUID (or an entryUUID or nsUniqueId) as 32 lower-case
@@ -273,8 +394,16 @@ func (c *ldapConnector) syncSearch(ctx context.Context, conn *ldap.Conn, base, f
 		if err := resp.Err(); err != nil {
 			return err
 		}
-		// Syncrepl ends without an error when ctx ends.
-		return ctx.Err()
+		// Syncrepl ends without an error when ctx ends, and when the
+		// connection was closed before it started: without its syncDone
+		// the refresh is incomplete, and its cookie must not be used.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !r.done && conn.IsClosing() {
+			return ldap.NewError(ldap.ErrorNetwork, errors.New("the connection closed before the sync search ended"))
+		}
+		return nil
 	})
 	if err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultUnavailableCriticalExtension) {
@@ -333,6 +462,7 @@ func (r *syncResult) addControl(ctl ldap.Control) {
 			}
 		}
 	case *ldap.ControlSyncDone:
+		r.done = true
 		r.cookie = orOld(ctl.Cookie, r.cookie)
 		if !ctl.RefreshDeletes && r.presentOnDone {
 			r.setPresent()

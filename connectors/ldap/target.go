@@ -100,7 +100,8 @@ var (
 type fieldAttr struct{ field, attr string }
 
 // maxIdleConns bounds the bound connections kept between operations: the
-// engine writes to a target from a few goroutines at once.
+// engine writes to a target from a few goroutines at once, and one source
+// connector serves the activities of several rules at once.
 const maxIdleConns = 4
 
 func newTarget(cfg Config, logger *slog.Logger) (*ldapTarget, error) {
