@@ -84,6 +84,9 @@ func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger,
 }
 
 func (a *Activities) openConn(ctx context.Context, c connectors.Connection, logger *slog.Logger, asTarget bool) (connectors.Connector, error) {
+	if _, err := a.Registry.Parse(c.Type, c.Settings); err != nil {
+		return nil, fmt.Errorf("%w: connection %q: %w", errInvalidConfig, c.Name, err)
+	}
 	ctx = httpx.WithBudgets(ctx, a.Budgets, c.Name)
 	if asTarget {
 		return a.Registry.OpenTarget(ctx, c.Name, c.Type, c.Settings, logger)
@@ -96,7 +99,7 @@ func (a *Activities) openConn(ctx context.Context, c connectors.Connection, logg
 func (a *Activities) openSource(ctx context.Context, r RuleSpec) (connectors.Source, func(error), error) {
 	sc, release, err := a.openPooled(ctx, r.SourceConnection, false)
 	if err != nil {
-		return nil, nil, configError(fmt.Errorf("source: %w", err))
+		return nil, nil, openError("source", err)
 	}
 	src, ok := sc.(connectors.Source)
 	if !ok {
@@ -116,7 +119,7 @@ func (a *Activities) openPair(ctx context.Context, r RuleSpec) (connectors.Sourc
 	tc, releaseTgt, err := a.openPooled(ctx, r.TargetConnection, true)
 	if err != nil {
 		releaseSrc(nil)
-		return nil, nil, nil, configError(fmt.Errorf("target: %w", err))
+		return nil, nil, nil, openError("target", err)
 	}
 	tgt, ok := tc.(connectors.Target)
 	if !ok {

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -16,6 +17,20 @@ const (
 	ErrTypeRateLimited     = "RateLimited"
 	ErrTypeMassDeprovision = "MassDeprovisionGuard"
 )
+
+// errInvalidConfig marks settings that do not parse or validate.
+var errInvalidConfig = errors.New("invalid configuration")
+
+// openError classifies a failure to open a rule's connection: a missing
+// connection or invalid settings will not mend by retrying; a lookup that
+// timed out or a server that did not answer may.
+func openError(role string, err error) error {
+	err = fmt.Errorf("%s: %w", role, err)
+	if errors.Is(err, connectors.ErrNotFound) || errors.Is(err, errInvalidConfig) {
+		return configError(err)
+	}
+	return classify(err)
+}
 
 func configError(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeConfig, nil)

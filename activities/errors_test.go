@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -47,6 +49,53 @@ func TestClassify(t *testing.T) {
 			}
 			if app.Message() != tt.err.Error() {
 				t.Errorf("message %q, want %q", app.Error(), tt.err.Error())
+			}
+		})
+	}
+}
+
+// connections answers Connection from a map, or with err.
+type connections struct {
+	byName map[string]connectors.Connection
+	err    error
+}
+
+func (c connections) Connection(_ context.Context, name string) (connectors.Connection, error) {
+	if c.err != nil {
+		return connectors.Connection{}, c.err
+	}
+	conn, ok := c.byName[name]
+	if !ok {
+		return conn, fmt.Errorf("connection %q: %w", name, connectors.ErrNotFound)
+	}
+	return conn, nil
+}
+
+// TestOpenErrors: a missing connection or invalid settings are final; a
+// connection lookup that timed out, or a server that refused the
+// connection, is retried.
+func TestOpenErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		conns     connections
+		wantFinal bool
+	}{
+		{name: "missing connection", conns: connections{}, wantFinal: true},
+		{name: "invalid settings", conns: connections{byName: map[string]connectors.Connection{
+			"corp": {Name: "corp", Type: "ldap", Settings: []byte(`{"url":"http://nope"}`)}}}, wantFinal: true},
+		{name: "lookup timed out", conns: connections{err: fmt.Errorf("connection %q: %w", "corp", context.DeadlineExceeded)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Activities{Connections: tt.conns, Registry: all.Registry(), Pool: &Pool{}}
+			_, _, err := a.openSource(context.Background(), RuleSpec{Name: "r", SourceConnection: "corp"})
+			if err == nil {
+				t.Fatal("openSource succeeded")
+			}
+			var app *temporal.ApplicationError
+			final := errors.As(err, &app) && app.NonRetryable()
+			if final != tt.wantFinal {
+				t.Errorf("openSource: %v: non-retryable %t, want %t", err, final, tt.wantFinal)
 			}
 		})
 	}

@@ -21,8 +21,10 @@ import (
 // read and drive the workflows. Nothing here runs inside a workflow.
 
 // ErrNotFound is returned (wrapped) for a connection or rule that does not
-// exist or was deleted.
-var ErrNotFound = errors.New("not found")
+// exist or was deleted. It is connectors.ErrNotFound, so that activities,
+// which do not import this package, can tell a missing connection (a
+// configuration error) from a lookup that failed (worth a retry).
+var ErrNotFound = connectors.ErrNotFound
 
 // Client reads and drives connections and rules through Temporal.
 type Client struct {
