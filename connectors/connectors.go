@@ -132,6 +132,15 @@ type Target interface {
 	RemoveMembers(ctx context.Context, groupID string, userIDs []string) error
 }
 
+// KnownUsers is a Target that remembers the target ids of the managed
+// users it has listed, created or found, so that group members are
+// resolved without a lookup each. A remembered id can be stale (the user
+// was deleted behind idsync's back): a write naming it fails, and is
+// reported, until the connector is opened again or a full resync mends it.
+type KnownUsers interface {
+	KnownUserID(externalID string) (id string, ok bool)
+}
+
 // Deprovision modes a rule may ask of a target.
 const (
 	DeprovisionDisable = "disable"

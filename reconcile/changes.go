@@ -221,6 +221,12 @@ func (r *incremental) targetUserID(ctx context.Context, ext string) (string, err
 	if id, ok := r.ids[ext]; ok {
 		return id, nil
 	}
+	if k, ok := r.s.Target.(connectors.KnownUsers); ok {
+		if id, ok := k.KnownUserID(ext); ok {
+			r.ids[ext] = id
+			return id, nil
+		}
+	}
 	found, err := r.s.Target.LookupUsers(ctx, connectors.MatchExternalID, ext)
 	if err != nil {
 		return "", fmt.Errorf("look up user %s: %w", ext, err)

@@ -65,6 +65,7 @@ type env struct {
 	src            connectors.Source
 	scim           *peers.SCIM
 	tgt            connectors.Target
+	scimCfg        *scim.Config
 }
 
 var envSeq atomic.Int64
@@ -100,14 +101,21 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(path, []byte(e.scim.Token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &scim.Config{BaseURL: e.scim.URL, Token: "file:" + path}
-	conn, err := cfg.Open(context.Background(), testLogger(t))
+	e.scimCfg = &scim.Config{BaseURL: e.scim.URL, Token: "file:" + path}
+	e.tgt = e.openTarget(t)
+	return e
+}
+
+// openTarget opens another connector to the env's SCIM server, one that
+// has seen nothing yet.
+func (e *env) openTarget(t *testing.T) connectors.Target {
+	t.Helper()
+	conn, err := e.scimCfg.Open(context.Background(), testLogger(t))
 	if err != nil {
 		t.Fatalf("open scim target: %v", err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	e.tgt = conn.(connectors.Target)
-	return e
+	return conn.(connectors.Target)
 }
 
 // openSource opens another LDAP source on the env's config changed by edit.

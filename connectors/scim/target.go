@@ -291,6 +291,17 @@ func (c *scimConnector) managerExternalID(ctx context.Context, id string) (strin
 	return su.ExternalID, nil
 }
 
+var _ connectors.KnownUsers = (*scimConnector)(nil)
+
+// KnownUserID implements connectors.KnownUsers from the id cache that
+// also translates managers.
+func (c *scimConnector) KnownUserID(externalID string) (string, bool) {
+	if externalID == "" {
+		return "", false
+	}
+	return c.ids.id(externalID)
+}
+
 // managerID returns the target id of the user whose ExternalID is ext, ""
 // if ext is empty or no such user exists yet (a later sync sets the
 // manager, once the manager is there). Without filters, the lookup reads
