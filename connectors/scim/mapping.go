@@ -298,8 +298,11 @@ func groupFromSCIM(sg scimGroup) connectors.TargetGroup {
 	return tg
 }
 
-// maxCachedIDs bounds idCache; past it the cache starts again empty.
-const maxCachedIDs = 100_000
+// maxCachedIDs bounds idCache (two map entries per user, ~150 bytes).
+// Past it, ids already known are still updated but new ones are not
+// added: starting again empty made a directory of that size thrash,
+// every put of a full resync emptying the cache.
+const maxCachedIDs = 250_000
 
 // idCache maps target ids to ExternalIDs and back, to translate the
 // enterprise manager attribute (a target id in SCIM, an ExternalID in the
@@ -316,11 +319,15 @@ func (c *idCache) put(id, ext string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.extByID == nil || len(c.extByID) >= maxCachedIDs {
+	if c.extByID == nil {
 		c.extByID = make(map[string]string)
 		c.idByExt = make(map[string]string)
 	}
-	if old, ok := c.extByID[id]; ok && old != ext {
+	old, known := c.extByID[id]
+	if !known && len(c.extByID) >= maxCachedIDs {
+		return
+	}
+	if known && old != ext {
 		delete(c.idByExt, old)
 	}
 	c.extByID[id] = ext
