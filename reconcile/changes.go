@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -69,11 +70,11 @@ func (e Event) Validate() error {
 // ApplyChangeSet applies what a source reported since a cursor.
 func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (Result, error) {
 	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
-	for _, u := range cs.Users {
-		r.upsertUser(ctx, u)
-		if err := r.err(); err != nil {
-			return Result{}, err
-		}
+	// Users are independent of one another: up to Concurrency at once.
+	// Groups come after them, as they name them.
+	r.concurrently(ctx, len(cs.Users), func(i int) { r.upsertUser(ctx, cs.Users[i]) })
+	if err := r.err(); err != nil {
+		return Result{}, err
 	}
 	if s.Target.Capabilities().Groups {
 		for _, g := range cs.Groups {
@@ -96,21 +97,64 @@ func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (R
 	return r.result(), nil
 }
 
-// ApplyEvents applies change events in order.
+// ApplyEvents applies change events in order. A run of user events for
+// distinct users, which cannot depend on one another, is applied up to
+// Concurrency at once; a group or membership event waits for every event
+// before it, and the events after it wait for it.
 func (s *Syncer) ApplyEvents(ctx context.Context, events []Event) (Result, error) {
 	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
-	for _, e := range events {
-		if err := e.Validate(); err != nil {
-			r.users.fail("event "+e.Key(), permanentf("%v", err))
-			continue
-		}
-		r.apply(ctx, e)
+	for len(events) > 0 {
+		run := userRun(events)
+		r.concurrently(ctx, run, func(i int) {
+			e := events[i]
+			if err := e.Validate(); err != nil {
+				r.users.fail("event "+e.Key(), permanentf("%v", err))
+				return
+			}
+			r.apply(ctx, e)
+		})
 		r.leaveGroups(ctx)
 		if err := r.err(); err != nil {
 			return Result{}, err
 		}
+		events = events[run:]
 	}
 	return r.result(), nil
+}
+
+// userRun is the length of the run of user events for distinct users at
+// the start of events; 1 when the first event is of another kind.
+func userRun(events []Event) int {
+	seen := map[string]bool{}
+	for i, e := range events {
+		if e.Kind != KindUser || seen[e.ID] {
+			return max(i, 1)
+		}
+		seen[e.ID] = true
+	}
+	return len(events)
+}
+
+// concurrently calls fn(0) … fn(n-1), up to Concurrency at once, and
+// starts no more after a fatal error.
+func (r *incremental) concurrently(ctx context.Context, n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, max(r.o.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i := range n {
+		if ctx.Err() != nil || r.err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
 }
 
 // incremental applies single changes, looking objects up one by one.
@@ -119,10 +163,26 @@ type incremental struct {
 	o      Options
 	users  *tally
 	groups *tally
-	ids    map[string]string // user ExternalID → target id, cached per run
+	mu     sync.Mutex // guards ids and left: users apply concurrently
+	// adoptMu serialises adoptions (see upsertUser).
+	adoptMu sync.Mutex
+	ids     map[string]string // user ExternalID → target id, cached per run
 	// left holds the target ids of the users deprovisioned since the
 	// last leaveGroups.
 	left map[string]bool
+}
+
+func (r *incremental) knownID(ext string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.ids[ext]
+	return id, ok
+}
+
+func (r *incremental) setID(ext, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids[ext] = id
 }
 
 func (r *incremental) err() error {
@@ -201,6 +261,14 @@ func (r *incremental) eventGroup(ctx context.Context, e Event) (connectors.Group
 
 func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 	cur, found, err := r.s.lookupUser(ctx, u, r.o)
+	if err == nil && found && cur.ExternalID == "" {
+		// Adoptions one at a time, each looking again: two source users
+		// applied at once that match one unmanaged account must not both
+		// adopt it.
+		r.adoptMu.Lock()
+		defer r.adoptMu.Unlock()
+		cur, found, err = r.s.lookupUser(ctx, u, r.o)
+	}
 	switch {
 	case err != nil:
 		r.users.fail("user "+u.ExternalID, err)
@@ -218,12 +286,12 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 
 // targetUserID finds the target id of a managed user; "" when there is none.
 func (r *incremental) targetUserID(ctx context.Context, ext string) (string, error) {
-	if id, ok := r.ids[ext]; ok {
+	if id, ok := r.knownID(ext); ok {
 		return id, nil
 	}
 	if k, ok := r.s.Target.(connectors.KnownUsers); ok {
 		if id, ok := k.KnownUserID(ext); ok {
-			r.ids[ext] = id
+			r.setID(ext, id)
 			return id, nil
 		}
 	}
@@ -233,7 +301,7 @@ func (r *incremental) targetUserID(ctx context.Context, ext string) (string, err
 	}
 	for _, tu := range found {
 		if tu.ExternalID == ext {
-			r.ids[ext] = tu.ID
+			r.setID(ext, tu.ID)
 			return tu.ID, nil
 		}
 	}
@@ -269,9 +337,11 @@ func (r *incremental) upsertGroup(ctx context.Context, g connectors.Group, setMe
 		}
 		// Managed members are those idsync found by ExternalID: members of
 		// the target group that are not managed users are never removed.
+		r.mu.Lock()
 		for _, id := range r.ids {
 			managedIDs[id] = true
 		}
+		r.mu.Unlock()
 	}
 	cur, found, err := r.s.lookupGroup(ctx, g)
 	if err != nil {
@@ -328,7 +398,7 @@ func (r *incremental) learnManaged(ctx context.Context, ids []string, managed ma
 	}
 	return r.s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
 		if tu.ExternalID != "" {
-			r.ids[tu.ExternalID] = tu.ID
+			r.setID(tu.ExternalID, tu.ID)
 			managed[tu.ID] = true
 		}
 		return nil
@@ -399,10 +469,12 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 		}
 		// Also when it was inactive already: a retried run must finish
 		// what a failed one started.
+		r.mu.Lock()
 		if r.left == nil {
 			r.left = map[string]bool{}
 		}
 		r.left[tu.ID] = true
+		r.mu.Unlock()
 	}
 	return hit
 }
@@ -416,11 +488,13 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 // comparison; an incremental run must do it here, or it never converges
 // with one. Groups idsync does not manage are left alone.
 func (r *incremental) leaveGroups(ctx context.Context) {
-	if len(r.left) == 0 {
-		return
-	}
+	r.mu.Lock()
 	left := r.left
 	r.left = nil
+	r.mu.Unlock()
+	if len(left) == 0 {
+		return
+	}
 	if !r.s.Target.Capabilities().Groups {
 		return
 	}

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -369,4 +370,31 @@ func ids(es []entry) []string {
 		out = append(out, e.ID)
 	}
 	return out
+}
+
+// TestConcurrentAdoption: two user events in one batch match the same
+// unmanaged target account by email. They are applied at once, yet only
+// one adopts it; the other gets an account of its own.
+func TestConcurrentAdoption(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 5 {
+		mail := fmt.Sprintf("shared%d@example.org", i)
+		e.createTargetUser(t, connectors.User{UserName: fmt.Sprintf("legacy%d", i), Email: mail, Active: true})
+		a, b := fmt.Sprintf("src-a%d", i), fmt.Sprintf("src-b%d", i)
+		events := []reconcile.Event{
+			{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: a, User: &connectors.User{UserName: a, Email: mail, Active: true}},
+			{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: b, User: &connectors.User{UserName: b, Email: mail, Active: true}},
+		}
+		res, err := e.syncer(reconcile.Options{Concurrency: 4}).ApplyEvents(ctx, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := res.Users; c.Adopted != 1 || c.Created != 1 {
+			t.Errorf("round %d: %+v, want one adopted and one created", i, c)
+		}
+		if e.targetUser(t, a).ID == e.targetUser(t, b).ID {
+			t.Errorf("round %d: %s and %s share one target account", i, a, b)
+		}
+	}
 }
