@@ -36,7 +36,7 @@ type harness struct {
 	srv     *testsuite.DevServer
 	wc      workflows.Client
 	slapd   *peers.Slapd
-	proxy   *LDAPProxy
+	proxy   *peers.LDAPProxy
 	target  *watchedTarget
 	bin     string
 	env     []string
@@ -58,7 +58,7 @@ func newHarness(b *testing.B, slapd *peers.Slapd) *harness {
 			b.Fatalf("go build %s: %v\n%s", c, err, out)
 		}
 	}
-	proxy, err := startLDAPProxy(strings.TrimPrefix(slapd.URL, "ldap://"))
+	proxy, err := peers.StartLDAPProxy(strings.TrimPrefix(slapd.URL, "ldap://"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func fullResyncLDAP(b *testing.B, rs *results, slapd *peers.Slapd, dir Directory
 	defer func() { _ = dst.Stop() }()
 	// The target's requests are counted as the source's are in the worker
 	// scenarios: by a proxy in front of it.
-	proxy, err := startLDAPProxy(strings.TrimPrefix(dst.URL, "ldap://"))
+	proxy, err := peers.StartLDAPProxy(strings.TrimPrefix(dst.URL, "ldap://"))
 	if err != nil {
 		b.Fatal(err)
 	}

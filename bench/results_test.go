@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +76,7 @@ func machine() string {
 		}
 	}
 	mem := procField("/proc/meminfo", "MemTotal:")
-	return fmt.Sprintf("%d CPUs (%s), %d MB RAM", numCPU(), cpu, mem/1024)
+	return fmt.Sprintf("%d CPUs (%s), %d MB RAM", runtime.NumCPU(), cpu, mem/1024)
 }
 
 // vmHWM reads the peak resident set size, in kB, from a /proc status file.

@@ -121,7 +121,7 @@ func TestLostIdleConnection(t *testing.T) {
 			}
 			c.release(c1, nil)
 			c.release(c2, nil)
-			p.blip()
+			p.Blip()
 			call := func(what string, wantConns int) {
 				t.Helper()
 				got := p.during(func() {
@@ -161,7 +161,7 @@ func TestLostConnectionMidListing(t *testing.T) {
 	seen := map[string]int{}
 	err := c.ListUsers(context.Background(), func(u connectors.User) error {
 		if seen[u.ExternalID]++; len(seen) == 3 {
-			p.blip()
+			p.Blip()
 		}
 		return nil
 	})
