@@ -76,14 +76,14 @@ func (p *Pool) acquire(key poolKey, open func() (connectors.Connector, error)) (
 	if e != nil && !e.dropped && p.clock().Sub(e.opened) < p.maxAge() {
 		e.refs++
 		p.mu.Unlock()
-		closeConnectors(stale)
+		closeAll(slog.Default(), stale...)
 		return e.conn, p.releaser(key, e), nil
 	}
 	if e != nil {
 		stale = append(stale, p.dropLocked(key, e)...)
 	}
 	p.mu.Unlock()
-	closeConnectors(stale)
+	closeAll(slog.Default(), stale...)
 
 	// Open without the lock: a dial may take seconds. Two activities
 	// opening the same key at once both open; the later one keeps its own
@@ -121,7 +121,7 @@ func (p *Pool) releaser(key poolKey, e *pooled) func(error) {
 				toClose = []connectors.Connector{e.conn}
 			}
 			p.mu.Unlock()
-			closeConnectors(toClose)
+			closeAll(slog.Default(), toClose...)
 		})
 	}
 }
@@ -175,7 +175,7 @@ func (p *Pool) Close() {
 		toClose = append(toClose, p.dropLocked(k, e)...)
 	}
 	p.mu.Unlock()
-	closeConnectors(toClose)
+	closeAll(slog.Default(), toClose...)
 }
 
 // Len is the number of connectors the pool holds.
@@ -183,14 +183,6 @@ func (p *Pool) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.entries)
-}
-
-func closeConnectors(cs []connectors.Connector) {
-	for _, c := range cs {
-		if err := c.Close(); err != nil {
-			slog.Default().Warn("close pooled connection", "error", err)
-		}
-	}
 }
 
 // openPooled opens a connection in a role through the pool, or directly
@@ -217,7 +209,7 @@ func (a *Activities) openPooled(ctx context.Context, name string, asTarget bool)
 		if err != nil {
 			return nil, nil, err
 		}
-		return conn, func(error) { closeConnectors([]connectors.Connector{conn}) }, nil
+		return conn, func(error) { closeAll(a.baseLogger(), conn) }, nil
 	}
 	return a.Pool.acquire(poolKey{name: c.Name, role: role, digest: settingsDigest(c)}, open)
 }
