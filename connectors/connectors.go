@@ -215,6 +215,13 @@ var ErrAlreadyExists = errors.New("already exists")
 // the same request will fail again, so the object is counted as failed.
 var ErrRejected = errors.New("rejected by the store")
 
+// ErrLookupUnsupported is returned (wrapped) by LookupUsers and
+// LookupGroups when the target can look nothing up by that attribute: it
+// refused every filter form the connector knows and the connector would
+// not list the whole store to find it. Reconciliation then matches by the
+// next ranked attribute instead of failing the object.
+var ErrLookupUnsupported = errors.New("the target cannot look up by this attribute")
+
 // ErrUnauthorized is returned (wrapped) when the store refused the
 // credentials or the permissions: retrying will not help.
 var ErrUnauthorized = errors.New("credentials refused")
