@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +38,10 @@ type SCIMOptions struct {
 	// MaxPageSize caps the resources in one list page, whatever the
 	// client's count; 0 means the server's default, 20 (SCIMMY's page).
 	MaxPageSize int
+	// Knobs make the server slow and imperfect from the start (latency,
+	// refused filters, throttling, errors); SetKnobs changes them later.
+	// The zero value turns them all off.
+	Knobs SCIMKnobs
 	// Node is the node binary; default "node" on PATH.
 	Node string
 	// Log receives the server's stderr; nil discards it (its tail is kept
@@ -133,6 +136,7 @@ func (s *SCIM) start(ctx context.Context, node, dir string, opts SCIMOptions) er
 	if opts.MaxPageSize > 0 {
 		args = append(args, "--max-page-size", strconv.Itoa(opts.MaxPageSize))
 	}
+	args = append(args, opts.Knobs.flags()...)
 	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	// The token goes through the environment, not argv, which ps shows.
@@ -216,22 +220,22 @@ type SCIMStats struct {
 	ByRoute map[string]int `json:"byRoute"`
 	// ByStatus is keyed by the HTTP status code, e.g. "429".
 	ByStatus map[string]int `json:"byStatus"`
-}
-
-// statsURL is GET /_stats beside the SCIM base path.
-func (s *SCIM) statsURL() string {
-	return strings.TrimSuffix(s.URL, "/scim/v2") + "/_stats"
+	// RefusedFilters counts the filters refused by the RefuseFilters
+	// knob, by the refused path as the knob names it.
+	RefusedFilters map[string]int `json:"refusedFilters"`
+	// Throttled and Failed count the answers the ThrottleRate (429) and
+	// ErrorRate (500, 503) knobs made.
+	Throttled int `json:"throttled"`
+	Failed    int `json:"failed"`
+	// Abandoned counts the requests whose client went away while they
+	// waited out a latency knob; nothing was written to them.
+	Abandoned int `json:"abandoned"`
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
 func (s *SCIM) Stats(ctx context.Context) (SCIMStats, error) {
 	var st SCIMStats
-	resp, err := s.statsRequest(ctx, http.MethodGet)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := s.adminJSON(ctx, http.MethodGet, "/_stats", nil, &st); err != nil {
 		return st, fmt.Errorf("scim server: stats: %w", err)
 	}
 	return st, nil
@@ -239,28 +243,10 @@ func (s *SCIM) Stats(ctx context.Context) (SCIMStats, error) {
 
 // ResetStats sets the request counts to zero.
 func (s *SCIM) ResetStats(ctx context.Context) error {
-	resp, err := s.statsRequest(ctx, http.MethodDelete)
-	if err != nil {
-		return err
+	if err := s.adminJSON(ctx, http.MethodDelete, "/_stats", nil, nil); err != nil {
+		return fmt.Errorf("scim server: reset stats: %w", err)
 	}
-	return resp.Body.Close()
-}
-
-func (s *SCIM) statsRequest(ctx context.Context, method string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.statsURL(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("scim server: stats: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scim server: stats: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		resp.Body.Close()
-		return nil, fmt.Errorf("scim server: stats: %s", resp.Status)
-	}
-	return resp, nil
+	return nil
 }
 
 // firstLine sends the first line written to it on ch and discards the

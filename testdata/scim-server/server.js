@@ -2,6 +2,9 @@
 // engine) and scimmy-routers on express, over an in-memory store.
 //
 //   node server.js --port 0 --token secret [--max-page-size 20] [--exit-on-stdin-close]
+//       [--latency MS[..MAX]] [--list-latency MS[..MAX]] [--refuse-filter PATH,…]
+//       [--refuse-as invalidFilter|invalidValue|plain] [--throttle-rate R]
+//       [--retry-after SECONDS] [--error-rate R]
 //
 // Options may also come from the environment: SCIM_PORT, SCIM_TOKEN,
 // SCIM_MAX_PAGE_SIZE. Port 0 picks a free port. Once listening it prints one
@@ -12,7 +15,14 @@
 // Every request must carry "Authorization: Bearer <token>" (401 with a SCIM
 // error otherwise). GET /_stats (same auth) returns the number of SCIM
 // requests served, by method, by "METHOD /ResourceType" and by status;
-// DELETE /_stats resets them.
+// DELETE /_stats resets them. The stats also count what the knobs did:
+// refused filters by path, throttled (429) and failed (500/503) answers,
+// and requests abandoned by the client while they waited out a latency.
+//
+// Knobs (see knobs.js) make the server slow and imperfect on purpose: the
+// flags above set them at start, PUT /_knobs (same auth, a JSON object,
+// which replaces all knobs; {} turns them all off) changes them at run
+// time, GET /_knobs shows them. Without any, the server behaves as before.
 //
 // Paging: like many real service providers, this one caps a page at
 // --max-page-size resources (20, SCIMMY's default page) whatever "count"
@@ -25,6 +35,7 @@ import express from "express";
 import SCIMMY from "scimmy";
 import SCIMMYRouters from "scimmy-routers";
 import {parseFilter} from "./filter.js";
+import {Faults, parseKnobs, parseRange} from "./knobs.js";
 import {Store} from "./store.js";
 
 const basePath = "/scim/v2";
@@ -36,6 +47,13 @@ function options() {
             token: {type: "string"},
             "max-page-size": {type: "string"},
             "exit-on-stdin-close": {type: "boolean", default: false},
+            "latency": {type: "string"},
+            "list-latency": {type: "string"},
+            "refuse-filter": {type: "string", multiple: true},
+            "refuse-as": {type: "string"},
+            "throttle-rate": {type: "string"},
+            "retry-after": {type: "string"},
+            "error-rate": {type: "string"},
         },
     });
     const port = Number(values.port ?? process.env.SCIM_PORT ?? 0);
@@ -44,7 +62,28 @@ function options() {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port ${values.port ?? process.env.SCIM_PORT}`);
     if (!token) throw new Error("a bearer token is required: --token or SCIM_TOKEN");
     if (!Number.isInteger(maxPageSize) || maxPageSize < 1) throw new Error("--max-page-size must be a positive integer");
-    return {port, token, maxPageSize, exitOnStdinClose: values["exit-on-stdin-close"]};
+    return {port, token, maxPageSize, exitOnStdinClose: values["exit-on-stdin-close"], knobs: knobsFromFlags(values)};
+}
+
+// knobsFromFlags turns the knob flags into knobs, validated as PUT
+// /_knobs validates them.
+function knobsFromFlags(values) {
+    const k = {};
+    if (values.latency !== undefined) [k.latencyMs, k.latencyMaxMs] = parseRange(values.latency);
+    if (values["list-latency"] !== undefined) [k.listLatencyMs, k.listLatencyMaxMs] = parseRange(values["list-latency"]);
+    if (values["refuse-filter"] !== undefined) {
+        k.refuseFilters = values["refuse-filter"].flatMap(v => v.split(",")).map(p => p.trim()).filter(Boolean);
+    }
+    if (values["refuse-as"] !== undefined) k.refuseAs = values["refuse-as"];
+    const number = (flag, key) => {
+        if (values[flag] === undefined) return;
+        k[key] = Number(values[flag]);
+        if (values[flag].trim() === "" || Number.isNaN(k[key])) throw new Error(`--${flag}: ${JSON.stringify(values[flag])} is not a number`);
+    };
+    number("throttle-rate", "throttleRate");
+    number("retry-after", "retryAfterSeconds");
+    number("error-rate", "errorRate");
+    return parseKnobs(k);
 }
 
 function scimError(res, status, detail, scimType) {
@@ -64,6 +103,19 @@ class Stats {
         this.byMethod = {};
         this.byRoute = {};
         this.byStatus = {};
+        this.refusedFilters = {};
+        this.injected = {throttled: 0, failed: 0, abandoned: 0};
+    }
+
+    // count counts one answer the knobs made: throttled, failed or
+    // abandoned.
+    count(what) {
+        this.injected[what]++;
+    }
+
+    // refuse counts one filter refused for naming path.
+    refuse(path) {
+        this.refusedFilters[path] = (this.refusedFilters[path] ?? 0) + 1;
     }
 
     middleware = (req, res, next) => {
@@ -79,7 +131,10 @@ class Stats {
     };
 
     toJSON() {
-        return {total: this.total, byMethod: this.byMethod, byRoute: this.byRoute, byStatus: this.byStatus};
+        return {
+            total: this.total, byMethod: this.byMethod, byRoute: this.byRoute, byStatus: this.byStatus,
+            refusedFilters: this.refusedFilters, ...this.injected,
+        };
     }
 }
 
@@ -156,7 +211,18 @@ function main() {
         stats.reset();
         res.status(204).end();
     });
-    app.use(basePath, stats.middleware, auth, prepareQuery(opts.maxPageSize), new SCIMMYRouters({
+    const faults = new Faults(opts.knobs, stats);
+    app.get("/_knobs", auth, (req, res) => res.json(faults.knobs));
+    app.put("/_knobs", auth, express.json({type: () => true}), (req, res) => {
+        try {
+            faults.set(parseKnobs(req.body));
+        } catch (ex) {
+            return scimError(res, 400, `knobs: ${ex.message}`, "invalidValue");
+        }
+        console.error(`scim-server: knobs ${JSON.stringify(faults.knobs)}`);
+        res.json(faults.knobs);
+    });
+    app.use(basePath, stats.middleware, auth, faults.middleware, prepareQuery(opts.maxPageSize), new SCIMMYRouters({
         type: "bearer",
         docUri: "https://datatracker.ietf.org/doc/html/rfc6750",
         handler: () => "idsync-test", // authenticate has already checked the token
