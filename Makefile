@@ -41,7 +41,10 @@ build: ## build bin/worker and bin/starter
 	go build -o bin/starter ./starter
 
 .PHONY: run
-run: $(TEMPORAL) build ## run the engine: Temporal dev server (UI :8233), worker, webhook listener
+# Where it listens comes from the environment or the command line (see
+# dev/run.sh): TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_UI_PORT (8233),
+# IDSYNC_WEBHOOK_ADDR (127.0.0.1:8088), TEMPORAL_DB (.state/temporal.db).
+run: $(TEMPORAL) build ## run the engine: Temporal dev server (UI :8233), worker, webhook listener (ports: TEMPORAL_ADDRESS, TEMPORAL_UI_PORT, IDSYNC_WEBHOOK_ADDR)
 	TEMPORAL=$(TEMPORAL) STATE=$(STATE) SEARCH_ATTRIBUTES="$(SEARCH_ATTRIBUTES)" ./dev/run.sh
 
 .PHONY: peers
