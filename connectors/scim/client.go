@@ -184,12 +184,27 @@ func (l *listResponse[T]) checkShape() error {
 }
 
 // list calls fn for every resource at path that matches filter (all if
-// empty), page by page. It trusts only startIndex and totalResults:
-// servers may return fewer resources than count asked for, and report a
-// wrong itemsPerPage. It stops after the page that reaches totalResults,
-// or at an empty page. It asks for at most maxResults per page when the
-// server advertises a limit.
+// empty), page by page.
 func list[T any](ctx context.Context, c *scimConnector, path, filter string, fn func(T) error) error {
+	return listPages(ctx, c, path, filter, func(_ int, page []T) error {
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// listPages calls fn with each page of the resources at path that match
+// filter (all if empty), and the totalResults the page reports. It trusts
+// only startIndex and totalResults: servers may return fewer resources
+// than count asked for, and report a wrong itemsPerPage. It stops after
+// the page that reaches totalResults, or at an empty page. It asks for at
+// most maxResults per page when the server advertises a limit. It checks
+// ctx before each page, so that a cancelled listing stops even when fn
+// ignores ctx.
+func listPages[T any](ctx context.Context, c *scimConnector, path, filter string, fn func(total int, page []T) error) error {
 	count := c.pageSize
 	if feat, err := c.features(ctx); err != nil {
 		return err
@@ -198,6 +213,9 @@ func list[T any](ctx context.Context, c *scimConnector, path, filter string, fn 
 	}
 	start := 1
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
 		q := url.Values{"startIndex": {strconv.Itoa(start)}, "count": {strconv.Itoa(count)}}
 		if filter != "" {
 			q.Set("filter", filter)
@@ -210,10 +228,8 @@ func list[T any](ctx context.Context, c *scimConnector, path, filter string, fn 
 			// Going on would repeat or skip resources, or never end.
 			return fmt.Errorf("GET %s: asked for startIndex %d, got %d: the server does not page by startIndex", path, start, page.StartIndex)
 		}
-		for _, r := range page.Resources {
-			if err := fn(r); err != nil {
-				return err
-			}
+		if err := fn(*page.TotalResults, page.Resources); err != nil {
+			return err
 		}
 		if len(page.Resources) == 0 || start+len(page.Resources)-1 >= *page.TotalResults {
 			return nil

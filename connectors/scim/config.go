@@ -128,6 +128,11 @@ func (c *Config) Validate() error {
 	} else if c.MembersPerRequest < 1 || c.MembersPerRequest > 10_000 {
 		bad("membersPerRequest: %d is not between 1 and 10000", c.MembersPerRequest)
 	}
+	if c.MaxScan == 0 {
+		c.MaxScan = DefaultMaxScan
+	} else if c.MaxScan < 0 {
+		bad("maxScan: %d is negative", c.MaxScan)
+	}
 	if c.Timeout == "" {
 		c.Timeout = DefaultTimeout.String()
 	} else if d, err := time.ParseDuration(c.Timeout); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,11 +78,21 @@ func (n *flexInt) UnmarshalJSON(data []byte) error {
 // the defaults, with one warning; only a failure that may pass (the
 // network, a rate limit, no OAuth token) is an error, and the next call
 // tries again.
+//
+// Only one request reads it; the others wait for it, but each no longer
+// than its own ctx allows: a slow server must not hold a cancelled lookup.
 func (c *scimConnector) features(ctx context.Context) (features, error) {
-	c.discoverMu.Lock()
-	defer c.discoverMu.Unlock()
-	if c.discovered != nil {
-		return *c.discovered, nil
+	if f, ok := c.cachedFeatures(); ok {
+		return f, nil
+	}
+	select {
+	case c.discovering <- struct{}{}:
+		defer func() { <-c.discovering }()
+	case <-ctx.Done():
+		return features{}, fmt.Errorf("discover: %w", ctx.Err())
+	}
+	if f, ok := c.cachedFeatures(); ok { // read while this one waited
+		return f, nil
 	}
 	var spc serviceProviderConfig
 	const path = "/ServiceProviderConfig"
@@ -99,8 +110,26 @@ func (c *scimConnector) features(ctx context.Context) (features, error) {
 	}
 	f := resolveFeatures(spc, c.overrides)
 	f.unusable = err
-	c.discovered = &f
+	stored := f
+	c.discoverMu.Lock()
+	c.discovered = &stored
+	c.discoverMu.Unlock()
+	f.source = maps.Clone(f.source)
 	return f, nil
+}
+
+// cachedFeatures returns the features once discovery has run. The copy
+// has its own source map, so that a later change (noPatch, noFilter)
+// does not race with a reader.
+func (c *scimConnector) cachedFeatures() (features, bool) {
+	c.discoverMu.Lock()
+	defer c.discoverMu.Unlock()
+	if c.discovered == nil {
+		return features{}, false
+	}
+	f := *c.discovered
+	f.source = maps.Clone(f.source)
+	return f, true
 }
 
 // answered reports whether err is the server's final answer about
@@ -183,6 +212,24 @@ func (c *scimConnector) noPatch(ctx context.Context) {
 	}
 }
 
+// noFilter records that the server answered a filtered list with 501
+// (not implemented), although discovery said it filters: lookups page
+// through every resource from then on, unless the filter setting
+// insists.
+func (c *scimConnector) noFilter(ctx context.Context, err error) {
+	if c.overrides.filter == ToggleTrue {
+		return
+	}
+	c.discoverMu.Lock()
+	defer c.discoverMu.Unlock()
+	if c.discovered != nil && c.discovered.filter {
+		c.discovered.filter = false
+		c.discovered.source["filter"] = "refused by the server"
+		c.logger.WarnContext(ctx, "the server does not implement filters; lookups page through at most maxScan resources from now on (set filter to false to skip the attempt)",
+			"max_scan", c.maxScan, "error", err)
+	}
+}
+
 // Describe implements connectors.Describer: what the connector found out
 // about the service provider and will use, one line each.
 func (c *scimConnector) Describe(ctx context.Context) ([]string, error) {
@@ -209,8 +256,9 @@ func (c *scimConnector) Describe(ctx context.Context) ([]string, error) {
 	}
 	if f.filter {
 		lines = append(lines, fmt.Sprintf("filter: yes (%s): lookups by filter", f.source["filter"]))
+		lines = append(lines, c.describeRefusals())
 	} else {
-		lines = append(lines, fmt.Sprintf("filter: no (%s): lookups page through every resource", f.source["filter"]))
+		lines = append(lines, fmt.Sprintf("filter: no (%s): lookups page through every resource, at most maxScan %d", f.source["filter"], c.maxScan))
 	}
 	if f.etag {
 		lines = append(lines, fmt.Sprintf("etag: yes (%s): updates send If-Match", f.source["etag"]))
@@ -230,4 +278,14 @@ func (c *scimConnector) Describe(ctx context.Context) ([]string, error) {
 		lines = append(lines, fmt.Sprintf("maxResults: not advertised; pages of %d asked for", count))
 	}
 	return lines, nil
+}
+
+// describeRefusals says which filter forms the server refused so far.
+func (c *scimConnector) describeRefusals() string {
+	refused := c.refusals.describe()
+	if len(refused) == 0 {
+		return "filter forms refused: none so far"
+	}
+	return fmt.Sprintf("filter forms refused: %s; lookups use the next form, else page through at most maxScan %d",
+		strings.Join(refused, ", "), c.maxScan)
 }

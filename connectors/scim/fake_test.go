@@ -25,7 +25,7 @@ type fakeSCIM struct {
 	// noPatch answers every PATCH with 501.
 	noPatch bool
 	// filter is "" (filters work), "ignore" (the server returns every
-	// resource) or "refuse" (400 invalidFilter).
+	// resource), "refuse" (400 invalidFilter) or "unimplemented" (501).
 	filter string
 	// etag makes PUT honour If-Match (412 on a mismatch).
 	etag bool
@@ -148,6 +148,9 @@ func (f *fakeSCIM) list(w http.ResponseWriter, r *http.Request, kind string) {
 		switch f.filter {
 		case "refuse":
 			scimErr(w, http.StatusBadRequest, "invalidFilter", "filters are not supported")
+			return
+		case "unimplemented":
+			scimErr(w, http.StatusNotImplemented, "", "filters are not implemented")
 			return
 		case "":
 			attr, value, err := parseEqFilter(fl)

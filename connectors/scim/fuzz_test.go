@@ -133,7 +133,7 @@ func FuzzFilterValue(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFilter(t, m.filter, map[string]string{connectors.MatchEmail: "emails.value"}[attr], attr, wire)
+			checkForms(t, m.forms, attr, wire)
 			if !m.keep(user) {
 				t.Errorf("%s %q: does not keep the user created with it", attr, v)
 			}
@@ -150,7 +150,7 @@ func FuzzFilterValue(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFilter(t, m.filter, "", attr, wire)
+			checkForms(t, m.forms, attr, wire)
 			if !m.keep(group) {
 				t.Errorf("group %s %q: does not keep the group created with it", attr, v)
 			}
@@ -162,6 +162,22 @@ func FuzzFilterValue(f *testing.F) {
 		}
 		checkFilter(t, p[len("members["):len(p)-1], "", "value", wire)
 	})
+}
+
+// checkForms checks every filter form of a lookup by attr: each must ask
+// for the value, by its own path.
+func checkForms(t *testing.T, forms []filterForm, attr, value string) {
+	t.Helper()
+	if len(forms) == 0 {
+		t.Fatalf("%s: no filter form", attr)
+	}
+	for _, f := range forms {
+		filter, wantAttr := f.filter, strings.TrimSuffix(f.name, " eq")
+		if inner, ok := strings.CutPrefix(filter, "emails["); ok && strings.HasSuffix(inner, "]") {
+			filter, wantAttr = strings.TrimSuffix(inner, "]"), "value"
+		}
+		checkFilter(t, filter, wantAttr, attr, value)
+	}
 }
 
 // checkFilter parses filter and checks its attribute (wantAttr, else

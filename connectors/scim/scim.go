@@ -152,6 +152,12 @@ type Config struct {
 	// Timeout bounds each HTTP request, as a Go duration ("30s", the
 	// default).
 	Timeout string `json:"timeout,omitempty"`
+	// MaxScan is the most resources a lookup pages through, comparing
+	// here, when the server does not filter or refuses every filter form
+	// of the attribute (default 10,000). Past it the lookup fails with
+	// connectors.ErrLookupUnsupported, and reconciliation matches by the
+	// next attribute.
+	MaxScan int `json:"maxScan,omitempty"`
 
 	// Enterprise is the GitHub enterprise's slug (github-emu only); the
 	// base URL is built from it.
@@ -216,6 +222,8 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 		deprovision:       c.Deprovision,
 		pageSize:          c.PageSize,
 		membersPerRequest: c.MembersPerRequest,
+		maxScan:           c.MaxScan,
+		discovering:       make(chan struct{}, 1),
 		overrides:         overrides{patch: c.Patch, filter: c.Filter, etag: c.ETag, maxResults: c.MaxResults},
 		profile:           c.profile,
 		logger:            logger.With(slog.Group("scim", "base_url", baseURL, "auth", c.Auth)),
@@ -285,13 +293,19 @@ type scimConnector struct {
 	deprovision       string
 	pageSize          int
 	membersPerRequest int
+	maxScan           int
 	overrides         overrides
 	profile           *Profile // nil for plain SCIM
 	logger            *slog.Logger
 	ids               idCache // target id <-> ExternalID, for managers
+	refusals          refusals
 
-	discoverMu sync.Mutex
-	discovered *features // nil until discovery has run
+	// discovering is held (one token) while /ServiceProviderConfig is
+	// read, so that one request reads it and the others wait, each only
+	// as long as its own ctx lets it; discoverMu guards discovered.
+	discovering chan struct{}
+	discoverMu  sync.Mutex
+	discovered  *features // nil until discovery has run
 }
 
 var (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -106,35 +105,6 @@ func (c *scimConnector) LookupGroups(ctx context.Context, attr, value string) ([
 		return nil, fmt.Errorf("scim: lookup groups by %s: %w", attr, err)
 	}
 	return found, nil
-}
-
-// lookup calls fn for each resource at path the server returns for m's
-// filter, or for every resource when the server does not filter: as
-// discovered or set, or as it answers the filtered request (501, or 400
-// invalidFilter). fn applies m.keep itself.
-func lookup[T any](ctx context.Context, c *scimConnector, path string, m matcher[T], fn func(T) error) error {
-	feat, err := c.features(ctx)
-	if err != nil {
-		return err
-	}
-	if feat.filter {
-		delivered := false
-		err := list(ctx, c, path, m.filter, func(r T) error { delivered = true; return fn(r) })
-		if delivered || !filterRefused(err) {
-			return err
-		}
-		c.logger.WarnContext(ctx, "the server refused a filter; reading every resource instead (set filter to false to skip the attempt)",
-			"path", path, "error", err)
-	}
-	return list(ctx, c, path, "", fn)
-}
-
-// filterRefused reports whether err says the server cannot filter, or
-// not by this attribute.
-func filterRefused(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && (e.Status == http.StatusNotImplemented ||
-		(e.Status == http.StatusBadRequest && strings.EqualFold(e.SCIMType, "invalidFilter")))
 }
 
 // CreateUser implements connectors.Target.
@@ -326,6 +296,13 @@ func (c *scimConnector) managerID(ctx context.Context, ext string) (string, erro
 		}
 		return nil
 	})
+	if errors.Is(err, connectors.ErrLookupUnsupported) {
+		// Failing the user for its manager would lose the whole change;
+		// the manager is set by a later sync that finds it (a full listing
+		// fills the id cache).
+		c.logger.WarnContext(ctx, "cannot look the manager up on this target; left unset", "manager_external_id", ext, "error", err)
+		return "", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("find manager: %w", err)
 	}
