@@ -58,6 +58,9 @@ func (r RuleSpec) options() reconcile.Options {
 		Concurrency:            r.Concurrency,
 		Deprovision:            r.Deprovision,
 		OnMissing:              r.OnMissing,
+		// Each rule owns what it writes: rules that share a target never
+		// touch each other's objects (reconcile/owner.go).
+		Owner: r.Name,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/scimfake"
+	"github.com/idsync/idsync/reconcile"
 )
 
 // watchedTarget is a scimfake server served from a listener of its own,
@@ -121,11 +122,13 @@ func (w *watchedTarget) serve(rw http.ResponseWriter, r *http.Request) {
 	if json.Unmarshal(c.body.Bytes(), &u) != nil || u.ExternalID == "" {
 		return
 	}
+	// Rules write "<rule>/<source id>" (reconcile/owner.go).
+	_, ext := reconcile.SplitExternalID(u.ExternalID)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if v, ok := w.waits[u.ExternalID]; ok && v.title == u.Title {
+	if v, ok := w.waits[ext]; ok && v.title == u.Title {
 		v.at <- at
-		delete(w.waits, u.ExternalID)
+		delete(w.waits, ext)
 		w.waiting.Add(-1)
 	}
 }

@@ -46,6 +46,9 @@ type Group struct {
 type TargetUser struct {
 	ID string `json:"id"`
 	User
+	// Owner is the rule that manages the object, as reconcile reads it
+	// from the ExternalID the target holds; connectors leave it empty.
+	Owner string `json:"owner,omitempty"`
 }
 
 // TargetGroup is a group as the target holds it, with members by target id.
@@ -54,6 +57,8 @@ type TargetGroup struct {
 	ExternalID  string   `json:"externalId,omitempty"`
 	DisplayName string   `json:"displayName"`
 	MemberIDs   []string `json:"memberIds,omitempty"`
+	// Owner: see TargetUser.Owner.
+	Owner string `json:"owner,omitempty"`
 }
 
 // ChangeSet is what changed at a source since a cursor.
@@ -139,6 +144,22 @@ type Target interface {
 // reported, until the connector is opened again or a full resync mends it.
 type KnownUsers interface {
 	KnownUserID(externalID string) (id string, ok bool)
+}
+
+// UserReader is a Target that reads one user by its target id, so that an
+// incremental run learns whether a group member is managed without
+// listing the target.
+type UserReader interface {
+	// GetUserByID returns the user with that target id; found is false
+	// when there is none.
+	GetUserByID(ctx context.Context, id string) (u TargetUser, found bool, err error)
+}
+
+// MemberOf is a Target that finds the groups a user is a direct member of,
+// so that a deprovisioned user leaves its groups without a listing of
+// every group.
+type MemberOf interface {
+	GroupsOfUser(ctx context.Context, userID string) ([]TargetGroup, error)
 }
 
 // Deprovision modes a rule may ask of a target.

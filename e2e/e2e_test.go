@@ -24,6 +24,7 @@ import (
 	"github.com/idsync/idsync/connectors/scim"
 	"github.com/idsync/idsync/internal/devserver"
 	"github.com/idsync/idsync/internal/peers"
+	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/webhook"
 	"github.com/idsync/idsync/workflows"
 )
@@ -163,6 +164,8 @@ func (e *env) targetState() (map[string]connectors.TargetUser, map[string]connec
 	users := map[string]connectors.TargetUser{}
 	if err := e.target.ListUsers(ctx, func(u connectors.TargetUser) error {
 		if u.ExternalID != "" {
+			// Rules write "<rule>/<source id>" (reconcile/owner.go).
+			u.Owner, u.ExternalID = reconcile.SplitExternalID(u.ExternalID)
 			users[u.UserName] = u
 		}
 		return nil
@@ -172,6 +175,7 @@ func (e *env) targetState() (map[string]connectors.TargetUser, map[string]connec
 	groups := map[string]connectors.TargetGroup{}
 	if err := e.target.ListGroups(ctx, func(g connectors.TargetGroup) error {
 		if g.ExternalID != "" {
+			g.Owner, g.ExternalID = reconcile.SplitExternalID(g.ExternalID)
 			groups[g.DisplayName] = g
 		}
 		return nil

@@ -73,7 +73,7 @@ func TestAdoption(t *testing.T) {
 			// a managed user whose id the source lacks is deprovisioned.
 			name:    "managed for another source id",
 			target:  []connectors.User{{ExternalID: other, UserName: "Ada", Email: "ada@example.org", GivenName: "Other"}},
-			adopted: -1, want: reconcile.Counts{Failed: 1}, wantUsers: 1,
+			adopted: -1, want: reconcile.Counts{Conflicts: 1}, wantUsers: 1,
 		},
 	}
 	for _, tt := range tests {
@@ -115,7 +115,7 @@ func TestAdoption(t *testing.T) {
 					}
 				}
 			}
-			if tt.want.Failed > 0 && (len(res.Failures) != 1 || !strings.Contains(res.Failures[0], other)) {
+			if tt.want.Conflicts > 0 && (len(res.Failures) != 1 || !strings.Contains(res.Failures[0], other)) {
 				t.Errorf("failures = %q, want one naming %s", res.Failures, other)
 			}
 
@@ -124,7 +124,7 @@ func TestAdoption(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second SyncUsers: %v", err)
 			}
-			if res.Users.Changed() != 0 || res.Users.Failed != tt.want.Failed {
+			if res.Users.Changed() != 0 || res.Users.Conflicts != tt.want.Conflicts {
 				t.Errorf("second run: %+v, want nothing changed", res.Users)
 			}
 		})
@@ -192,7 +192,7 @@ func TestAdoptOnConflict(t *testing.T) {
 			racer: func(connectors.User) connectors.User {
 				return connectors.User{ExternalID: other, UserName: "Ada", GivenName: "Other", Active: true}
 			},
-			want:    reconcile.Counts{Failed: 1},
+			want:    reconcile.Counts{Conflicts: 1},
 			wantExt: func(connectors.User) string { return other },
 		},
 	}
@@ -241,7 +241,7 @@ func TestAdoptOnConflict(t *testing.T) {
 				if tt.wantExt(ada) == other && (adas[0].GivenName != "Other" || adas[0].UserName != "Ada") {
 					t.Errorf("the user managed for %s was overwritten: %+v", other, adas[0].User)
 				}
-				if tt.want.Failed > 0 && (len(res.Failures) != 1 || !strings.Contains(res.Failures[0], other)) {
+				if tt.want.Conflicts > 0 && (len(res.Failures) != 1 || !strings.Contains(res.Failures[0], other)) {
 					t.Errorf("failures = %q, want one naming %s", res.Failures, other)
 				}
 			})

@@ -69,6 +69,7 @@ func (e Event) Validate() error {
 
 // ApplyChangeSet applies what a source reported since a cursor.
 func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (Result, error) {
+	s = s.owned()
 	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
 	// Users are independent of one another: up to Concurrency at once.
 	// Groups come after them, as they name them.
@@ -102,6 +103,7 @@ func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (R
 // Concurrency at once; a group or membership event waits for every event
 // before it, and the events after it wait for it.
 func (s *Syncer) ApplyEvents(ctx context.Context, events []Event) (Result, error) {
+	s = s.owned()
 	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
 	for len(events) > 0 {
 		run := userRun(events)
@@ -261,7 +263,7 @@ func (r *incremental) eventGroup(ctx context.Context, e Event) (connectors.Group
 
 func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 	cur, found, err := r.s.lookupUser(ctx, u, r.o)
-	if err == nil && found && cur.ExternalID == "" {
+	if err == nil && found && r.s.userRelation(cur) == unmanaged {
 		// Adoptions one at a time, each looking again: two source users
 		// applied at once that match one unmanaged account must not both
 		// adopt it.
@@ -269,18 +271,25 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 		defer r.adoptMu.Unlock()
 		cur, found, err = r.s.lookupUser(ctx, u, r.o)
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		r.users.fail("user "+u.ExternalID, err)
-	case !found || (cur.ExternalID != "" && cur.ExternalID != u.ExternalID):
-		// A match managed for another source id (two accounts with one
-		// email) is another user, as in a full resync: create. Where the
-		// target refuses (a userName taken), createUser says it conflicts.
+		return
+	}
+	rel := r.s.userRelation(cur)
+	switch {
+	case !found || ((rel == own || rel == foreign || rel == legacy) && cur.ExternalID != u.ExternalID) || rel == foreign:
+		// A match managed for another source id or by another rule (two
+		// accounts with one email) is another user, as in a full resync:
+		// create. Where the target refuses (a userName taken), createUser
+		// says it conflicts.
 		r.s.createUser(ctx, r.users, u, r.o)
-	case cur.ExternalID == u.ExternalID:
+	case rel == own:
 		r.s.updateIfChanged(ctx, r.users, cur, u, r.o)
-	default:
+	default: // unmanaged, or legacy with this source id: adopt or claim
 		r.s.adoptUser(ctx, r.users, cur, u, r.o)
+	}
+	if found && rel != foreign && cur.ExternalID == u.ExternalID {
+		r.setID(u.ExternalID, cur.ID)
 	}
 }
 
@@ -348,7 +357,7 @@ func (r *incremental) upsertGroup(ctx context.Context, g connectors.Group, setMe
 		r.groups.fail("group "+g.ExternalID, err)
 		return
 	}
-	if found && cur.ExternalID != "" && cur.ExternalID != g.ExternalID {
+	if rel := r.s.groupRelation(cur); found && (rel == foreign || (rel != unmanaged && cur.ExternalID != g.ExternalID)) {
 		// A group of the same name managed for another source id is
 		// another group, as in a full resync: create. Where the target
 		// refuses (unique names), createGroup says it conflicts.
@@ -368,9 +377,9 @@ func (r *incremental) upsertGroup(ctx context.Context, g connectors.Group, setMe
 	switch {
 	case !found:
 		r.s.createGroup(ctx, r.groups, g, want, managedIDs, r.o)
-	case cur.ExternalID == g.ExternalID:
+	case r.s.groupRelation(cur) == own:
 		r.s.updateGroup(ctx, r.groups, cur, g, want, managedIDs, r.o)
-	default:
+	default: // unmanaged, or legacy with this source id: adopt or claim
 		r.s.adoptGroup(ctx, r.groups, cur, g, want, managedIDs, r.o)
 	}
 }
@@ -389,15 +398,46 @@ func without(ids, drop []string) []string {
 	return out
 }
 
-// learnManaged marks which of the given target user ids are managed. It
-// reads the target's users only when a removal is possible at all.
-// TODO(perf): a lookup by target id would avoid the full read.
+// learnManaged marks which of the given target user ids are the rule's
+// own users. It reads each unknown one by id when the target can (the
+// cost is that of the members that may leave, not of the target), and
+// lists the target's users otherwise.
 func (r *incremental) learnManaged(ctx context.Context, ids []string, managed map[string]bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	known := map[string]bool{}
+	r.mu.Lock()
+	for _, id := range r.ids {
+		known[id] = true
+	}
+	r.mu.Unlock()
+	var unknown []string
+	for _, id := range ids {
+		if known[id] {
+			managed[id] = true
+		} else {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	if ur, ok := r.s.userReader(); ok {
+		for _, id := range unknown {
+			tu, found, err := ur.GetUserByID(ctx, id)
+			if err != nil {
+				return fmt.Errorf("read member %s: %w", id, err)
+			}
+			if found && r.s.userRelation(tu) == own {
+				r.setID(tu.ExternalID, tu.ID)
+				managed[tu.ID] = true
+			}
+		}
+		return nil
+	}
 	return r.s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
-		if tu.ExternalID != "" {
+		if r.s.userRelation(tu) == own {
 			r.setID(tu.ExternalID, tu.ID)
 			managed[tu.ID] = true
 		}
@@ -503,24 +543,44 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 		remove []string
 	}
 	var changes []change
-	err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
-		if tg.ExternalID == "" {
-			return nil
-		}
-		var remove []string
-		for _, id := range tg.MemberIDs {
-			if left[id] {
-				remove = append(remove, id)
-			}
-		}
-		if len(remove) > 0 {
+	add := func(tg connectors.TargetGroup, remove []string) {
+		if len(remove) > 0 && r.s.groupRelation(tg) == own {
 			changes = append(changes, change{tg, remove})
 		}
-		return nil
-	})
-	if err != nil {
-		r.groups.fail("remove deprovisioned users from their groups", err)
-		return
+	}
+	if mo, ok := r.s.memberOf(); ok {
+		// The cost is that of the users who left and their groups.
+		byGroup := map[string]connectors.TargetGroup{}
+		removeFrom := map[string][]string{}
+		for _, uid := range sortedKeys(left) {
+			groups, err := mo.GroupsOfUser(ctx, uid)
+			if err != nil {
+				r.groups.fail("find the groups of deprovisioned user "+uid, err)
+				return
+			}
+			for _, tg := range groups {
+				byGroup[tg.ID] = tg
+				removeFrom[tg.ID] = append(removeFrom[tg.ID], uid)
+			}
+		}
+		for _, gid := range sortedKeys(byGroup) {
+			add(byGroup[gid], removeFrom[gid])
+		}
+	} else {
+		err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
+			var remove []string
+			for _, id := range tg.MemberIDs {
+				if left[id] {
+					remove = append(remove, id)
+				}
+			}
+			add(tg, remove)
+			return nil
+		})
+		if err != nil {
+			r.groups.fail("remove deprovisioned users from their groups", err)
+			return
+		}
 	}
 	for _, c := range changes {
 		if !r.o.DryRun {

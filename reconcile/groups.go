@@ -10,20 +10,38 @@ import (
 	"github.com/idsync/idsync/connectors"
 )
 
-// managedUserIDs maps the ExternalID of every managed target user to its
-// target id: group members are translated through it.
-func (s *Syncer) managedUserIDs(ctx context.Context) (map[string]string, error) {
-	ids := map[string]string{}
+// memberIndex is what resolving group members needs of the target's users.
+type memberIndex struct {
+	// ids maps the ExternalID of each user the rule manages (or may claim,
+	// written before ownership) to its target id.
+	ids map[string]string
+	// own holds the target ids of the rule's own users: the only members
+	// a rule ever removes from a group.
+	own map[string]bool
+}
+
+// memberIndex lists the target's users once for the groups phase.
+func (s *Syncer) memberIndex(ctx context.Context) (memberIndex, error) {
+	mi := memberIndex{ids: map[string]string{}, own: map[string]bool{}}
+	n := 0
 	err := s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
-		if tu.ExternalID != "" {
-			ids[tu.ExternalID] = tu.ID
+		n++
+		s.progress("target users", n)
+		switch s.userRelation(tu) {
+		case own:
+			mi.ids[tu.ExternalID] = tu.ID
+			mi.own[tu.ID] = true
+		case legacy:
+			if _, ok := mi.ids[tu.ExternalID]; !ok {
+				mi.ids[tu.ExternalID] = tu.ID
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list target users: %w", err)
+		return mi, fmt.Errorf("list target users (%d read): %w", n, err)
 	}
-	return ids, nil
+	return mi, nil
 }
 
 // SyncGroups is the groups phase of a full resync: every in-scope source
@@ -31,36 +49,44 @@ func (s *Syncer) managedUserIDs(ctx context.Context) (map[string]string, error) 
 // members; managed groups no longer in the source are deleted, within the
 // guard. Members that idsync does not manage are left alone.
 func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
+	s = s.owned()
 	o := s.opts()
 	if !s.Target.Capabilities().Groups {
 		return Result{}, nil
 	}
-	userIDs, err := s.managedUserIDs(ctx)
+	mi, err := s.memberIndex(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	managedIDs := make(map[string]bool, len(userIDs))
-	for _, id := range userIDs {
-		managedIDs[id] = true
-	}
+	userIDs, managedIDs := mi.ids, mi.own
 	managed := map[string]connectors.TargetGroup{}
+	legacyGroups := map[string]connectors.TargetGroup{}
 	unmanaged := map[string][]connectors.TargetGroup{}
+	foreignGroups := 0
+	n := 0
 	err = s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
-		if tg.ExternalID != "" {
+		n++
+		s.progress("target groups", n)
+		switch s.groupRelation(tg) {
+		case own:
 			managed[tg.ExternalID] = tg
-		} else {
+		case legacy:
+			legacyGroups[tg.ExternalID] = tg
+		case foreign:
+			foreignGroups++
+		default:
 			k := strings.ToLower(tg.DisplayName)
 			unmanaged[k] = append(unmanaged[k], tg)
 		}
 		return nil
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("groups: list target groups: %w", err)
+		return Result{}, fmt.Errorf("groups: list target groups (%d read): %w", n, err)
 	}
 
 	t := &tally{}
 	seen := map[string]bool{}
-	n := 0
+	n = 0
 	err = s.Source.ListGroups(ctx, func(g connectors.Group) error {
 		if g.ExternalID == "" || seen[g.ExternalID] {
 			return nil
@@ -70,6 +96,11 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 		s.progress("groups", n)
 		want := memberIDs(g.Members, userIDs)
 		cur, ok := managed[g.ExternalID]
+		if lg, claim := legacyGroups[g.ExternalID]; !ok && claim {
+			delete(legacyGroups, g.ExternalID)
+			s.adoptGroup(ctx, t, lg, g, want, managedIDs, o)
+			return t.err()
+		}
 		if !ok {
 			k := strings.ToLower(g.DisplayName)
 			if c := unmanaged[k]; len(c) == 1 {
@@ -109,7 +140,9 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 		}
 		t.counts.Deprovisioned++
 	}
-	return Result{Groups: t.counts, ManagedGroups: len(seen), Failures: t.failures}, nil
+	t.counts.Foreign += foreignGroups + len(legacyGroups)
+	c := t.counts
+	return Result{Groups: c, ManagedGroups: c.Created + c.Adopted + c.Updated + c.Unchanged, Failures: t.failures}, nil
 }
 
 // memberIDs translates source member ids to target ids, sorted; members
@@ -138,12 +171,16 @@ func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, 
 			t.fail("create group "+g.ExternalID, lerr)
 		case !found:
 			t.fail("create group "+g.ExternalID, permanentf("target says it exists but no group matches it: %v", err))
-		case cur.ExternalID != "" && cur.ExternalID != g.ExternalID:
-			t.fail("create group "+g.ExternalID, permanentf("conflicts with group %s managed for source id %s", cur.ID, cur.ExternalID))
-		case cur.ExternalID == g.ExternalID:
-			s.updateGroup(ctx, t, cur, g, want, managedIDs, o)
 		default:
-			s.adoptGroup(ctx, t, cur, g, want, managedIDs, o)
+			switch rel := s.groupRelation(cur); {
+			case rel == own && cur.ExternalID == g.ExternalID:
+				s.updateGroup(ctx, t, cur, g, want, managedIDs, o)
+			case rel == unmanaged || (rel == legacy && cur.ExternalID == g.ExternalID):
+				s.adoptGroup(ctx, t, cur, g, want, managedIDs, o)
+			default:
+				t.fail("create group "+g.DisplayName+" (source id "+g.ExternalID+")",
+					conflictf("it collides with group %s of %s (source id %s)", cur.ID, ownerName(cur.Owner), cur.ExternalID))
+			}
 		}
 		return
 	}
@@ -174,7 +211,7 @@ func (s *Syncer) adoptGroup(ctx context.Context, t *tally, cur connectors.Target
 
 func (s *Syncer) updateGroup(ctx context.Context, t *tally, cur connectors.TargetGroup, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
 	add, remove := memberDiff(cur.MemberIDs, want, managedIDs)
-	renamed := cur.DisplayName != g.DisplayName
+	renamed := cur.DisplayName != g.DisplayName || cur.Owner != o.Owner
 	if !renamed && len(add) == 0 && len(remove) == 0 {
 		t.add(func(c *Counts) { c.Unchanged++ })
 		return
@@ -263,4 +300,11 @@ func (s *Syncer) lookupGroup(ctx context.Context, g connectors.Group) (connector
 		return hits[0], true, nil
 	}
 	return connectors.TargetGroup{}, false, nil
+}
+
+func ownerName(owner string) string {
+	if owner == "" {
+		return "an idsync rule before ownership"
+	}
+	return "rule " + owner
 }

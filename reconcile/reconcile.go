@@ -45,6 +45,11 @@ type Options struct {
 	// from the target (deleted there by someone): MissingRecreate (the
 	// default) creates it again, MissingReport counts it as failed.
 	OnMissing string
+	// Owner is the name of the rule the Syncer works for: it writes the
+	// objects it manages as the rule's (see owner.go) and touches no
+	// object of another rule. Empty: every object with an ExternalID is
+	// the Syncer's.
+	Owner string
 }
 
 // Values of Options.Deprovision and Options.OnMissing.
@@ -92,6 +97,14 @@ type Counts struct {
 	// Kept counts managed users that left the source and were kept
 	// because the rule deprovisions nothing.
 	Kept int `json:"kept,omitempty"`
+	// Conflicts counts source objects that collide with a target object
+	// the rule may not take over (another rule's, or a userName taken by
+	// another account); nothing is written for them.
+	Conflicts int `json:"conflicts,omitempty"`
+	// Foreign counts the target objects of other rules (and, in a full
+	// resync, objects written before ownership that no rule claimed), which
+	// the run left alone.
+	Foreign int `json:"foreign,omitempty"`
 }
 
 // Add returns the sum of c and o.
@@ -104,6 +117,8 @@ func (c Counts) Add(o Counts) Counts {
 		Unchanged:     c.Unchanged + o.Unchanged,
 		Failed:        c.Failed + o.Failed,
 		Kept:          c.Kept + o.Kept,
+		Conflicts:     c.Conflicts + o.Conflicts,
+		Foreign:       c.Foreign + o.Foreign,
 	}
 }
 
@@ -211,7 +226,12 @@ func (t *tally) fail(what string, err error) {
 		}
 		return
 	}
-	t.counts.Failed++
+	var conflict *ConflictError
+	if errors.As(err, &conflict) {
+		t.counts.Conflicts++
+	} else {
+		t.counts.Failed++
+	}
 	if len(t.failures) < maxFailureSamples {
 		t.failures = append(t.failures, fmt.Sprintf("%s: %v", what, err))
 	}

@@ -32,38 +32,71 @@ func (s *Syncer) progress(phase string, done int) {
 
 // userIndex is the target's users as a full pass sees them.
 type userIndex struct {
-	managed map[string]connectors.TargetUser // by ExternalID
+	managed map[string]connectors.TargetUser // the rule's own, by ExternalID
+	// legacy holds users written before ownership, by ExternalID: the rule
+	// claims those its source has and leaves the others alone.
+	legacy map[string]connectors.TargetUser
 	// unmanaged maps a match attribute to lower-cased value to target ids.
 	unmanaged map[string]map[string][]string
 	byID      map[string]connectors.TargetUser // unmanaged users by target id
+	// taken maps a lower-cased userName of a user the rule may not adopt
+	// (another rule's, or one of its own for another source id) to what
+	// holds it, so that a colliding source user is reported as a conflict
+	// without a create that is bound to fail.
+	taken   map[string]string
+	foreign int
 }
 
 func (s *Syncer) indexUsers(ctx context.Context, attrs []string) (*userIndex, error) {
 	idx := &userIndex{
 		managed:   map[string]connectors.TargetUser{},
+		legacy:    map[string]connectors.TargetUser{},
 		unmanaged: map[string]map[string][]string{},
 		byID:      map[string]connectors.TargetUser{},
+		taken:     map[string]string{},
 	}
 	for _, a := range attrs {
 		idx.unmanaged[a] = map[string][]string{}
 	}
+	n := 0
 	err := s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
-		if tu.ExternalID != "" {
-			idx.managed[tu.ExternalID] = tu
-			return nil
+		n++
+		s.progress("target users", n)
+		rel := s.userRelation(tu)
+		if rel != unmanaged {
+			if k := strings.ToLower(tu.UserName); k != "" {
+				idx.taken[k] = holder(tu)
+			}
 		}
-		idx.byID[tu.ID] = tu
-		for _, a := range attrs {
-			if v := matchValue(tu.User, a); v != "" {
-				idx.unmanaged[a][v] = append(idx.unmanaged[a][v], tu.ID)
+		switch rel {
+		case own:
+			idx.managed[tu.ExternalID] = tu
+		case legacy:
+			idx.legacy[tu.ExternalID] = tu
+		case foreign:
+			idx.foreign++
+		default:
+			idx.byID[tu.ID] = tu
+			for _, a := range attrs {
+				if v := matchValue(tu.User, a); v != "" {
+					idx.unmanaged[a][v] = append(idx.unmanaged[a][v], tu.ID)
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list target users: %w", err)
+		return nil, fmt.Errorf("list target users (%d read): %w", n, err)
 	}
 	return idx, nil
+}
+
+// holder names who manages a target object, for conflict reports.
+func holder(tu connectors.TargetUser) string {
+	if tu.Owner != "" {
+		return fmt.Sprintf("user %s of rule %s (source id %s)", tu.ID, tu.Owner, tu.ExternalID)
+	}
+	return fmt.Sprintf("user %s (source id %s)", tu.ID, tu.ExternalID)
 }
 
 // adoptable returns the one unmanaged user that matches u by the ranked
@@ -108,6 +141,7 @@ func matchValue(u connectors.User, attr string) string {
 // exists, adopted or created, and equal in the target; every managed target
 // user that is no longer in the source is deprovisioned, within the guard.
 func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
+	s = s.owned()
 	o := s.opts()
 	idx, err := s.indexUsers(ctx, o.MatchAttributes)
 	if err != nil {
@@ -129,15 +163,31 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 			return e
 		}
 		cur, managed := idx.managed[u.ExternalID]
+		claim := false
+		if !managed {
+			cur, claim = idx.legacy[u.ExternalID]
+			delete(idx.legacy, u.ExternalID)
+		}
 		var adopt connectors.TargetUser
 		adopting := false
-		if !managed {
+		if !managed && !claim {
 			adopt, adopting = idx.adoptable(u, o.MatchAttributes)
+		}
+		if !managed && !claim && !adopting {
+			if h, ok := idx.taken[strings.ToLower(u.UserName)]; ok {
+				// Known before writing: no POST that is bound to get a 409
+				// on every resync.
+				t.fail("create user "+u.UserName+" (source id "+u.ExternalID+")",
+					conflictf("userName %q is taken by %s", u.UserName, h))
+				return nil
+			}
 		}
 		g.Go(func() error {
 			switch {
 			case managed:
 				s.updateIfChanged(gctx, t, cur, u, o)
+			case claim:
+				s.adoptUser(gctx, t, cur, u, o)
 			case adopting:
 				s.adoptUser(gctx, t, adopt, u, o)
 			default:
@@ -193,8 +243,12 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 		}
 		t.counts.Deprovisioned++
 	}
-	managedAfter := len(seen)
-	return Result{Users: t.counts, ManagedUsers: managedAfter, Failures: t.failures}, nil
+	// Legacy users the source does not have may be another rule's: left
+	// alone, and counted so that the summary says so.
+	t.counts.Foreign += idx.foreign + len(idx.legacy)
+	c := t.counts
+	managedAfter := c.Created + c.Adopted + c.Updated + c.Unchanged + c.Kept
+	return Result{Users: c, ManagedUsers: managedAfter, Failures: t.failures}, nil
 }
 
 // guard refuses a deprovisioning pass that is larger than the options allow.
@@ -217,7 +271,7 @@ func guard(kind string, would, managed int, ids []string, o Options) error {
 }
 
 func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.TargetUser, u connectors.User, o Options) {
-	if UsersEqual(cur.User, u) {
+	if UsersEqual(cur.User, u) && cur.Owner == o.Owner {
 		t.add(func(c *Counts) { c.Unchanged++ })
 		return
 	}
@@ -273,12 +327,17 @@ func (s *Syncer) createUser(ctx context.Context, t *tally, u connectors.User, o 
 		t.fail("create user "+u.ExternalID, lerr)
 	case !found:
 		t.fail("create user "+u.ExternalID, permanentf("target says it exists but no user matches it: %v", err))
-	case cur.ExternalID == u.ExternalID:
-		s.updateIfChanged(ctx, t, cur, u, o)
-	case cur.ExternalID != "":
-		t.fail("create user "+u.ExternalID, permanentf("conflicts with user %s managed for source id %s", cur.ID, cur.ExternalID))
 	default:
-		s.adoptUser(ctx, t, cur, u, o)
+		switch rel := s.userRelation(cur); {
+		case rel == own && cur.ExternalID == u.ExternalID:
+			s.updateIfChanged(ctx, t, cur, u, o)
+		case rel == legacy && cur.ExternalID == u.ExternalID:
+			s.adoptUser(ctx, t, cur, u, o) // claimed
+		case rel == unmanaged:
+			s.adoptUser(ctx, t, cur, u, o)
+		default:
+			t.fail("create user "+u.UserName+" (source id "+u.ExternalID+")", conflictf("it collides with %s", holder(cur)))
+		}
 	}
 }
 
