@@ -106,11 +106,14 @@ func newOAuthAuth(ctx context.Context, cfg *clientcredentials.Config, client *ht
 	return &oauthAuth{cfg: cfg, tokenCtx: tctx, ts: cfg.TokenSource(tctx)}
 }
 
-func (a *oauthAuth) authorize(_ context.Context, req *http.Request) (uint64, error) {
+func (a *oauthAuth) authorize(ctx context.Context, req *http.Request) (uint64, error) {
 	a.mu.Lock()
 	ts, gen := a.ts, a.gen
 	a.mu.Unlock()
-	tok, err := ts.Token()
+	tok, err := tokenUntil(ctx, ts)
+	if ctxErr := ctx.Err(); ctxErr != nil && tok == nil {
+		return gen, fmt.Errorf("wait for an oauth2 token: %w", ctxErr)
+	}
 	if err != nil {
 		return gen, a.tokenError(err)
 	}
@@ -124,6 +127,29 @@ func (a *oauthAuth) authorize(_ context.Context, req *http.Request) (uint64, err
 	a.mu.Unlock()
 	req.Header.Set("Authorization", tok.Type()+" "+tok.AccessToken)
 	return gen, nil
+}
+
+// tokenUntil gets a token from ts but gives up when ctx ends. The token
+// request itself goes on (bounded by the token client's timeout): its
+// token is shared by every request of the connector, so the next request
+// finds it cached. The goroutine only hands its result to a buffered
+// channel; nothing of the caller's is touched after tokenUntil returns.
+func tokenUntil(ctx context.Context, ts oauth2.TokenSource) (*oauth2.Token, error) {
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		tok, err := ts.Token()
+		ch <- result{tok, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // refused drops the cached token, unless another request already did

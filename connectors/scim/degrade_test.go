@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -390,4 +391,37 @@ func TestFilterUnimplemented(t *testing.T) {
 		t.Errorf("%d filtered requests, want 1: %q", n, f.log())
 	}
 	wantLines(t, describe(t, c), "filter: no (refused by the server)")
+}
+
+// TestCancelWhileTokenFetched: a request waiting for an OAuth 2.0 token
+// from a slow token endpoint returns when its ctx ends; the token, once
+// it comes, serves the next request.
+func TestCancelWhileTokenFetched(t *testing.T) {
+	release := make(chan struct{})
+	ts := newTokenServer(t, func(ts *tokenServer) {
+		ts.answer = func(http.ResponseWriter, int) bool {
+			select {
+			case <-release:
+			case <-time.After(3 * time.Second):
+			}
+			return false
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before ts.Close, which waits for the handler
+	f := newFakeSCIM(t, func(f *fakeSCIM) { f.spc = spcJSON(true, true, false, 0) })
+	c, _ := openConfig(t, oauthConfig(t, f.URL, ts.URL))
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := c.LookupUsers(ctx, connectors.MatchUserName, "x")
+	if took := time.Since(began); !errors.Is(err, context.DeadlineExceeded) || took > time.Second {
+		t.Fatalf("lookup = %v after %v; want context.DeadlineExceeded within 1s", err, took)
+	}
+	release <- struct{}{}
+	if _, err := c.LookupUsers(t.Context(), connectors.MatchUserName, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.count(); n != 1 {
+		t.Errorf("%d token requests, want 1: the abandoned one's token is reused", n)
+	}
 }
