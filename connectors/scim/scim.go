@@ -46,6 +46,12 @@
 // PATCH and filters are assumed, ETags are not. Without PATCH, group
 // changes and deprovisioning read the resource and write it back (PUT);
 // without filters, lookups page through every resource and match here.
+// A filter form the server refuses (400 invalidFilter or invalidValue, or
+// a bare 400) is remembered for the connector's life: an email lookup
+// tries emails.value eq, emails[value eq …], then emails eq; when every
+// form of an attribute is refused, the lookup pages through at most
+// maxScan resources (10,000), past which it fails with
+// connectors.ErrLookupUnsupported. Describe lists the refused forms.
 // With ETags, every PUT carries If-Match with the version read, and a 412
 // (changed meanwhile) reads again and retries once. Bulk is recorded
 // (Describe shows it) but not used.
