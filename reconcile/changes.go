@@ -548,12 +548,18 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 			changes = append(changes, change{tg, remove})
 		}
 	}
+	listAll := true
 	if mo, ok := r.s.memberOf(); ok {
 		// The cost is that of the users who left and their groups.
 		byGroup := map[string]connectors.TargetGroup{}
 		removeFrom := map[string][]string{}
+		listAll = false
 		for _, uid := range sortedKeys(left) {
 			groups, err := mo.GroupsOfUser(ctx, uid)
+			if errors.Is(err, connectors.ErrLookupUnsupported) {
+				listAll = true // the target cannot say: list its groups
+				break
+			}
 			if err != nil {
 				r.groups.fail("find the groups of deprovisioned user "+uid, err)
 				return
@@ -564,9 +570,12 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 			}
 		}
 		for _, gid := range sortedKeys(byGroup) {
-			add(byGroup[gid], removeFrom[gid])
+			if !listAll {
+				add(byGroup[gid], removeFrom[gid])
+			}
 		}
-	} else {
+	}
+	if listAll {
 		err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
 			var remove []string
 			for _, id := range tg.MemberIDs {
