@@ -14,6 +14,9 @@ const (
 	KindUser       = "user"
 	KindGroup      = "group"
 	KindMembership = "membership"
+	// KindAny is a user or a group, with OpDelete only: a source that
+	// cannot say which kind an id was (LDAP syncrepl deletions).
+	KindAny = "any"
 
 	OpUpsert = "upsert"
 	OpDelete = "delete"
@@ -53,6 +56,13 @@ func (e Event) Validate() error {
 		return fmt.Errorf("op %q: want upsert or delete", e.Op)
 	}
 	switch e.Kind {
+	case KindAny:
+		if e.Op != OpDelete {
+			return errors.New("kind any: only with op delete")
+		}
+		if e.ID == "" {
+			return errors.New("any event without id")
+		}
 	case KindUser, KindGroup:
 		if e.ID == "" {
 			return fmt.Errorf("%s event without id", e.Kind)
@@ -62,7 +72,7 @@ func (e Event) Validate() error {
 			return errors.New("membership event needs groupId and userId")
 		}
 	default:
-		return fmt.Errorf("kind %q: want user, group or membership", e.Kind)
+		return fmt.Errorf("kind %q: want user, group, membership or any", e.Kind)
 	}
 	return nil
 }
@@ -70,23 +80,27 @@ func (e Event) Validate() error {
 // ApplyChangeSet applies what a source reported since a cursor.
 func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (Result, error) {
 	s = s.owned()
-	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
+	r := s.newIncremental()
 	// Users are independent of one another: up to Concurrency at once.
-	// Groups come after them, as they name them.
-	r.concurrently(ctx, len(cs.Users), func(i int) { r.upsertUser(ctx, cs.Users[i]) })
+	// Groups come after them, as they name them. A failed object is
+	// retried by reading it from the source again: the source is the truth.
+	r.concurrently(ctx, len(cs.Users), func(i int) {
+		u := cs.Users[i]
+		r.one(Event{Kind: KindUser, Op: OpUpsert, ID: u.ExternalID}, func(c *incremental) { c.upsertUser(ctx, u) })
+	})
 	if err := r.err(); err != nil {
 		return Result{}, err
 	}
 	if s.Target.Capabilities().Groups {
 		for _, g := range cs.Groups {
-			r.upsertGroup(ctx, g, true)
+			r.one(Event{Kind: KindGroup, Op: OpUpsert, ID: g.ExternalID}, func(c *incremental) { c.upsertGroup(ctx, g, true) })
 			if err := r.err(); err != nil {
 				return Result{}, err
 			}
 		}
 	}
 	for _, id := range cs.DeletedIDs {
-		r.deleteAny(ctx, id)
+		r.one(Event{Kind: KindAny, Op: OpDelete, ID: id}, func(c *incremental) { c.deleteAny(ctx, id) })
 		if err := r.err(); err != nil {
 			return Result{}, err
 		}
@@ -104,7 +118,7 @@ func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (R
 // before it, and the events after it wait for it.
 func (s *Syncer) ApplyEvents(ctx context.Context, events []Event) (Result, error) {
 	s = s.owned()
-	r := &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, ids: map[string]string{}}
+	r := s.newIncremental()
 	for len(events) > 0 {
 		run := userRun(events)
 		r.concurrently(ctx, run, func(i int) {
@@ -113,7 +127,7 @@ func (s *Syncer) ApplyEvents(ctx context.Context, events []Event) (Result, error
 				r.users.fail("event "+e.Key(), permanentf("%v", err))
 				return
 			}
-			r.apply(ctx, e)
+			r.one(e, func(c *incremental) { c.apply(ctx, e) })
 		})
 		r.leaveGroups(ctx)
 		if err := r.err(); err != nil {
@@ -165,13 +179,56 @@ type incremental struct {
 	o      Options
 	users  *tally
 	groups *tally
-	mu     sync.Mutex // guards ids and left: users apply concurrently
+	*runState
+}
+
+// runState is what the objects of one run share.
+type runState struct {
+	mu sync.Mutex // guards ids, left and retry: users apply concurrently
 	// adoptMu serialises adoptions (see upsertUser).
 	adoptMu sync.Mutex
 	ids     map[string]string // user ExternalID → target id, cached per run
 	// left holds the target ids of the users deprovisioned since the
 	// last leaveGroups.
 	left map[string]bool
+	// retry holds what failed, as events that apply it again, in order.
+	retry        []Retry
+	retryDropped int
+}
+
+func (s *Syncer) newIncremental() *incremental {
+	return &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, runState: &runState{ids: map[string]string{}}}
+}
+
+// maxRetry bounds the retry events a result carries (they go into
+// workflow history); past it, the rule runs a full resync instead.
+const maxRetry = 500
+
+// one applies one object's change with tallies of its own, so that a
+// failure is known per object: the object's retry event is kept, to be
+// applied again by a later run (a failure that aborts the run is not the
+// object's, and the whole run is retried). Conflicts are not retried: a
+// collision stays one until either side changes, which brings a change.
+func (r *incremental) one(retry Event, fn func(c *incremental)) {
+	c := &incremental{s: r.s, o: r.o, users: &tally{}, groups: &tally{}, runState: r.runState}
+	fn(c)
+	r.users.merge(c.users)
+	r.groups.merge(c.groups)
+	if c.err() != nil || c.users.counts.Failed+c.groups.counts.Failed == 0 {
+		return
+	}
+	why := append(append([]string(nil), c.users.failures...), c.groups.failures...)
+	item := Retry{Event: retry}
+	if len(why) > 0 {
+		item.Error = why[0]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.retry) < maxRetry {
+		r.retry = append(r.retry, item)
+	} else {
+		r.retryDropped++
+	}
 }
 
 func (r *incremental) knownID(ext string) (string, bool) {
@@ -200,6 +257,7 @@ func (r *incremental) result() Result {
 	if len(res.Failures) > maxFailureSamples {
 		res.Failures = res.Failures[:maxFailureSamples]
 	}
+	res.Retry, res.RetryDropped = r.retry, r.retryDropped
 	return res
 }
 
@@ -220,6 +278,8 @@ func (r *incremental) apply(ctx context.Context, e Event) {
 		}
 	case e.Kind == KindMembership:
 		r.membership(ctx, e)
+	case e.Kind == KindAny:
+		r.deleteAny(ctx, e.ID)
 	}
 }
 

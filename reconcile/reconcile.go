@@ -135,6 +135,20 @@ type Result struct {
 	ManagedUsers  int      `json:"managedUsers,omitempty"`
 	ManagedGroups int      `json:"managedGroups,omitempty"`
 	Failures      []string `json:"failures,omitempty"`
+	// Retry holds the objects of an incremental run that failed, as the
+	// events that apply them again (at most 500; RetryDropped counts the
+	// rest): the rule keeps them and retries them with backoff, so that a
+	// failed change is never dropped until the next full resync.
+	Retry        []Retry `json:"retry,omitempty"`
+	RetryDropped int     `json:"retryDropped,omitempty"`
+}
+
+// Retry is one failed object of an incremental run: the event that applies
+// it again (without a payload, the object is read from the source again)
+// and why it failed.
+type Retry struct {
+	Event Event  `json:"event"`
+	Error string `json:"error,omitempty"`
 }
 
 // Merge adds o into r.
@@ -234,6 +248,24 @@ func (t *tally) fail(what string, err error) {
 	}
 	if len(t.failures) < maxFailureSamples {
 		t.failures = append(t.failures, fmt.Sprintf("%s: %v", what, err))
+	}
+}
+
+// merge adds o's outcome to t.
+func (t *tally) merge(o *tally) {
+	o.mu.Lock()
+	counts, failures, fatal := o.counts, o.failures, o.fatal
+	o.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.counts = t.counts.Add(counts)
+	for _, f := range failures {
+		if len(t.failures) < maxFailureSamples {
+			t.failures = append(t.failures, f)
+		}
+	}
+	if t.fatal == nil {
+		t.fatal = fatal
 	}
 }
 

@@ -105,6 +105,7 @@ func (r *rule) run() error {
 		r.startQueuedResync()
 		r.maybeCloseBreaker()
 		r.maybeApplyChanges()
+		r.maybeRetry()
 		r.maybePoll()
 		r.updateStatus()
 		if r.shouldContinueAsNew() {
@@ -141,6 +142,7 @@ func (r *rule) addPending(events []reconcile.Event) {
 		r.state.PendingDue = r.now().Add(r.state.Config.effectiveBatchWindow())
 	}
 	r.state.Pending = append(r.state.Pending, events...)
+	r.supersedeRetries(events)
 	if len(r.state.Pending) > maxPending {
 		r.state.Pending = compact(r.state.Pending)
 	}
@@ -198,6 +200,7 @@ func (r *rule) maybeApplyChanges() {
 	r.state.Pending = append([]reconcile.Event(nil), r.state.Pending[n:]...)
 	r.state.PendingDue = r.now()
 	r.record(res)
+	r.noteRetries(nil, res)
 	if len(res.Failures) > 0 {
 		r.state.LastError = "apply changes: " + res.Failures[0]
 	}
@@ -245,6 +248,7 @@ func (r *rule) maybePoll() {
 	r.state.LastSuccess = now
 	r.state.Cursor = out.Cursor
 	r.state.LastPollResult = fmt.Sprintf("ok: %d changes", out.Changes)
+	r.noteRetries(nil, out.Result)
 	if len(out.Result.Failures) > 0 {
 		r.state.LastError = "poll: " + out.Result.Failures[0]
 	}
@@ -385,6 +389,9 @@ func (r *rule) nextDeadline() time.Time {
 	}
 	if len(r.state.Pending) > 0 && !r.breakerOpen() {
 		earliest(r.state.PendingDue)
+	}
+	if len(r.state.Retrying) > 0 && !r.breakerOpen() && r.child == nil {
+		earliest(r.nextRetry())
 	}
 	switch {
 	case r.breakerOpen():

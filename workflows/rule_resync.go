@@ -111,6 +111,9 @@ func (r *rule) finishResync() {
 		r.state.ConsecutiveFailures = 0
 		r.state.LastSuccess = r.now()
 		r.state.LastError = ""
+		// It recomputed every object: what was left to retry is done, or
+		// counted among its own failures.
+		r.state.Retrying, r.state.FailedForGood = nil, nil
 	}
 	r.logger.Info("full resync done", "workflow_id", s.WorkflowID, "users", out.Result.Users, "groups", out.Result.Groups)
 }

@@ -36,6 +36,12 @@ type RuleState struct {
 	Pending    []reconcile.Event `json:"pending,omitempty"`
 	PendingDue time.Time         `json:"pendingDue,omitzero"`
 
+	// Retrying holds the objects that failed in a poll or a real-time
+	// change, to be applied again (rule_retry.go); FailedForGood those
+	// that failed every retry.
+	Retrying      []RetryEntry `json:"retrying,omitempty"`
+	FailedForGood []RetryEntry `json:"failedForGood,omitempty"`
+
 	// SyncQueue holds resyncs asked for and not yet started.
 	SyncQueue  []SyncRequest  `json:"syncQueue,omitempty"`
 	ResyncSeq  int            `json:"resyncSeq,omitempty"`
@@ -145,6 +151,11 @@ type RuleStatus struct {
 	BreakerOpenUntil    time.Time        `json:"breakerOpenUntil,omitzero"`
 	LastError           string           `json:"lastError,omitempty"`
 	PendingChanges      int              `json:"pendingChanges"`
+	// Retrying and FailedForGood: see RuleState (at most 20 of the
+	// retried ones are shown; RetryingCount says how many there are).
+	RetryingCount int          `json:"retryingCount,omitempty"`
+	Retrying      []RetryEntry `json:"retrying,omitempty"`
+	FailedForGood []RetryEntry `json:"failedForGood,omitempty"`
 	ManagedUsers        int              `json:"managedUsers"`
 	ManagedGroups       int              `json:"managedGroups"`
 	Totals              reconcile.Result `json:"totals"`

@@ -41,6 +41,9 @@ func (r *rule) status() RuleStatus {
 		BreakerOpenUntil:    r.state.BreakerOpenUntil,
 		LastError:           r.state.LastError,
 		PendingChanges:      len(r.state.Pending),
+		RetryingCount:       len(r.state.Retrying),
+		Retrying:            r.state.Retrying[:min(len(r.state.Retrying), 20)],
+		FailedForGood:       r.state.FailedForGood,
 		ManagedUsers:        r.state.ManagedUsers,
 		ManagedGroups:       r.state.ManagedGroups,
 		Totals:              r.state.Totals,
@@ -99,6 +102,12 @@ func statusMarkdown(st RuleStatus) string {
 	}
 	if st.PendingChanges > 0 {
 		b.WriteString(fmt.Sprintf(" · %d changes pending", st.PendingChanges))
+	}
+	if st.RetryingCount > 0 {
+		b.WriteString(fmt.Sprintf(" · %d failed changes to retry", st.RetryingCount))
+	}
+	if n := len(st.FailedForGood); n > 0 {
+		b.WriteString(fmt.Sprintf(" · %d failed for good", n))
 	}
 	if st.ActiveResync != "" {
 		b.WriteString(fmt.Sprintf(" · resync running: %s", st.ActiveResync))
