@@ -24,9 +24,7 @@ func TestPollCostFollowsChanges(t *testing.T) {
 		groups = append(groups, e.addGroup(t, fmt.Sprintf("g%02d", i), users[i*10:i*10+10]...))
 	}
 	s := e.syncer(reconcile.Options{Owner: "hr", Concurrency: 8})
-	t.Log("loaded")
 	fullSync(t, s)
-	t.Log("synced")
 	ctx := context.Background()
 	cursor, err := e.src.Cursor(ctx)
 	if err != nil {
@@ -36,14 +34,13 @@ func TestPollCostFollowsChanges(t *testing.T) {
 	for _, u := range users[1000:1050] { // 50 modified
 		e.modify(t, "dn: "+u.DN+"\nchangetype: modify\nreplace: title\ntitle: Changed\n")
 	}
-	e.addUsers(t, "new", 30)            // 30 added
-	for i := range 10 { // 10 deleted: the first member of g00…g09
+	e.addUsers(t, "new", 30) // 30 added
+	for i := range 10 {      // 10 deleted: the first member of g00…g09
 		e.delete(t, users[i*10].DN)
 	}
 	for i, g := range groups[10:] { // 10 groups lose a member who stays a user
 		e.modify(t, "dn: "+g.DN+"\nchangetype: modify\ndelete: member\nmember: "+users[100+i*10].DN+"\n")
 	}
-	t.Log("changed")
 	cs, err := e.src.Changes(ctx, cursor)
 	if err != nil || cs.ResyncRequired {
 		t.Fatalf("Changes: %v (resync required: %v)", err, cs.ResyncRequired)
@@ -71,7 +68,6 @@ func TestPollCostFollowsChanges(t *testing.T) {
 		t.Errorf("%d target requests for %d changes, want at most %d", st.Total, n, limit)
 	}
 
-	t.Log("applied")
 	// And it converged: a full resync finds nothing to do.
 	u, g := fullSync(t, s)
 	if u.Users.Changed()+g.Groups.Changed() != 0 {

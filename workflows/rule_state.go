@@ -136,31 +136,31 @@ func (p ConfigPatch) Apply(c RuleConfig) RuleConfig {
 
 // RuleStatus is the answer to the status query.
 type RuleStatus struct {
-	Name                string           `json:"name"`
-	State               string           `json:"state"`
-	SourceConnection    string           `json:"sourceConnection"`
-	TargetConnection    string           `json:"targetConnection"`
-	SourceType          string           `json:"sourceType"`
-	TargetType          string           `json:"targetType"`
-	PollInterval        time.Duration    `json:"pollInterval"`
-	LastPoll            time.Time        `json:"lastPoll,omitzero"`
-	LastPollResult      string           `json:"lastPollResult,omitempty"`
-	LastSuccess         time.Time        `json:"lastSuccess,omitzero"`
-	NextPoll            time.Time        `json:"nextPoll,omitzero"`
-	ConsecutiveFailures int              `json:"consecutiveFailures"`
-	BreakerOpenUntil    time.Time        `json:"breakerOpenUntil,omitzero"`
-	LastError           string           `json:"lastError,omitempty"`
-	PendingChanges      int              `json:"pendingChanges"`
+	Name                string        `json:"name"`
+	State               string        `json:"state"`
+	SourceConnection    string        `json:"sourceConnection"`
+	TargetConnection    string        `json:"targetConnection"`
+	SourceType          string        `json:"sourceType"`
+	TargetType          string        `json:"targetType"`
+	PollInterval        time.Duration `json:"pollInterval"`
+	LastPoll            time.Time     `json:"lastPoll,omitzero"`
+	LastPollResult      string        `json:"lastPollResult,omitempty"`
+	LastSuccess         time.Time     `json:"lastSuccess,omitzero"`
+	NextPoll            time.Time     `json:"nextPoll,omitzero"`
+	ConsecutiveFailures int           `json:"consecutiveFailures"`
+	BreakerOpenUntil    time.Time     `json:"breakerOpenUntil,omitzero"`
+	LastError           string        `json:"lastError,omitempty"`
+	PendingChanges      int           `json:"pendingChanges"`
 	// Retrying and FailedForGood: see RuleState (at most 20 of the
 	// retried ones are shown; RetryingCount says how many there are).
-	RetryingCount int          `json:"retryingCount,omitempty"`
-	Retrying      []RetryEntry `json:"retrying,omitempty"`
-	FailedForGood []RetryEntry `json:"failedForGood,omitempty"`
-	ManagedUsers        int              `json:"managedUsers"`
-	ManagedGroups       int              `json:"managedGroups"`
-	Totals              reconcile.Result `json:"totals"`
-	ActiveResync        string           `json:"activeResync,omitempty"`
-	LastResync          *ResyncSummary   `json:"lastResync,omitempty"`
+	RetryingCount int              `json:"retryingCount,omitempty"`
+	Retrying      []RetryEntry     `json:"retrying,omitempty"`
+	FailedForGood []RetryEntry     `json:"failedForGood,omitempty"`
+	ManagedUsers  int              `json:"managedUsers"`
+	ManagedGroups int              `json:"managedGroups"`
+	Totals        reconcile.Result `json:"totals"`
+	ActiveResync  string           `json:"activeResync,omitempty"`
+	LastResync    *ResyncSummary   `json:"lastResync,omitempty"`
 }
 
 // spec is what activities need of the rule.
