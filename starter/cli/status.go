@@ -137,6 +137,14 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 	if st.ActiveResync != "" {
 		fmt.Fprintf(w, "  resync running: %s\n", st.ActiveResync)
 	}
+	if st.RetryingCount > 0 {
+		fmt.Fprintf(w, "  failed changes to retry: %d\n", st.RetryingCount)
+		printRetries(w, st.Retrying)
+	}
+	if len(st.FailedForGood) > 0 {
+		fmt.Fprintf(w, "  failed for good (every retry failed; a full resync tries again): %d\n", len(st.FailedForGood))
+		printRetries(w, st.FailedForGood)
+	}
 	if r := st.LastResync; r != nil {
 		res := "running"
 		switch {
@@ -155,11 +163,25 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 	return nil
 }
 
+// printRetries lists failed objects, one line each, with their error.
+func printRetries(w io.Writer, entries []workflows.RetryEntry) {
+	for _, en := range entries {
+		next := ""
+		if !en.NextAt.IsZero() {
+			next = ", next try " + fmtWhen(en.NextAt)
+		}
+		fmt.Fprintf(w, "    %s %s (%d attempts%s): %s\n", en.Event.Op, en.Event.Key(), en.Attempts, next, short(en.Error, 200))
+	}
+}
+
 func countsText(users, groups reconcile.Counts) string {
 	row := func(name string, c reconcile.Counts) string {
 		kept := ""
 		if c.Kept > 0 {
 			kept = fmt.Sprintf(", kept %d (the rule deprovisions nothing)", c.Kept)
+		}
+		if c.Conflicts > 0 {
+			kept += fmt.Sprintf(", conflicts %d (collide with objects the rule may not take over)", c.Conflicts)
 		}
 		return fmt.Sprintf("  %-7s created %d, updated %d, adopted %d, deprovisioned %d, unchanged %d, failed %d%s\n",
 			name, c.Created, c.Updated, c.Adopted, c.Deprovisioned, c.Unchanged, c.Failed, kept)
