@@ -10,6 +10,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/webhook"
 )
 
@@ -101,7 +102,11 @@ member: uid=grace,ou=people,%[1]s
 
 	// A webhook change with attributes goes straight to the target
 	// directory: polling is an hour away.
-	id := strings.TrimPrefix(ada.GetAttributeValue("description"), "idsync:")
+	// The marker is "idsync:<rule>/<source id>" (reconcile/owner.go).
+	owner, id := reconcile.SplitExternalID(strings.TrimPrefix(ada.GetAttributeValue("description"), "idsync:"))
+	if owner == "" {
+		t.Errorf("ada's marker names no rule: %q", ada.GetAttributeValue("description"))
+	}
 	body := fmt.Sprintf(`{"changes":[{"kind":"user","op":"upsert","id":%q,"attributes":{"userName":"ada","familyName":"Lovelace","displayName":"Ada Lovelace","email":"ada@example.org","attributes":{"title":"Countess"}}}]}`, id)
 	req, _ := http.NewRequest("POST", e.hookURL+"/v1/connections/src/changes", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -359,6 +359,9 @@ func (s *Syncer) lookupUser(ctx context.Context, u connectors.User, o Options) (
 			continue
 		}
 		found, err := s.Target.LookupUsers(ctx, a, v)
+		if errors.Is(err, connectors.ErrLookupUnsupported) {
+			continue // the target cannot say: match by the next attribute
+		}
 		if err != nil {
 			return connectors.TargetUser{}, false, fmt.Errorf("look up user by %s: %w", a, err)
 		}
