@@ -164,47 +164,41 @@ func (t *ownedTarget) ListGroups(ctx context.Context, fn func(connectors.TargetG
 // LookupUsers by externalId finds the rule's own object and, failing that,
 // one written before ownership, which the rule may claim.
 func (t *ownedTarget) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
-	values := []string{value}
-	if attr == connectors.MatchExternalID {
-		values = []string{OwnedExternalID(t.owner, value), value}
-	}
-	for _, v := range values {
-		found, err := t.Target.LookupUsers(ctx, attr, v)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]connectors.TargetUser, 0, len(found))
-		for _, tu := range found {
-			tu = t.user(tu)
-			if attr == connectors.MatchExternalID && (tu.ExternalID != value || (tu.Owner != "" && tu.Owner != t.owner)) {
-				continue
-			}
-			out = append(out, tu)
-		}
-		if len(out) > 0 || attr != connectors.MatchExternalID {
-			return out, nil
-		}
-	}
-	return nil, nil
+	return lookupOwned(ctx, t.owner, attr, value, t.Target.LookupUsers, func(tu connectors.TargetUser) (connectors.TargetUser, string, string) {
+		tu = t.user(tu)
+		return tu, tu.ExternalID, tu.Owner
+	})
 }
 
 func (t *ownedTarget) LookupGroups(ctx context.Context, attr, value string) ([]connectors.TargetGroup, error) {
+	return lookupOwned(ctx, t.owner, attr, value, t.Target.LookupGroups, func(tg connectors.TargetGroup) (connectors.TargetGroup, string, string) {
+		tg = t.group(tg)
+		return tg, tg.ExternalID, tg.Owner
+	})
+}
+
+// lookupOwned looks up through find and splits what it finds. By
+// externalId it asks for the owner's form, then for the form written
+// before ownership, and keeps only those two.
+func lookupOwned[T any](ctx context.Context, owner, attr, value string,
+	find func(ctx context.Context, attr, value string) ([]T, error),
+	split func(T) (obj T, ext, owner string)) ([]T, error) {
 	values := []string{value}
 	if attr == connectors.MatchExternalID {
-		values = []string{OwnedExternalID(t.owner, value), value}
+		values = []string{OwnedExternalID(owner, value), value}
 	}
 	for _, v := range values {
-		found, err := t.Target.LookupGroups(ctx, attr, v)
+		found, err := find(ctx, attr, v)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]connectors.TargetGroup, 0, len(found))
-		for _, tg := range found {
-			tg = t.group(tg)
-			if attr == connectors.MatchExternalID && (tg.ExternalID != value || (tg.Owner != "" && tg.Owner != t.owner)) {
+		out := make([]T, 0, len(found))
+		for _, f := range found {
+			obj, ext, o := split(f)
+			if attr == connectors.MatchExternalID && (ext != value || (o != "" && o != owner)) {
 				continue
 			}
-			out = append(out, tg)
+			out = append(out, obj)
 		}
 		if len(out) > 0 || attr != connectors.MatchExternalID {
 			return out, nil
