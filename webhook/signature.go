@@ -27,10 +27,24 @@ func mac(ts string, body, key []byte) string {
 
 // Verify checks a signature header against body and key. The timestamp is
 // signed too and must be within MaxClockSkew of now, so that a captured
-// request cannot be replayed later.
+// request cannot be replayed later; within that window the handler refuses
+// a replay by remembering the signatures it has seen.
 func Verify(header string, body, key []byte, now time.Time) error {
+	_, err := verify(header, body, key, now)
+	return err
+}
+
+// signature is a verified signature: the MAC's bytes, which identify the
+// request whatever the header's spelling (hex case, spaces, field order),
+// and the signed time.
+type signature struct {
+	mac []byte
+	t   time.Time
+}
+
+func verify(header string, body, key []byte, now time.Time) (signature, error) {
 	if header == "" {
-		return fmt.Errorf("missing %s header", SignatureHeader)
+		return signature{}, fmt.Errorf("missing %s header", SignatureHeader)
 	}
 	var ts, sig string
 	for _, part := range strings.Split(header, ",") {
@@ -43,19 +57,20 @@ func Verify(header string, body, key []byte, now time.Time) error {
 		}
 	}
 	if ts == "" || sig == "" {
-		return errors.New("want t=<unix seconds>,v1=<hex hmac>")
+		return signature{}, errors.New("want t=<unix seconds>,v1=<hex hmac>")
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return errors.New("timestamp is not a number")
+		return signature{}, errors.New("timestamp is not a number")
 	}
-	if d := now.Sub(time.Unix(sec, 0)); d > MaxClockSkew || d < -MaxClockSkew {
-		return fmt.Errorf("timestamp is more than %s away from the server's clock", MaxClockSkew)
+	t := time.Unix(sec, 0)
+	if d := now.Sub(t); d > MaxClockSkew || d < -MaxClockSkew {
+		return signature{}, fmt.Errorf("timestamp is more than %s away from the server's clock", MaxClockSkew)
 	}
 	want, _ := hex.DecodeString(mac(ts, body, key))
 	got, err := hex.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, want) {
-		return errors.New("does not match the body")
+		return signature{}, errors.New("does not match the body")
 	}
-	return nil
+	return signature{mac: got, t: t}, nil
 }

@@ -4,23 +4,28 @@
 // and applies it in near real time.
 //
 //	POST /v1/connections/{name}/changes
+//	Content-Type: application/json
 //	Idsync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
+//	Idempotency-Key: <optional, up to 255 characters>
 //	{"changes": [{"kind": "user", "op": "upsert", "id": "…", "attributes": {…}}, …]}
 //
 // The key is the connection's webhook secret (a secret reference the worker
 // resolves). Bad requests are refused whole: nothing is signalled unless
-// every event in the batch is valid.
+// every event in the batch is valid. A 202 means the batch was signalled to
+// every rule: it is durable in Temporal. Concurrent requests for a rule
+// share signals (see coalescer), and a signed request is accepted once.
 package webhook
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/idsync/idsync/connectors"
@@ -32,8 +37,10 @@ const (
 	DefaultMaxBody   = 1 << 20 // bytes
 	MaxEvents        = 1000
 	SignatureHeader  = "Idsync-Signature"
+	IdempotencyKey   = "Idempotency-Key"
 	MaxClockSkew     = 5 * time.Minute
 	maxIDLength      = 1024
+	maxIdempotency   = 255
 	maxRulesSignaled = 100
 )
 
@@ -44,7 +51,8 @@ type Backend interface {
 	SignalChanges(ctx context.Context, rule string, batch workflows.ChangeBatch) error
 }
 
-// Handler serves the webhook endpoints.
+// Handler serves the webhook endpoints. Call Drain when the server has
+// shut down, so that every accepted change has been signalled.
 type Handler struct {
 	Backend Backend
 	// MaxBody bounds a request body (default DefaultMaxBody).
@@ -53,16 +61,71 @@ type Handler struct {
 	// Now and ResolveSecret default to time.Now and connectors.ResolveSecret.
 	Now           func() time.Time
 	ResolveSecret func(ref string) (string, error)
+	// ReplayCacheSize bounds the requests remembered to refuse replays
+	// (default DefaultReplayCacheSize).
+	ReplayCacheSize int
+
+	once      sync.Once
+	co        *coalescer
+	seen      *seenCache
+	conns     flight[connectors.Connection]
+	rules     flight[[]string]
+	lastEvict atomic.Int64 // unix nanoseconds of the last warning that the replay cache is full
 }
 
-// Routes returns the handler's mux.
-func (h *Handler) Routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/connections/{name}/changes", h.changes)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+func (h *Handler) init() {
+	h.once.Do(func() {
+		h.co = newCoalescer(h.Backend.SignalChanges, h.logger())
+		h.seen = newSeenCache(h.ReplayCacheSize)
 	})
-	return mux
+}
+
+// Drain refuses new changes and waits until the changes already accepted
+// for signalling are signalled, or ctx ends (see coalescer.drain).
+func (h *Handler) Drain(ctx context.Context) error {
+	h.init()
+	return h.co.drain(ctx)
+}
+
+// Routes returns the handler's mux. Every answer, errors included, is
+// JSON: an unknown path is a 404 and a wrong method a 405 with Allow.
+func (h *Handler) Routes() http.Handler {
+	h.init()
+	mux := http.NewServeMux()
+	mux.Handle("/v1/connections/{name}/changes", allow(http.HandlerFunc(h.changes), http.MethodPost))
+	mux.Handle("/healthz", allow(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}), http.MethodGet, http.MethodHead))
+	mux.HandleFunc("/", notFound)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect an unclean path with an HTML body.
+		if p := r.URL.Path; p == "" || path.Clean(p) != p {
+			notFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, &refusal{status: http.StatusNotFound,
+		msg: "no such endpoint: changes are POSTed to /v1/connections/{name}/changes"})
+}
+
+// allow answers 405 with an Allow header for any other method.
+func allow(next http.Handler, methods ...string) http.Handler {
+	allowed := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range methods {
+			if r.Method == m {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", allowed)
+		writeError(w, &refusal{status: http.StatusMethodNotAllowed,
+			msg: "method " + r.Method + " is not allowed here: use " + allowed})
+	})
 }
 
 // Response is the body of a 202.
@@ -71,8 +134,13 @@ type Response struct {
 	Rules    []string `json:"rules"`
 }
 
+// errorBody is the body of every error. Code is set where a client must
+// tell one refusal from another of the same status: "replay" and
+// "duplicate" (409) mean the changes were received before and nothing
+// needs to be sent again.
 type errorBody struct {
 	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -82,97 +150,18 @@ func (h *Handler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (h *Handler) changes(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	logger := h.logger().With("connection", name, "remote_addr", r.RemoteAddr)
-	fail := func(status int, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		logger.Warn("webhook refused", "status", status, "reason", msg)
-		writeJSON(w, status, errorBody{Error: msg})
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		fail(http.StatusUnsupportedMediaType, "content type %q: want application/json", ct)
-		return
-	}
-	maxBody := h.MaxBody
-	if maxBody <= 0 {
-		maxBody = DefaultMaxBody
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			fail(http.StatusRequestEntityTooLarge, "body is larger than %d bytes", maxBody)
-			return
-		}
-		fail(http.StatusBadRequest, "read body: %v", err)
-		return
-	}
-	if err := workflows.ValidateName(name); err != nil {
-		fail(http.StatusNotFound, "unknown connection")
-		return
-	}
-	conn, err := h.Backend.Connection(r.Context(), name)
-	if errors.Is(err, workflows.ErrNotFound) {
-		fail(http.StatusNotFound, "unknown connection %q", name)
-		return
-	}
-	if err != nil {
-		logger.Error("read connection", "error", err)
-		fail(http.StatusServiceUnavailable, "cannot read the connection now; retry later")
-		return
-	}
-	if conn.WebhookSecret == "" {
-		fail(http.StatusUnauthorized, "connection %q has no webhook secret: webhooks are disabled for it", name)
-		return
-	}
-	resolve := h.ResolveSecret
-	if resolve == nil {
-		resolve = connectors.ResolveSecret
-	}
-	key, err := resolve(conn.WebhookSecret)
-	if err != nil {
-		logger.Error("resolve webhook secret", "error", err)
-		fail(http.StatusServiceUnavailable, "the worker cannot read this connection's webhook secret")
-		return
-	}
-	now := time.Now
+func (h *Handler) now() time.Time {
 	if h.Now != nil {
-		now = h.Now
+		return h.Now()
 	}
-	if err := Verify(r.Header.Get(SignatureHeader), body, []byte(key), now()); err != nil {
-		fail(http.StatusUnauthorized, "signature: %v", err)
-		return
+	return time.Now()
+}
+
+func writeError(w http.ResponseWriter, rf *refusal) {
+	if rf.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(rf.retryAfter))
 	}
-	events, err := Decode(body)
-	if err != nil {
-		fail(http.StatusBadRequest, "%v", err)
-		return
-	}
-	rules, err := h.Backend.Rules(r.Context(), name, "source")
-	if err != nil {
-		logger.Error("list rules", "error", err)
-		fail(http.StatusServiceUnavailable, "cannot list rules now; retry later")
-		return
-	}
-	if len(rules) == 0 {
-		fail(http.StatusConflict, "no running rule has connection %q as its source; nothing was signalled", name)
-		return
-	}
-	if len(rules) > maxRulesSignaled {
-		rules = rules[:maxRulesSignaled]
-	}
-	for _, rule := range rules {
-		if err := h.Backend.SignalChanges(r.Context(), rule, workflows.ChangeBatch{Events: events}); err != nil {
-			// Earlier rules may have it already; a retry is safe because
-			// every change is an idempotent upsert or delete.
-			logger.Error("signal rule", "rule", rule, "error", err)
-			fail(http.StatusBadGateway, "signal rule %q failed; retry the whole batch", rule)
-			return
-		}
-	}
-	logger.Info("webhook accepted", "events", len(events), "rules", len(rules))
-	writeJSON(w, http.StatusAccepted, Response{Accepted: len(events), Rules: rules})
+	writeJSON(w, rf.status, errorBody{Error: rf.msg, Code: rf.code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +23,15 @@ import (
 type recorder struct {
 	conns    map[string]connectors.Connection
 	rules    map[string][]string
-	signals  map[string][]workflows.ChangeBatch
 	failRule string
+	// gate, when set, holds every signal until it receives or is closed;
+	// started hears of each signal as it starts.
+	gate    chan struct{}
+	started chan string
+
+	mu      sync.Mutex
+	signals map[string][]workflows.ChangeBatch
+	fail    error // every signal fails with it while set
 }
 
 func (r *recorder) Connection(_ context.Context, name string) (connectors.Connection, error) {
@@ -36,12 +46,44 @@ func (r *recorder) Rules(_ context.Context, conn, _ string) ([]string, error) {
 	return r.rules[conn], nil
 }
 
-func (r *recorder) SignalChanges(_ context.Context, rule string, b workflows.ChangeBatch) error {
+func (r *recorder) SignalChanges(ctx context.Context, rule string, b workflows.ChangeBatch) error {
+	if r.started != nil {
+		r.started <- rule
+	}
+	if r.gate != nil {
+		select {
+		case <-r.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if rule == r.failRule {
 		return errors.New("boom")
 	}
+	if r.fail != nil {
+		return r.fail
+	}
 	r.signals[rule] = append(r.signals[rule], b)
 	return nil
+}
+
+// batches returns what rule was signalled.
+func (r *recorder) batches(rule string) []workflows.ChangeBatch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.signals[rule])
+}
+
+func (r *recorder) signalled() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, b := range r.signals {
+		n += len(b)
+	}
+	return n
 }
 
 const testKey = "s3cret-key"
@@ -53,13 +95,14 @@ func newTestHandler() (*Handler, *recorder) {
 			"nohook": {Name: "nohook", Type: "ldap"},
 			"orphan": {Name: "orphan", Type: "ldap", WebhookSecret: "env:HR_HOOK"},
 			"flaky":  {Name: "flaky", Type: "ldap", WebhookSecret: "env:HR_HOOK"},
+			"crm":    {Name: "crm", Type: "ldap", WebhookSecret: "env:HR_HOOK"},
 		},
-		rules:    map[string][]string{"hr": {"hr-to-scim", "hr-to-ldap"}, "flaky": {"ok", "bad"}},
+		rules:    map[string][]string{"hr": {"hr-to-scim", "hr-to-ldap"}, "flaky": {"ok", "bad"}, "crm": {"crm-to-scim"}},
 		signals:  map[string][]workflows.ChangeBatch{},
 		failRule: "bad",
 	}
 	h := &Handler{
-		Backend: rec, MaxBody: 4096,
+		Backend: rec, MaxBody: 4096, Logger: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { return time.Unix(1_800_000_000, 0) },
 		ResolveSecret: func(ref string) (string, error) {
 			if ref == "env:HR_HOOK" {
@@ -83,6 +126,7 @@ func TestChanges(t *testing.T) {
 		conn       string
 		body       string
 		sign       func(body string) string
+		header     map[string]string // besides Content-Type application/json and the signature
 		wantStatus int
 		wantErr    string
 		wantRules  []string
@@ -105,6 +149,16 @@ func TestChanges(t *testing.T) {
 		{name: "too large", conn: "hr", body: `{"changes":[` + strings.Repeat(`{"kind":"user","op":"delete","id":"u"},`, 200) + `]}`, wantStatus: 413},
 		{name: "no rule", conn: "orphan", body: good, wantStatus: 409, wantErr: "no running rule"},
 		{name: "signal fails", conn: "flaky", body: good, wantStatus: 502, wantErr: "retry"},
+		{name: "json with charset", conn: "hr", body: good, header: map[string]string{"Content-Type": "application/json; charset=UTF-8"}, wantStatus: 202, wantRules: []string{"hr-to-scim", "hr-to-ldap"}},
+		{name: "text/plain", conn: "hr", body: good, header: map[string]string{"Content-Type": "text/plain"}, wantStatus: 415, wantErr: "want application/json"},
+		{name: "no content type", conn: "hr", body: good, header: map[string]string{"Content-Type": ""}, wantStatus: 415, wantErr: "no Content-Type"},
+		{name: "json prefix", conn: "hr", body: good, header: map[string]string{"Content-Type": "application/jsonl"}, wantStatus: 415},
+		{name: "other charset", conn: "hr", body: good, header: map[string]string{"Content-Type": "application/json; charset=latin1"}, wantStatus: 415, wantErr: "UTF-8"},
+		// The media type is checked first: an unsigned caller learns nothing more.
+		{name: "unsigned text/plain", conn: "nope", body: good, sign: func(string) string { return "" }, header: map[string]string{"Content-Type": "text/plain"}, wantStatus: 415},
+		{name: "idempotency key too long", conn: "hr", body: good, header: map[string]string{IdempotencyKey: strings.Repeat("k", 256)}, wantStatus: 400, wantErr: IdempotencyKey},
+		{name: "idempotency key not printable", conn: "hr", body: good, header: map[string]string{IdempotencyKey: "a\tb"}, wantStatus: 400, wantErr: IdempotencyKey},
+		{name: "idempotency key", conn: "hr", body: good, header: map[string]string{IdempotencyKey: "batch-42"}, wantStatus: 202, wantRules: []string{"hr-to-scim", "hr-to-ldap"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +171,9 @@ func TestChanges(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 			if sig != "" {
 				req.Header.Set(SignatureHeader, sig)
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
 			}
 			w := httptest.NewRecorder()
 			h.Routes().ServeHTTP(w, req)
@@ -133,8 +190,8 @@ func TestChanges(t *testing.T) {
 				}
 				// "flaky" signals its first rule before the second fails;
 				// every other refusal signals nothing.
-				if tt.conn != "flaky" && len(rec.signals) != 0 {
-					t.Errorf("refused request signalled %v", rec.signals)
+				if n := rec.signalled(); tt.conn != "flaky" && n != 0 {
+					t.Errorf("refused request signalled %d batches", n)
 				}
 				return
 			}
@@ -146,7 +203,7 @@ func TestChanges(t *testing.T) {
 				t.Fatalf("response %+v", resp)
 			}
 			for _, rule := range tt.wantRules {
-				b := rec.signals[rule]
+				b := rec.batches(rule)
 				if len(b) != 1 || len(b[0].Events) != 4 {
 					t.Fatalf("rule %s got %+v", rule, b)
 				}
