@@ -148,9 +148,17 @@ func run(o options) error {
 		}()
 		logger.Info("webhook listening", "addr", ln.Addr().String())
 		defer func() {
+			// Shutdown waits for the requests in progress, which wait for
+			// their signals; Drain then sees the last signals out. At the
+			// deadline the rest are cancelled and answered 503.
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_ = srv.Shutdown(sctx)
+			if err := srv.Shutdown(sctx); err != nil {
+				logger.Warn("webhook server shutdown", "error", err)
+			}
+			if err := h.Drain(sctx); err != nil {
+				logger.Warn("webhook changes not all signalled at shutdown", "error", err)
+			}
 		}()
 	}
 	<-ctx.Done()
