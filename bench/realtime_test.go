@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ const (
 	webhookChanges = 1000 // one at a time
 	bursts         = 10
 	burstSize      = 100 // sent all at once
+	bigBurst       = 200 // one burst, sent all at once: issue 9's figure
 )
 
 // changeBody is a webhook batch of one user upsert.
@@ -28,8 +30,8 @@ func changeBody(externalID string) []byte {
 
 func realtimeWebhooks(b *testing.B, rs *results, h *harness, dir Directory) {
 	n := len(dir.Users)
-	if n < burstSize {
-		b.Fatalf("webhook bursts change %d distinct users at once: BENCH_USERS=%d is too few", burstSize, n)
+	if n < bigBurst {
+		b.Fatalf("webhook bursts change %d distinct users at once: BENCH_USERS=%d is too few", bigBurst, n)
 	}
 	// Polling is an hour away (see incrementalPoll): only the webhooks can
 	// bring these changes.
@@ -87,31 +89,13 @@ func realtimeWebhooks(b *testing.B, rs *results, h *harness, dir Directory) {
 	lat, starts = lat[:0], starts[:0]
 	var drains, burstCalls []time.Duration
 	for range bursts {
-		users := make([]string, burstSize)
-		seen := make([]<-chan time.Time, burstSize)
-		for k := range burstSize {
-			users[k], seen[k] = next()
+		bl := sendBurst(b, h, next, burstSize)
+		lat = append(lat, bl.latencies(&early)...)
+		burstCalls = append(burstCalls, bl.calls()...)
+		for range burstSize {
+			starts = append(starts, bl.start)
 		}
-		accepted := make([]time.Time, burstSize)
-		errs := make([]error, burstSize)
-		var wg sync.WaitGroup
-		start := time.Now()
-		for k := range burstSize {
-			wg.Go(func() { accepted[k], errs[k] = h.postChanges(changeBody(users[k])) })
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		at := h.waitVisible("webhook burst", seen, 2*time.Minute)
-		for k := range burstSize {
-			lat = append(lat, latency(at[k], accepted[k], &early))
-			starts = append(starts, start)
-			burstCalls = append(burstCalls, accepted[k].Sub(start))
-		}
-		drains = append(drains, latest(at).Sub(start))
+		drains = append(drains, latest(bl.visible).Sub(bl.start))
 	}
 	sc = fmt.Sprintf("webhook→SCIM, %d bursts of %d", bursts, burstSize)
 	addLatencies(rs, sc, lat)
@@ -119,6 +103,23 @@ func realtimeWebhooks(b *testing.B, rs *results, h *harness, dir Directory) {
 	rs.add(sc, "burst drain p50 (first POST → all in target)", percentile(drains, 50), "ms", "")
 	rs.add(sc, "burst drain max", percentile(drains, 100), "ms", "")
 	logSlow(b, h, "bursts", lat, starts)
+
+	// One burst of 200 at once, as issue 9 measured it: how long each call
+	// waits for its 202 when the others are in flight too.
+	h.quiet()
+	c0 = h.counters()
+	bl := sendBurst(b, h, next, bigBurst)
+	d = h.since(c0)
+	sc = fmt.Sprintf("webhook→SCIM, one burst of %d", bigBurst)
+	calls = bl.calls()
+	rs.add(sc, "webhook call p50 (POST → 202, all at once)", percentile(calls, 50), "ms", "")
+	rs.add(sc, "webhook call p95", percentile(calls, 95), "ms", "")
+	rs.add(sc, "webhook call p99", percentile(calls, 99), "ms", "")
+	rs.add(sc, "webhook call max", percentile(calls, 100), "ms", "")
+	addLatencies(rs, sc, bl.latencies(&early))
+	rs.add(sc, "burst drain (first POST → all in target)", float64(latest(bl.visible).Sub(bl.start))/float64(time.Millisecond), "ms", "")
+	rs.add(sc, "history events per change", float64(d.history)/bigBurst, "events", "")
+	b.Logf("burst of %d: target requests %v; %s", bigBurst, d.targetMix, d.run)
 	if early > 0 {
 		b.Logf("%d changes were in the target before their webhook's 202 arrived (latency 0)", early)
 	}
@@ -133,6 +134,54 @@ func realtimeWebhooks(b *testing.B, rs *results, h *harness, dir Directory) {
 	if !st.LastPoll.Equal(st0.LastPoll) {
 		b.Errorf("the rule polled during the webhook scenario (%s): the latencies may be a poll's", st.LastPollResult)
 	}
+}
+
+// burstResult is what one burst measured, per change.
+type burstResult struct {
+	start    time.Time
+	accepted []time.Time // the 202 arrived
+	visible  []time.Time // the target held the change
+}
+
+// sendBurst sets a new title on the next size users, posts their webhooks
+// all at once and waits until the target holds every change.
+func sendBurst(b *testing.B, h *harness, next func() (string, <-chan time.Time), size int) burstResult {
+	users := make([]string, size)
+	seen := make([]<-chan time.Time, size)
+	for k := range size {
+		users[k], seen[k] = next()
+	}
+	r := burstResult{accepted: make([]time.Time, size)}
+	errs := make([]error, size)
+	var wg sync.WaitGroup
+	r.start = time.Now()
+	for k := range size {
+		wg.Go(func() { r.accepted[k], errs[k] = h.postChanges(changeBody(users[k])) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	r.visible = h.waitVisible("webhook burst", seen, 2*time.Minute)
+	return r
+}
+
+// calls are the times from the burst's start to each 202.
+func (r burstResult) calls() []time.Duration {
+	out := make([]time.Duration, len(r.accepted))
+	for k, at := range r.accepted {
+		out[k] = at.Sub(r.start)
+	}
+	return out
+}
+
+// latencies are the times from each 202 to the target holding the change.
+func (r burstResult) latencies(early *int) []time.Duration {
+	out := make([]time.Duration, len(r.accepted))
+	for k := range r.accepted {
+		out[k] = latency(r.visible[k], r.accepted[k], early)
+	}
+	return out
 }
 
 // latency is from the 202 to the target holding the change; a change the
