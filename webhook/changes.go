@@ -78,7 +78,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, name string, lo
 	if err != nil {
 		return Response{}, err
 	}
-	release, err := h.remember(name, sig, r.Header.Get(IdempotencyKey), now, logger)
+	settle, err := h.remember(name, sig, r.Header.Get(IdempotencyKey), now, logger)
 	if err != nil {
 		return Response{}, err
 	}
@@ -86,9 +86,8 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, name string, lo
 	if err == nil {
 		err = h.signal(rules, events, size)
 	}
+	settle(err == nil)
 	if err != nil {
-		// Not accepted: the sender may send the same request again.
-		release()
 		return Response{}, err
 	}
 	return Response{Accepted: len(events), Rules: rules}, nil
@@ -244,28 +243,45 @@ func unavailable(format string, args ...any) *refusal {
 
 // remember records the request's signature, and its Idempotency-Key if it
 // has one, until their window closes, and refuses a request seen before.
-// release forgets both, for a request that was not accepted after all.
-func (h *Handler) remember(name string, sig signature, idem string, now time.Time, logger *slog.Logger) (release func(), err error) {
+// done settles the reservations: kept for an accepted request, forgotten
+// for one that was not, which the sender may then send again.
+func (h *Handler) remember(name string, sig signature, idem string, now time.Time, logger *slog.Logger) (done func(accepted bool), err error) {
 	if len(idem) > maxIdempotency || strings.ContainsFunc(idem, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
 		return nil, refuse(http.StatusBadRequest, "%s: at most %d printable ASCII characters", IdempotencyKey, maxIdempotency)
 	}
-	s, evicted := h.seen.reserve(keyOf("sig", name, string(sig.mac)), sig.t.Add(MaxClockSkew), now)
+	s, inProgress, evicted := h.seen.reserve(keyOf("sig", name, string(sig.mac)), sig.t.Add(MaxClockSkew), now)
 	if s == nil {
-		return nil, &refusal{status: http.StatusConflict, code: "replay",
-			msg: "replay: this signed request was received before; nothing was signalled (sign each new batch anew)"}
+		return nil, seenBefore("replay", "this signed request", inProgress)
 	}
 	h.warnEvicted(evicted, logger)
-	if idem == "" {
-		return func() { h.seen.release(s) }, nil
+	var k *seenEntry
+	if idem != "" {
+		k, inProgress, evicted = h.seen.reserve(keyOf("idem", name, idem), now.Add(MaxClockSkew), now)
+		if k == nil {
+			h.seen.release(s)
+			return nil, seenBefore("duplicate", "a request with this "+IdempotencyKey, inProgress)
+		}
+		h.warnEvicted(evicted, logger)
 	}
-	k, evicted := h.seen.reserve(keyOf("idem", name, idem), now.Add(MaxClockSkew), now)
-	if k == nil {
-		h.seen.release(s)
-		return nil, &refusal{status: http.StatusConflict, code: "duplicate",
-			msg: fmt.Sprintf("duplicate: a request with this %s was received in the last %s; nothing was signalled", IdempotencyKey, MaxClockSkew)}
+	return func(accepted bool) {
+		if accepted {
+			h.seen.accept(s, k)
+		} else {
+			h.seen.release(s, k)
+		}
+	}, nil
+}
+
+// seenBefore is the 409 for a request received before: code "replay" or
+// "duplicate" once the first was accepted, "in_progress" while it is being
+// signalled (it may still fail, and then this one should be sent again).
+func seenBefore(code, what string, inProgress bool) *refusal {
+	if inProgress {
+		return &refusal{status: http.StatusConflict, code: "in_progress", retryAfter: 1,
+			msg: code + ": " + what + " is being signalled now; nothing was signalled for this one: retry shortly"}
 	}
-	h.warnEvicted(evicted, logger)
-	return func() { h.seen.release(s); h.seen.release(k) }, nil
+	return &refusal{status: http.StatusConflict, code: code,
+		msg: fmt.Sprintf("%s: %s was accepted in the last %s; nothing was signalled (sign each new batch anew)", code, what, MaxClockSkew)}
 }
 
 // warnEvicted says, at most once a minute, that the replay cache is full.

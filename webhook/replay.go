@@ -30,8 +30,9 @@ type seenCache struct {
 type seenKey [sha256.Size]byte
 
 type seenEntry struct {
-	key     seenKey
-	expires time.Time
+	key      seenKey
+	expires  time.Time
+	accepted bool // its request was answered 202; until then a resend is told to wait
 }
 
 func newSeenCache(max int) *seenCache {
@@ -48,15 +49,16 @@ func keyOf(kind, connection, value string) seenKey {
 }
 
 // reserve records key until expires and returns the entry, or nil when the
-// key is already there and not yet expired: a replay. evictedLive is true
+// key is already there and not yet expired: a replay, or a resend while
+// the first request is still in progress (inProgress). evictedLive is true
 // when making room dropped an entry whose window was still open.
-func (c *seenCache) reserve(key seenKey, expires, now time.Time) (e *seenEntry, evictedLive bool) {
+func (c *seenCache) reserve(key seenKey, expires, now time.Time) (e *seenEntry, inProgress, evictedLive bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {
 		old := el.Value.(*seenEntry)
 		if !now.After(old.expires) {
-			return nil, false
+			return nil, !old.accepted, false
 		}
 		c.remove(el)
 	}
@@ -71,20 +73,33 @@ func (c *seenCache) reserve(key seenKey, expires, now time.Time) (e *seenEntry, 
 	}
 	e = &seenEntry{key: key, expires: expires}
 	c.entries[key] = c.order.PushBack(e)
-	return e, evictedLive
+	return e, false, evictedLive
+}
+
+// accept marks reservations whose request was accepted.
+func (c *seenCache) accept(es ...*seenEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range es {
+		if e != nil {
+			e.accepted = true
+		}
+	}
 }
 
 // release forgets a reservation whose request was not accepted, so that
 // the sender may retry the same signed request. A newer reservation of the
 // same key is left alone.
-func (c *seenCache) release(e *seenEntry) {
-	if e == nil {
-		return
-	}
+func (c *seenCache) release(es ...*seenEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[e.key]; ok && el.Value.(*seenEntry) == e {
-		c.remove(el)
+	for _, e := range es {
+		if e == nil {
+			continue
+		}
+		if el, ok := c.entries[e.key]; ok && el.Value.(*seenEntry) == e {
+			c.remove(el)
+		}
 	}
 }
 

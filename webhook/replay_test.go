@@ -118,20 +118,20 @@ func TestSeenCache(t *testing.T) {
 	t.Run("full: the oldest is forgotten", func(t *testing.T) {
 		c := newSeenCache(3)
 		for _, k := range []string{"a", "b", "c"} {
-			if e, evicted := c.reserve(key(k), now.Add(time.Minute), now); e == nil || evicted {
+			if e, _, evicted := c.reserve(key(k), now.Add(time.Minute), now); e == nil || evicted {
 				t.Fatalf("reserve %s: %v %v", k, e, evicted)
 			}
 		}
-		if e, evicted := c.reserve(key("d"), now.Add(time.Minute), now); e == nil || !evicted {
+		if e, _, evicted := c.reserve(key("d"), now.Add(time.Minute), now); e == nil || !evicted {
 			t.Fatalf("reserve d in a full cache: %v, evicted %v", e, evicted)
 		}
 		if c.len() != 3 {
 			t.Errorf("len %d, want 3", c.len())
 		}
-		if e, _ := c.reserve(key("b"), now.Add(time.Minute), now); e != nil {
+		if e, _, _ := c.reserve(key("b"), now.Add(time.Minute), now); e != nil {
 			t.Error("b was forgotten instead of a")
 		}
-		if e, _ := c.reserve(key("a"), now.Add(time.Minute), now); e == nil {
+		if e, _, _ := c.reserve(key("a"), now.Add(time.Minute), now); e == nil {
 			t.Error("a, the oldest, is still remembered")
 		}
 	})
@@ -140,25 +140,62 @@ func TestSeenCache(t *testing.T) {
 		c.reserve(key("a"), now.Add(time.Second), now)
 		c.reserve(key("b"), now.Add(time.Second), now)
 		later := now.Add(2 * time.Second)
-		if e, evicted := c.reserve(key("c"), later.Add(time.Minute), later); e == nil || evicted {
+		if e, _, evicted := c.reserve(key("c"), later.Add(time.Minute), later); e == nil || evicted {
 			t.Fatalf("reserve after expiry: %v, evicted %v", e, evicted)
 		}
-		if e, _ := c.reserve(key("a"), later.Add(time.Minute), later); e == nil {
+		if e, _, _ := c.reserve(key("a"), later.Add(time.Minute), later); e == nil {
 			t.Error("an expired entry still refuses its key")
 		}
 	})
 	t.Run("release forgets only its own reservation", func(t *testing.T) {
 		c := newSeenCache(10)
-		old, _ := c.reserve(key("a"), now.Add(time.Second), now)
+		old, _, _ := c.reserve(key("a"), now.Add(time.Second), now)
 		later := now.Add(2 * time.Second)
-		renewed, _ := c.reserve(key("a"), later.Add(time.Minute), later)
+		renewed, _, _ := c.reserve(key("a"), later.Add(time.Minute), later)
 		c.release(old)
-		if e, _ := c.reserve(key("a"), later.Add(time.Minute), later); e != nil {
+		if e, _, _ := c.reserve(key("a"), later.Add(time.Minute), later); e != nil {
 			t.Error("releasing an expired reservation forgot the newer one")
 		}
 		c.release(renewed)
-		if e, _ := c.reserve(key("a"), later.Add(time.Minute), later); e == nil {
+		if e, _, _ := c.reserve(key("a"), later.Add(time.Minute), later); e == nil {
 			t.Error("a released key is still refused")
 		}
 	})
+}
+
+// TestResendInProgress: a resend while the first is being signalled is
+// told to retry (the first may fail); once the first is settled, the
+// resend is a replay if it was accepted and accepted if it failed.
+func TestResendInProgress(t *testing.T) {
+	for _, firstFails := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first accepted", true: "first failed"}[firstFails], func(t *testing.T) {
+			h, rec := gated()
+			if firstFails {
+				rec.fail = errors.New("frontend down")
+			}
+			body := requestBody(0, 1)
+			first := make(chan int, 1)
+			go func() { first <- post(h, "hr", body, h.Now(), nil).Code }()
+			<-rec.started
+			<-rec.started
+			w := post(h, "hr", body, h.Now(), nil)
+			if eb := jsonError(t, w); w.Code != 409 || eb.Code != "in_progress" || w.Header().Get("Retry-After") == "" {
+				t.Errorf("resend in progress: %d %s", w.Code, w.Body)
+			}
+			close(rec.gate)
+			if c, want := <-first, map[bool]int{false: 202, true: 502}[firstFails]; c != want {
+				t.Fatalf("first: status %d, want %d", c, want)
+			}
+			rec.mu.Lock()
+			rec.fail = nil
+			rec.mu.Unlock()
+			w = post(h, "hr", body, h.Now(), nil)
+			switch {
+			case firstFails && w.Code != 202:
+				t.Errorf("resend after a failure: %d %s", w.Code, w.Body)
+			case !firstFails && (w.Code != 409 || jsonError(t, w).Code != "replay"):
+				t.Errorf("resend after acceptance: %d %s", w.Code, w.Body)
+			}
+		})
+	}
 }
