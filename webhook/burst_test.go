@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +76,7 @@ func TestBurstTemporal(t *testing.T) {
 
 	h := &Handler{Backend: temporalBackend{Client: workflows.Client{Temporal: c}, rules: rules},
 		ResolveSecret: func(string) (string, error) { return testKey, nil },
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	ts := httptest.NewServer(h.Routes())
 	t.Cleanup(func() {
 		ts.Close()
