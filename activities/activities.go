@@ -35,6 +35,9 @@ type Activities struct {
 	Budgets *httpx.Budgets
 	// Pool, when set, keeps connectors open from one activity to the next.
 	Pool *Pool
+
+	// attempts runs one attempt at a time per rule (see attempt.go).
+	attempts attempts
 }
 
 // RuleSpec is what an activity needs to know of a rule.
@@ -49,6 +52,12 @@ type RuleSpec struct {
 	// Deprovision and OnMissing: see reconcile.Options.
 	Deprovision string `json:"deprovision,omitempty"`
 	OnMissing   string `json:"onMissing,omitempty"`
+	// HoldRefused, ApprovedHolds, RejectedHolds and DeprovisionBudget:
+	// see reconcile.Options (the rule's approval of held deprovisions).
+	HoldRefused       bool     `json:"holdRefused,omitempty"`
+	ApprovedHolds     []string `json:"approvedHolds,omitempty"`
+	RejectedHolds     []string `json:"rejectedHolds,omitempty"`
+	DeprovisionBudget *int     `json:"deprovisionBudget,omitempty"`
 }
 
 func (r RuleSpec) options() reconcile.Options {
@@ -60,7 +69,11 @@ func (r RuleSpec) options() reconcile.Options {
 		OnMissing:              r.OnMissing,
 		// Each rule owns what it writes: rules that share a target never
 		// touch each other's objects (reconcile/owner.go).
-		Owner: r.Name,
+		Owner:             r.Name,
+		HoldRefused:       r.HoldRefused,
+		ApprovedHolds:     r.ApprovedHolds,
+		RejectedHolds:     r.RejectedHolds,
+		DeprovisionBudget: r.DeprovisionBudget,
 	}
 }
 
@@ -144,12 +157,9 @@ func closeAll(logger *slog.Logger, cs ...connectors.Connector) {
 	}
 }
 
-// syncer builds a Syncer that heartbeats its progress.
-func syncer(ctx context.Context, src connectors.Source, tgt connectors.Target, opts reconcile.Options) *reconcile.Syncer {
-	return &reconcile.Syncer{
-		Source: src, Target: tgt, Opts: opts,
-		Progress: func(phase string, done int) { activity.RecordHeartbeat(ctx, phase, done) },
-	}
+// syncer builds a Syncer that heartbeats its progress through the attempt.
+func syncer(at *attempt, src connectors.Source, tgt connectors.Target, opts reconcile.Options) *reconcile.Syncer {
+	return &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set}
 }
 
 // PollInput asks for the changes since Cursor to be applied.
@@ -171,6 +181,11 @@ type PollResult struct {
 // every write is idempotent.
 func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err error) {
 	logger := a.logger(ctx, in.Rule.Name)
+	at, err := a.begin(ctx, logger, in.Rule.Name, "")
+	if err != nil {
+		return PollResult{}, err
+	}
+	defer at.end()
 	src, tgt, release, err := a.openPair(ctx, in.Rule)
 	if err != nil {
 		return PollResult{}, err
@@ -188,7 +203,7 @@ func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err 
 		return PollResult{Cursor: in.Cursor, ResyncRequired: true}, nil
 	}
 	n := len(cs.Users) + len(cs.Groups) + len(cs.DeletedIDs)
-	res, err := syncer(ctx, src, tgt, in.Rule.options()).ApplyChangeSet(ctx, cs)
+	res, err := syncer(at, src, tgt, in.Rule.options()).ApplyChangeSet(ctx, cs)
 	if err != nil {
 		return PollResult{}, classify(fmt.Errorf("apply %d changes to %s: %w", n, in.Rule.TargetConnection, err))
 	}
@@ -241,12 +256,17 @@ type ApplyInput struct {
 
 // ApplyChanges applies change events (from webhooks) in order.
 func (a *Activities) ApplyChanges(ctx context.Context, in ApplyInput) (_ reconcile.Result, err error) {
+	at, err := a.begin(ctx, a.logger(ctx, in.Rule.Name), in.Rule.Name, "")
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	defer at.end()
 	src, tgt, release, err := a.openPair(ctx, in.Rule)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	defer func() { release(err) }()
-	res, err := syncer(ctx, src, tgt, in.Rule.options()).ApplyEvents(ctx, in.Events)
+	res, err := syncer(at, src, tgt, in.Rule.options()).ApplyEvents(ctx, in.Events)
 	if err != nil {
 		return reconcile.Result{}, classify(fmt.Errorf("apply %d events to %s: %w", len(in.Events), in.Rule.TargetConnection, err))
 	}
@@ -271,6 +291,11 @@ type ResyncInput struct {
 // difference from scratch rather than replaying writes.
 func (a *Activities) Resync(ctx context.Context, in ResyncInput) (_ reconcile.Result, err error) {
 	logger := a.logger(ctx, in.Rule.Name).With("phase", in.Phase)
+	at, err := a.begin(ctx, logger, in.Rule.Name, in.Phase)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	defer at.end()
 	src, tgt, release, err := a.openPair(ctx, in.Rule)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -279,7 +304,7 @@ func (a *Activities) Resync(ctx context.Context, in ResyncInput) (_ reconcile.Re
 	opts := in.Rule.options()
 	opts.DryRun = in.DryRun
 	opts.AllowMassDeprovision = in.AllowMassDeprovision
-	s := syncer(ctx, src, tgt, opts)
+	s := syncer(at, src, tgt, opts)
 	var res reconcile.Result
 	switch in.Phase {
 	case PhaseUsers:

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/reconcile"
 )
 
 // sourceWriter changes users in the source directory as an administrator
@@ -37,12 +39,14 @@ func (w *sourceWriter) setTitle(u User, title string) error {
 }
 
 // externalIDs maps each generated user to the id idsync keeps for it in
-// the target (the source's entryUUID), by index; fatal when one is missing.
+// the target (the source's entryUUID; the target holds it as
+// "<rule>/<id>"), by index; fatal when one is missing.
 func (h *harness) externalIDs(dir Directory) []string {
 	h.b.Helper()
 	byName := map[string]string{}
 	for _, u := range h.target.Users() {
-		byName[strings.ToLower(u.UserName)] = u.ExternalID
+		_, ext := reconcile.SplitExternalID(u.ExternalID)
+		byName[strings.ToLower(u.UserName)] = ext
 	}
 	ids := make([]string, len(dir.Users))
 	for i, u := range dir.Users {

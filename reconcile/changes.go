@@ -194,10 +194,11 @@ type runState struct {
 	// retry holds what failed, as events that apply it again, in order.
 	retry        []Retry
 	retryDropped int
+	budget       *budget // nil: deprovision without limit
 }
 
 func (s *Syncer) newIncremental() *incremental {
-	return &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, runState: &runState{ids: map[string]string{}}}
+	return &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, runState: &runState{ids: map[string]string{}, budget: newBudget(s.Opts.DeprovisionBudget)}}
 }
 
 // maxRetry bounds the retry events a result carries (they go into
@@ -258,6 +259,9 @@ func (r *incremental) result() Result {
 		res.Failures = res.Failures[:maxFailureSamples]
 	}
 	res.Retry, res.RetryDropped = r.retry, r.retryDropped
+	if r.budget != nil {
+		res.HeldChanges, res.HeldDropped = r.budget.held, r.budget.lost
+	}
 	return res
 }
 
@@ -559,6 +563,9 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 		if !tu.Active {
 			r.users.add(func(c *Counts) { c.Unchanged++ })
 		} else {
+			if !r.budget.take(Event{Kind: KindUser, Op: OpDelete, ID: ext}, tu.UserName) {
+				continue // held back for approval: it stays as it is
+			}
 			if !r.o.DryRun {
 				if err := r.s.deprovision(ctx, tu.ID, r.o); err != nil && !errors.Is(err, connectors.ErrNotFound) {
 					r.users.fail("deprovision user "+ext, err)
@@ -671,6 +678,9 @@ func (r *incremental) deleteGroup(ctx context.Context, ext string) bool {
 	}
 	if !found {
 		return false
+	}
+	if !r.budget.take(Event{Kind: KindGroup, Op: OpDelete, ID: ext}, tg.DisplayName) {
+		return true // held back for approval
 	}
 	if !r.o.DryRun {
 		if err := r.s.Target.DeleteGroup(ctx, tg.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {

@@ -125,8 +125,16 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 			gone = append(gone, ext)
 		}
 	}
-	if err := guard("groups", len(gone), len(managed), gone, o); err != nil {
+	names := make([]string, 0, min(len(gone), maxHeldSample))
+	for _, ext := range gone[:min(len(gone), maxHeldSample)] {
+		names = append(names, managed[ext].DisplayName)
+	}
+	apply, held, err := decide("groups", gone, names, len(managed), o)
+	if err != nil {
 		return Result{}, err
+	}
+	if !apply {
+		gone = nil
 	}
 	for _, ext := range gone {
 		if !o.DryRun {
@@ -142,7 +150,11 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	}
 	t.counts.Foreign += foreignGroups + len(legacyGroups)
 	c := t.counts
-	return Result{Groups: c, ManagedGroups: c.Created + c.Adopted + c.Updated + c.Unchanged, Failures: t.failures}, nil
+	res := Result{Groups: c, ManagedGroups: c.Created + c.Adopted + c.Updated + c.Unchanged, Failures: t.failures}
+	if held != nil {
+		res.Held = []Held{*held}
+	}
+	return res, nil
 }
 
 // memberIDs translates source member ids to target ids, sorted; members

@@ -31,6 +31,19 @@ type Options struct {
 	MaxDeprovisionFraction float64
 	// AllowMassDeprovision lifts the guard for one run, on purpose.
 	AllowMassDeprovision bool
+	// HoldRefused makes a full resync that the guard refuses go on without
+	// the refused deprovisions and report them in Result.Held, instead of
+	// failing with a *MassDeprovisionError (see hold.go).
+	HoldRefused bool
+	// ApprovedHolds and RejectedHolds are fingerprints of held sets an
+	// operator approved (deprovisioned when the same set comes again) or
+	// rejected (kept, and not held again).
+	ApprovedHolds []string
+	RejectedHolds []string
+	// DeprovisionBudget, when set, is how many users and groups an
+	// incremental run may deprovision; the others are held back and
+	// reported in Result.HeldChanges.
+	DeprovisionBudget *int
 	// DryRun computes and counts every change without applying any.
 	DryRun bool
 	// Concurrency bounds the writes in flight to the target (default 4).
@@ -141,6 +154,13 @@ type Result struct {
 	// failed change is never dropped until the next full resync.
 	Retry        []Retry `json:"retry,omitempty"`
 	RetryDropped int     `json:"retryDropped,omitempty"`
+	// Held are the deprovisioning passes of a full resync that the guard
+	// refused (with Options.HoldRefused); nothing of them was applied.
+	Held []Held `json:"held,omitempty"`
+	// HeldChanges are the deprovisions of an incremental run held back by
+	// Options.DeprovisionBudget (at most 1,000; HeldDropped counts more).
+	HeldChanges []HeldChange `json:"heldChanges,omitempty"`
+	HeldDropped int          `json:"heldDropped,omitempty"`
 }
 
 // Retry is one failed object of an incremental run: the event that applies
@@ -167,6 +187,7 @@ func (r *Result) Merge(o Result) {
 		}
 		r.Failures = append(r.Failures, f)
 	}
+	r.Held = append(r.Held, o.Held...)
 }
 
 // MassDeprovisionError is returned when a full resync would deprovision more

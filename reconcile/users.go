@@ -225,8 +225,19 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 		t.counts.Kept += len(gone)
 		gone = nil
 	}
-	if err := guard("users", len(gone), active, gone, o); err != nil {
+	names := make([]string, 0, min(len(gone), maxHeldSample))
+	for _, ext := range gone[:min(len(gone), maxHeldSample)] {
+		names = append(names, idx.managed[ext].UserName)
+	}
+	apply, held, err := decide("users", gone, names, active, o)
+	if err != nil {
 		return Result{}, err
+	}
+	if !apply {
+		if held == nil { // a rejected set: kept
+			t.counts.Kept += len(gone)
+		}
+		gone = nil
 	}
 	for _, ext := range gone {
 		tu := idx.managed[ext]
@@ -248,26 +259,11 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	t.counts.Foreign += idx.foreign + len(idx.legacy)
 	c := t.counts
 	managedAfter := c.Created + c.Adopted + c.Updated + c.Unchanged + c.Kept
-	return Result{Users: c, ManagedUsers: managedAfter, Failures: t.failures}, nil
-}
-
-// guard refuses a deprovisioning pass that is larger than the options allow.
-func guard(kind string, would, managed int, ids []string, o Options) error {
-	if would == 0 || o.AllowMassDeprovision {
-		return nil
+	res := Result{Users: c, ManagedUsers: managedAfter, Failures: t.failures}
+	if held != nil {
+		res.Held = []Held{*held}
 	}
-	allowed := int(float64(managed) * o.MaxDeprovisionFraction)
-	if allowed < MinDeprovisionGuard {
-		allowed = MinDeprovisionGuard
-	}
-	if would <= allowed {
-		return nil
-	}
-	sample := ids
-	if len(sample) > 5 {
-		sample = sample[:5]
-	}
-	return &MassDeprovisionError{Kind: kind, Would: would, Managed: managed, Allowed: allowed, SampleIDs: sample}
+	return res, nil
 }
 
 func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.TargetUser, u connectors.User, o Options) {

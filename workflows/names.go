@@ -47,6 +47,10 @@ const (
 	UpdateNameResume = "resume"
 	// UpdateNameConfig changes the rule's settings without restarting it.
 	UpdateNameConfig = "config"
+	// UpdateNameApprove applies the deprovisions held for approval;
+	// UpdateNameReject drops them.
+	UpdateNameApprove = "approve"
+	UpdateNameReject  = "reject"
 )
 
 // Queries, updates and signals of the connection workflow.
@@ -66,6 +70,9 @@ const (
 	StateResyncing   = "resyncing"
 	StateCircuitOpen = "circuit_open"
 	StatePaused      = "paused"
+	// StateAwaitingApproval: deprovisions are held for `starter rule
+	// approve` or `reject`; creates and updates go on.
+	StateAwaitingApproval = "awaiting_approval"
 )
 
 // Sync scopes of a full resync: "members" are the users, "groups" the

@@ -105,6 +105,7 @@ func (r *rule) run() error {
 		r.startQueuedResync()
 		r.maybeCloseBreaker()
 		r.maybeApplyChanges()
+		r.maybeApplyApproved()
 		r.maybeRetry()
 		r.maybePoll()
 		r.updateStatus()
@@ -189,7 +190,7 @@ func (r *rule) maybeApplyChanges() {
 	r.updateStatus()
 	var res reconcile.Result
 	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
-		activities.ApplyInput{Rule: r.state.Config.spec(), Events: batch}).Get(r.ctx, &res)
+		activities.ApplyInput{Rule: r.incrementalSpec(), Events: batch}).Get(r.ctx, &res)
 	r.activity = ""
 	if err != nil {
 		r.state.LastError = "apply changes: " + errorMessage(err)
@@ -201,6 +202,7 @@ func (r *rule) maybeApplyChanges() {
 	r.state.PendingDue = r.now()
 	r.record(res)
 	r.noteRetries(nil, res)
+	r.noteIncremental(res)
 	if len(res.Failures) > 0 {
 		r.state.LastError = "apply changes: " + res.Failures[0]
 	}
@@ -226,7 +228,7 @@ func (r *rule) maybePoll() {
 	r.updateStatus()
 	var out activities.PollResult
 	err := workflow.ExecuteActivity(r.pollOptions(), (*activities.Activities).Poll,
-		activities.PollInput{Rule: r.state.Config.spec(), Cursor: r.state.Cursor}).Get(r.ctx, &out)
+		activities.PollInput{Rule: r.incrementalSpec(), Cursor: r.state.Cursor}).Get(r.ctx, &out)
 	r.activity = ""
 	now := r.now()
 	r.state.LastPoll = now
@@ -249,6 +251,7 @@ func (r *rule) maybePoll() {
 	r.state.Cursor = out.Cursor
 	r.state.LastPollResult = fmt.Sprintf("ok: %d changes", out.Changes)
 	r.noteRetries(nil, out.Result)
+	r.noteIncremental(out.Result)
 	if len(out.Result.Failures) > 0 {
 		r.state.LastError = "poll: " + out.Result.Failures[0]
 	}
@@ -392,6 +395,9 @@ func (r *rule) nextDeadline() time.Time {
 	}
 	if len(r.state.Retrying) > 0 && !r.breakerOpen() && r.child == nil {
 		earliest(r.nextRetry())
+	}
+	if len(r.state.ApprovedChanges) > 0 && !r.breakerOpen() {
+		earliest(r.now())
 	}
 	switch {
 	case r.breakerOpen():

@@ -34,6 +34,14 @@ func (r *rule) registerHandlers() error {
 	}, workflow.UpdateHandlerOptions{Validator: r.validateAlive}); err != nil {
 		return fmt.Errorf("register resume update: %w", err)
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameApprove, r.handleApprove,
+		workflow.UpdateHandlerOptions{Validator: r.validateDecision}); err != nil {
+		return fmt.Errorf("register approve update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameReject, r.handleReject,
+		workflow.UpdateHandlerOptions{Validator: r.validateDecision}); err != nil {
+		return fmt.Errorf("register reject update: %w", err)
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameConfig, r.handleConfig,
 		workflow.UpdateHandlerOptions{Validator: r.validateConfig}); err != nil {
 		return fmt.Errorf("register config update: %w", err)

@@ -52,7 +52,7 @@ func (r *rule) startResync(req SyncRequest) string {
 		),
 	})
 	in := ResyncInput{
-		Rule: r.state.Config.spec(), Scope: req.Scope, DryRun: req.DryRun,
+		Rule: r.spec(), Scope: req.Scope, DryRun: req.DryRun,
 		AllowMassDeprovision: req.AllowMassDeprovision, Reason: req.Reason,
 	}
 	child := workflow.ExecuteChildWorkflow(cctx, FullResyncWorkflow, in)
@@ -95,6 +95,7 @@ func (r *rule) finishResync() {
 	if out.DryRun {
 		return
 	}
+	r.noteResyncHolds(out.Result, req.Scope == ScopeBoth)
 	r.state.Totals.Merge(reconcile.Result{Users: out.Result.Users, Groups: out.Result.Groups})
 	if req.Scope != ScopeGroups {
 		r.state.ManagedUsers = out.Result.ManagedUsers

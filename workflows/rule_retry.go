@@ -148,7 +148,7 @@ func (r *rule) maybeRetry() {
 	r.updateStatus()
 	var res reconcile.Result
 	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
-		activities.ApplyInput{Rule: r.state.Config.spec(), Events: due}).Get(r.ctx, &res)
+		activities.ApplyInput{Rule: r.incrementalSpec(), Events: due}).Get(r.ctx, &res)
 	r.activity = ""
 	if err != nil {
 		// The run failed, not the objects: try them again later.
@@ -163,4 +163,5 @@ func (r *rule) maybeRetry() {
 	}
 	r.record(res)
 	r.noteRetries(due, res)
+	r.noteIncremental(res)
 }

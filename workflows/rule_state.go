@@ -42,6 +42,16 @@ type RuleState struct {
 	Retrying      []RetryEntry `json:"retrying,omitempty"`
 	FailedForGood []RetryEntry `json:"failedForGood,omitempty"`
 
+	// Hold is what awaits approval (rule_approval.go); ApprovedHolds and
+	// RejectedHolds the fingerprints of held resync sets decided on;
+	// ApprovedChanges held changes approved and not yet applied;
+	// DeprovisionLog the incremental deprovisions of the sliding window.
+	Hold            *Hold             `json:"hold,omitempty"`
+	ApprovedHolds   []string          `json:"approvedHolds,omitempty"`
+	RejectedHolds   []string          `json:"rejectedHolds,omitempty"`
+	ApprovedChanges []reconcile.Event `json:"approvedChanges,omitempty"`
+	DeprovisionLog  []DeprovisionMark `json:"deprovisionLog,omitempty"`
+
 	// SyncQueue holds resyncs asked for and not yet started.
 	SyncQueue  []SyncRequest  `json:"syncQueue,omitempty"`
 	ResyncSeq  int            `json:"resyncSeq,omitempty"`
@@ -153,9 +163,11 @@ type RuleStatus struct {
 	PendingChanges      int           `json:"pendingChanges"`
 	// Retrying and FailedForGood: see RuleState (at most 20 of the
 	// retried ones are shown; RetryingCount says how many there are).
-	RetryingCount int              `json:"retryingCount,omitempty"`
-	Retrying      []RetryEntry     `json:"retrying,omitempty"`
-	FailedForGood []RetryEntry     `json:"failedForGood,omitempty"`
+	RetryingCount int          `json:"retryingCount,omitempty"`
+	Retrying      []RetryEntry `json:"retrying,omitempty"`
+	FailedForGood []RetryEntry `json:"failedForGood,omitempty"`
+	// Hold is what awaits `starter rule approve` or `reject`.
+	Hold          *Hold            `json:"hold,omitempty"`
 	ManagedUsers  int              `json:"managedUsers"`
 	ManagedGroups int              `json:"managedGroups"`
 	Totals        reconcile.Result `json:"totals"`
@@ -174,6 +186,8 @@ func (c RuleConfig) spec() activities.RuleSpec {
 		Concurrency:            c.Concurrency,
 		Deprovision:            c.Deprovision,
 		OnMissing:              c.OnMissing,
+		// A refused resync holds its deprovisions for approval.
+		HoldRefused: true,
 	}
 }
 

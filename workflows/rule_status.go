@@ -18,6 +18,8 @@ func (r *rule) syncState() string {
 		return StatePaused
 	case r.child != nil:
 		return StateResyncing
+	case r.state.Hold != nil:
+		return StateAwaitingApproval
 	case r.breakerOpen():
 		return StateCircuitOpen
 	case r.activity != "":
@@ -44,6 +46,7 @@ func (r *rule) status() RuleStatus {
 		RetryingCount:       len(r.state.Retrying),
 		Retrying:            r.state.Retrying[:min(len(r.state.Retrying), 20)],
 		FailedForGood:       r.state.FailedForGood,
+		Hold:                r.state.Hold,
 		ManagedUsers:        r.state.ManagedUsers,
 		ManagedGroups:       r.state.ManagedGroups,
 		Totals:              r.state.Totals,
@@ -103,6 +106,9 @@ func statusMarkdown(st RuleStatus) string {
 	if st.PendingChanges > 0 {
 		b.WriteString(fmt.Sprintf(" · %d changes pending", st.PendingChanges))
 	}
+	if h := st.Hold; h != nil {
+		b.WriteString(fmt.Sprintf(" · **deprovisions held for approval**: %s (`starter rule approve|reject %s`)", holdSummary(h), st.Name))
+	}
 	if st.RetryingCount > 0 {
 		b.WriteString(fmt.Sprintf(" · %d failed changes to retry", st.RetryingCount))
 	}
@@ -148,4 +154,16 @@ func (r *rule) nextPollShown() time.Time {
 		return time.Time{}
 	}
 	return r.state.NextPoll
+}
+
+// holdSummary says in a line what a hold keeps back.
+func holdSummary(h *Hold) string {
+	var parts []string
+	for _, held := range h.Resync {
+		parts = append(parts, fmt.Sprintf("%d of %d %s by the last full resync (the guard allows %d)", held.Would, held.Managed, held.Kind, held.Allowed))
+	}
+	if n := len(h.Changes) + h.ChangesDropped; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d by polls and real-time changes", n))
+	}
+	return strings.Join(parts, "; ")
 }
