@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,15 @@ func newRuleCmd(f *Factory) *cobra.Command {
 	cmd.AddCommand(newRuleCreateCmd(f, nil), newRuleListCmd(f), newRuleShowCmd(f), newRuleUpdateCmd(f, nil),
 		newRulePauseCmd(f, workflows.UpdateNamePause, "pause", "Stop polling and applying changes; changes keep being received"),
 		newRulePauseCmd(f, workflows.UpdateNameResume, "resume", "Resume a paused rule"),
+		newRuleDecisionCmd(f, workflows.UpdateNameApprove, "approve",
+			"Apply the deprovisions the guard held back",
+			"The rule deprovisions what it held: held polls' and real-time deletions at once, a full resync's\n"+
+				"set by one more full resync, which deprovisions exactly that set (if the set changed meanwhile,\n"+
+				"it is held again). See what is held with `starter status NAME`."),
+		newRuleDecisionCmd(f, workflows.UpdateNameReject, "reject",
+			"Drop the deprovisions the guard held back",
+			"The held objects stay as they are: held deletions are forgotten, and a full resync's held set\n"+
+				"is kept from now on (counted as kept) until it changes."),
 		newRuleDeleteCmd(f))
 	return cmd
 }
@@ -235,6 +245,24 @@ func newRulePauseCmd(f *Factory, update, verb, short string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(f.Out, "rule %s: %s\n", args[0], st.State)
+			return nil
+		},
+	}
+}
+
+func newRuleDecisionCmd(f *Factory, update, verb, short, long string) *cobra.Command {
+	return &cobra.Command{
+		Use:     verb + " NAME",
+		Short:   short,
+		Long:    short + ".\n\n" + long,
+		Example: "  starter status hr-to-app    # what is held, by name\n  starter rule " + verb + " hr-to-app",
+		Args:    exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var st workflows.RuleStatus
+			if err := f.updateRule(cmd, args[0], update, nil, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Out, "rule %s: %s; now %s\n", args[0], strings.TrimSuffix(verb, "e")+"ed", st.State)
 			return nil
 		},
 	}

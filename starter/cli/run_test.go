@@ -327,6 +327,7 @@ func (e *engine) testRules(t *testing.T) {
 	e.fails(`rule "nope": not found`, "rule", "update", "nope", "--poll-interval", "2h")
 
 	e.testSync(t)
+	e.testApproval(t)
 
 	if out := e.ok("rule", "delete", "corp-to-app"); out != "deleted rule corp-to-app\n" {
 		t.Errorf("delete: %q", out)
@@ -394,4 +395,90 @@ func (e *engine) testSync(t *testing.T) {
 		return nil
 	})
 	e.fails(`rule "nope": not found`, "sync", "nope")
+}
+
+// testApproval: a full resync that would deprovision more than the guard
+// allows holds those deprovisions and leaves the rule awaiting_approval,
+// shown by name in status; reject keeps them (the same set is not held
+// again); approve of a new set deprovisions it with one more resync.
+func (e *engine) testApproval(t *testing.T) {
+	e.t = t
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e.fails("nothing awaits approval", "rule", "approve", "corp-to-app")
+
+	var ldif strings.Builder
+	var dns []string
+	for i := range 14 {
+		dn := fmt.Sprintf("uid=temp%02d,ou=people,%s", i, e.slapd.BaseDN)
+		dns = append(dns, dn)
+		fmt.Fprintf(&ldif, "dn: %s\nobjectClass: inetOrgPerson\nuid: temp%02d\ncn: Temp\nsn: Temp\n\n", dn, i)
+	}
+	if err := e.slapd.Add(ctx, ldif.String()); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("sync", "corp-to-app", "--members", "--wait")
+	e.waitResyncNoted()
+	if err := e.slapd.Delete(ctx, dns...); err != nil {
+		t.Fatal(err)
+	}
+	out := e.ok("sync", "corp-to-app", "--members", "--wait")
+	if !strings.Contains(out, "deprovisioned 0") {
+		t.Errorf("held resync:\n%s", out)
+	}
+	e.eventually("the rule awaits approval", func() error {
+		if st := e.ruleStatus("corp-to-app"); st.State != workflows.StateAwaitingApproval {
+			return fmt.Errorf("state %s", st.State)
+		}
+		return nil
+	})
+	if out := e.ok("status", "corp-to-app"); !strings.Contains(out, "AWAITING APPROVAL") || !strings.Contains(out, "14 of 15 managed users") || !strings.Contains(out, "temp00") {
+		t.Errorf("status while held:\n%s", out)
+	}
+
+	e.waitResyncNoted()
+	if out := e.ok("rule", "reject", "corp-to-app"); !strings.HasPrefix(out, "rule corp-to-app: rejected; now ") {
+		t.Errorf("reject: %q", out)
+	}
+	e.waitResyncNoted()
+	out = e.ok("sync", "corp-to-app", "--members", "--wait")
+	if !strings.Contains(out, "kept 14") {
+		t.Errorf("resync after reject, want the 14 kept:\n%s", out)
+	}
+	if st := e.ruleStatus("corp-to-app"); st.Hold != nil {
+		t.Errorf("held again after reject: %+v", st.Hold)
+	}
+
+	// A new set (ada leaves too): held again, then approved.
+	e.waitResyncNoted()
+	if err := e.slapd.Delete(ctx, "uid=ada,ou=people,"+e.slapd.BaseDN); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("sync", "corp-to-app", "--members", "--wait")
+	e.eventually("the new set is held", func() error {
+		if st := e.ruleStatus("corp-to-app"); st.Hold == nil || len(st.Hold.Resync) != 1 || st.Hold.Resync[0].Would != 15 {
+			return fmt.Errorf("hold %+v", st.Hold)
+		}
+		return nil
+	})
+	e.ok("rule", "approve", "corp-to-app")
+	e.eventually("the approved set is deprovisioned", func() error {
+		st := e.ruleStatus("corp-to-app")
+		if st.Hold != nil || st.LastResync == nil || st.LastResync.Reason != "approved" || st.LastResync.Finished.IsZero() ||
+			st.LastResync.Result.Users.Deprovisioned != 15 {
+			return fmt.Errorf("state %s, hold %+v, last resync %+v", st.State, st.Hold, st.LastResync)
+		}
+		return nil
+	})
+}
+
+// waitResyncNoted waits until the rule has taken in its last resync:
+// `sync --wait` returns when the resync ends, a moment before that.
+func (e *engine) waitResyncNoted() {
+	e.eventually("the rule takes in its resync", func() error {
+		if st := e.ruleStatus("corp-to-app"); st.ActiveResync != "" {
+			return fmt.Errorf("resync %s still running", st.ActiveResync)
+		}
+		return nil
+	})
 }

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -136,6 +138,20 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 	}
 	if st.ActiveResync != "" {
 		fmt.Fprintf(w, "  resync running: %s\n", st.ActiveResync)
+	}
+	if h := st.Hold; h != nil {
+		fmt.Fprintf(w, "  AWAITING APPROVAL since %s: deprovisions held by the guard (starter rule approve|reject %s)\n", fmtWhen(h.Since), st.Name)
+		for _, held := range h.Resync {
+			fmt.Fprintf(w, "    full resync: %d of %d managed %s (the guard allows %d), e.g. %s\n",
+				held.Would, held.Managed, held.Kind, held.Allowed, strings.Join(held.Sample, ", "))
+		}
+		if len(h.Changes) > 0 {
+			names := make([]string, 0, 20)
+			for _, c := range h.Changes[:min(len(h.Changes), 20)] {
+				names = append(names, cmp.Or(c.Name, c.Event.ID))
+			}
+			fmt.Fprintf(w, "    polls and real-time changes: %d (%d more not listed): %s\n", len(h.Changes), h.ChangesDropped, strings.Join(names, ", "))
+		}
 	}
 	if st.RetryingCount > 0 {
 		fmt.Fprintf(w, "  failed changes to retry: %d\n", st.RetryingCount)
