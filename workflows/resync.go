@@ -19,6 +19,43 @@ type ResyncInput struct {
 	DryRun               bool                `json:"dryRun,omitempty"`
 	AllowMassDeprovision bool                `json:"allowMassDeprovision,omitempty"`
 	Reason               string              `json:"reason,omitempty"`
+	// HeartbeatTimeout, when set, replaces the Resync activities'
+	// heartbeat timeout (resyncHeartbeatTimeout): a test shortens it to
+	// show that a target listing far longer than it still completes.
+	HeartbeatTimeout time.Duration `json:"heartbeatTimeout,omitempty"`
+}
+
+// Timeouts of a resync phase. A phase pages through the whole source and
+// target: at 100,000 users and 25 s per 100-user page, one listing of the
+// target takes 7 h, and the groups phase lists the target's users again,
+// with writes on top (100,000 at 4 in flight and 0.5 s each: 3.5 h). 24 h
+// leaves twice that. A long StartToClose costs nothing when a worker dies:
+// the heartbeat timeout notices that. The activity heartbeats every
+// quarter of it from a goroutine of its own (activities/attempt.go),
+// whatever a request takes, so it needs to exceed only the SDK's gap
+// between heartbeats (0.8 × the timeout, at most 60 s) with room for a
+// slow RPC, not a page's latency; 2 min is four times a connector's
+// default request timeout (30 s) all the same.
+const (
+	resyncStartToClose     = 24 * time.Hour
+	resyncHeartbeatTimeout = 2 * time.Minute
+	// cursorStartToClose bounds the one request that reads the source's
+	// cursor: it need not wait a day for a hung connection.
+	cursorStartToClose = 10 * time.Minute
+)
+
+// resyncRetry retries a phase a few times: a retry recomputes the
+// difference (reconcile is idempotent), and waits on this worker for the
+// attempt it replaces to return (activities/attempt.go).
+func resyncRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval: 5 * time.Second,
+		MaximumInterval: 5 * time.Minute,
+		MaximumAttempts: 5,
+		NonRetryableErrorTypes: []string{
+			activities.ErrTypeConfig, activities.ErrTypeUnauthorized, activities.ErrTypeMassDeprovision,
+		},
+	}
 }
 
 // ResyncResult is what a full resync did.
@@ -41,24 +78,26 @@ func FullResyncWorkflow(ctx workflow.Context, in ResyncInput) (ResyncResult, err
 	}
 	logger := workflow.GetLogger(ctx)
 	out := ResyncResult{Scope: in.Scope, DryRun: in.DryRun}
+	heartbeat := resyncHeartbeatTimeout
+	if in.HeartbeatTimeout > 0 {
+		heartbeat = in.HeartbeatTimeout
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 5 * time.Second,
-			MaximumInterval: 5 * time.Minute,
-			MaximumAttempts: 5,
-			NonRetryableErrorTypes: []string{
-				activities.ErrTypeConfig, activities.ErrTypeUnauthorized, activities.ErrTypeMassDeprovision,
-			},
-		},
+		StartToCloseTimeout: resyncStartToClose,
+		HeartbeatTimeout:    heartbeat,
+		RetryPolicy:         resyncRetry(),
+	})
+	cctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: cursorStartToClose,
+		HeartbeatTimeout:    resyncHeartbeatTimeout,
+		RetryPolicy:         resyncRetry(),
 	})
 	setDetails := func(phase string) {
 		workflow.SetCurrentDetails(ctx, resyncMarkdown(in, phase, out.Result))
 	}
 	if !in.DryRun {
 		setDetails("reading the source's cursor")
-		if err := workflow.ExecuteActivity(actx, (*activities.Activities).SourceCursor, in.Rule).Get(ctx, &out.Cursor); err != nil {
+		if err := workflow.ExecuteActivity(cctx, (*activities.Activities).SourceCursor, in.Rule).Get(ctx, &out.Cursor); err != nil {
 			return out, failure("read source cursor", err)
 		}
 	}
