@@ -27,6 +27,9 @@ type RuleConfig struct {
 	// BreakerReset overrides how long the breaker stays open before the
 	// full resync that closes it.
 	BreakerReset time.Duration `json:"breakerReset,omitempty"`
+	// ResyncInterval overrides how often a scheduled full resync repairs
+	// drift (default 24h); negative turns scheduled resyncs off.
+	ResyncInterval time.Duration `json:"resyncInterval,omitempty"`
 	// BatchWindow is how long real-time changes wait for more to arrive
 	// before they are applied together. The default, 0, applies them at
 	// once; changes that arrive while a batch is applied form the next
@@ -63,19 +66,22 @@ type SourceDefaults struct {
 	PollInterval time.Duration
 	PollJitter   time.Duration
 	BreakerReset time.Duration
+	// ResyncInterval is how often a full resync repairs drift in the
+	// target (objects changed or deleted there behind idsync's back).
+	ResyncInterval time.Duration
 }
 
 // sourceDefaults by connection type, from the reference systems: Workday is
 // polled every 15 minutes and its breaker resets after 12 hours; LDAP every
 // 2–3 minutes with a 30-minute reset; event APIs every minute.
 var sourceDefaults = map[string]SourceDefaults{
-	"ldap":    {PollInterval: 2 * time.Minute, PollJitter: time.Minute, BreakerReset: 30 * time.Minute},
-	"workday": {PollInterval: 15 * time.Minute, BreakerReset: 12 * time.Hour},
-	"workos":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute},
-	"events":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute},
+	"ldap":    {PollInterval: 2 * time.Minute, PollJitter: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
+	"workday": {PollInterval: 15 * time.Minute, BreakerReset: 12 * time.Hour, ResyncInterval: 24 * time.Hour},
+	"workos":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
+	"events":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
 }
 
-var fallbackDefaults = SourceDefaults{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute}
+var fallbackDefaults = SourceDefaults{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour}
 
 // SourceDefaultsFor returns the defaults of a source connection type.
 func SourceDefaultsFor(sourceType string) SourceDefaults {
@@ -105,6 +111,18 @@ func (c RuleConfig) EffectiveBreakerReset() time.Duration {
 		return c.BreakerReset
 	}
 	return SourceDefaultsFor(c.SourceType).BreakerReset
+}
+
+// EffectiveResyncInterval is how often a scheduled full resync runs; 0
+// when scheduled resyncs are off (ResyncInterval < 0).
+func (c RuleConfig) EffectiveResyncInterval() time.Duration {
+	switch {
+	case c.ResyncInterval < 0:
+		return 0
+	case c.ResyncInterval > 0:
+		return c.ResyncInterval
+	}
+	return SourceDefaultsFor(c.SourceType).ResyncInterval
 }
 
 // EffectiveFailureThreshold is how many failed polls open the breaker.
@@ -164,6 +182,9 @@ func (c RuleConfig) Validate() error {
 	}
 	if c.BreakerReset < 0 {
 		errs = append(errs, fmt.Errorf("breaker reset %s: must not be negative", c.BreakerReset))
+	}
+	if c.ResyncInterval > 0 && c.ResyncInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("resync interval %s: must be at least 1m (or off)", c.ResyncInterval))
 	}
 	if c.FailureThreshold < 0 {
 		errs = append(errs, fmt.Errorf("failure threshold %d: must not be negative", c.FailureThreshold))

@@ -102,6 +102,7 @@ func (r *rule) run() error {
 			r.updateStatus()
 			return nil
 		}
+		r.maybeScheduledResync()
 		r.startQueuedResync()
 		r.maybeCloseBreaker()
 		r.maybeApplyChanges()
@@ -398,6 +399,9 @@ func (r *rule) nextDeadline() time.Time {
 	}
 	if len(r.state.ApprovedChanges) > 0 && !r.breakerOpen() {
 		earliest(r.now())
+	}
+	if r.child == nil && !r.breakerOpen() {
+		earliest(r.state.NextResync)
 	}
 	switch {
 	case r.breakerOpen():

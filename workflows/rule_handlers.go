@@ -99,7 +99,14 @@ func (r *rule) validateConfig(p ConfigPatch) error {
 }
 
 func (r *rule) handleConfig(_ workflow.Context, p ConfigPatch) (RuleStatus, error) {
+	oldReset := r.state.Config.EffectiveBreakerReset()
 	r.state.Config = p.Apply(r.state.Config)
+	if r.breakerOpen() && p.BreakerReset != nil {
+		// The breaker open now closes by the new setting too: counted from
+		// when it opened.
+		r.state.BreakerOpenUntil = r.state.BreakerOpenUntil.Add(r.state.Config.EffectiveBreakerReset() - oldReset)
+		r.logger.Info("open breaker rescheduled", "until", r.state.BreakerOpenUntil)
+	}
 	base := r.state.LastPoll
 	if base.IsZero() {
 		base = r.now()

@@ -135,3 +135,31 @@ func (r *rule) failedResync(req SyncRequest) {
 		}
 	}
 }
+
+// versionScheduledResync marks the change that runs a full resync on a
+// schedule (RuleConfig.ResyncInterval).
+const versionScheduledResync = "scheduled-resync"
+
+// maybeScheduledResync queues the scheduled full resync that repairs drift
+// in the target, when it is due and nothing else is resyncing.
+func (r *rule) maybeScheduledResync() {
+	if workflow.GetVersion(r.ctx, versionScheduledResync, workflow.DefaultVersion, 1) < 1 {
+		return
+	}
+	every := r.state.Config.EffectiveResyncInterval()
+	switch {
+	case every == 0:
+		r.state.NextResync = time.Time{}
+		return
+	case r.state.NextResync.IsZero() || r.state.NextResync.After(r.now().Add(every)):
+		// First turn, or the interval was shortened.
+		r.state.NextResync = r.now().Add(every)
+		return
+	}
+	if r.now().Before(r.state.NextResync) || r.child != nil || len(r.state.SyncQueue) > 0 || r.state.Paused || r.breakerOpen() {
+		return
+	}
+	r.state.NextResync = r.now().Add(every)
+	r.logger.Info("scheduled full resync", "next", r.state.NextResync)
+	r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "scheduled"})
+}

@@ -14,7 +14,10 @@ import (
 // once they succeed. One that never succeeds is reported as failed for
 // good after maxRetryAttempts.
 func (s *ruleSuite) TestFailedChangesRetried() {
-	state := ruleState("ldap", func(c *RuleConfig) { c.PollInterval = 10 * time.Minute })
+	state := ruleState("ldap", func(c *RuleConfig) {
+		c.PollInterval = 10 * time.Minute
+		c.ResyncInterval = -1 // no scheduled resync in the 30 h
+	})
 	var failing []reconcile.Retry
 	for i := range 20 {
 		id := string(rune('a'+i)) + "-user"

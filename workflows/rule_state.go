@@ -26,6 +26,9 @@ type RuleState struct {
 	LastError      string    `json:"lastError,omitempty"`
 	NextPoll       time.Time `json:"nextPoll,omitzero"`
 	PollNow        bool      `json:"pollNow,omitempty"`
+	// NextResync is when the next scheduled full resync is due (zero:
+	// off, or not yet scheduled).
+	NextResync time.Time `json:"nextResync,omitzero"`
 
 	// Totals since the rule was created.
 	Totals        reconcile.Result `json:"totals"`
@@ -104,6 +107,7 @@ type ConfigPatch struct {
 	PollInterval           *time.Duration `json:"pollInterval,omitempty"`
 	FailureThreshold       *int           `json:"failureThreshold,omitempty"`
 	BreakerReset           *time.Duration `json:"breakerReset,omitempty"`
+	ResyncInterval         *time.Duration `json:"resyncInterval,omitempty"`
 	BatchWindow            *time.Duration `json:"batchWindow,omitempty"`
 	MatchAttributes        []string       `json:"matchAttributes,omitempty"`
 	MaxDeprovisionFraction *float64       `json:"maxDeprovisionFraction,omitempty"`
@@ -122,6 +126,9 @@ func (p ConfigPatch) Apply(c RuleConfig) RuleConfig {
 	}
 	if p.BreakerReset != nil {
 		c.BreakerReset = *p.BreakerReset
+	}
+	if p.ResyncInterval != nil {
+		c.ResyncInterval = *p.ResyncInterval
 	}
 	if p.BatchWindow != nil {
 		c.BatchWindow = *p.BatchWindow
@@ -157,6 +164,7 @@ type RuleStatus struct {
 	LastPollResult      string        `json:"lastPollResult,omitempty"`
 	LastSuccess         time.Time     `json:"lastSuccess,omitzero"`
 	NextPoll            time.Time     `json:"nextPoll,omitzero"`
+	NextResync          time.Time     `json:"nextResync,omitzero"`
 	ConsecutiveFailures int           `json:"consecutiveFailures"`
 	BreakerOpenUntil    time.Time     `json:"breakerOpenUntil,omitzero"`
 	LastError           string        `json:"lastError,omitempty"`

@@ -39,6 +39,7 @@ func (r *rule) status() RuleStatus {
 		LastPollResult:      r.state.LastPollResult,
 		LastSuccess:         r.state.LastSuccess,
 		NextPoll:            r.nextPollShown(),
+		NextResync:          r.state.NextResync,
 		ConsecutiveFailures: r.state.ConsecutiveFailures,
 		BreakerOpenUntil:    r.state.BreakerOpenUntil,
 		LastError:           r.state.LastError,

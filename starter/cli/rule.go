@@ -54,7 +54,38 @@ func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
 	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
 	cmd.Flags().StringVar(&c.Deprovision, "deprovision", "", `what happens to managed users that leave the source: disable, delete or none (keep them); default: the target connection's setting`)
 	cmd.Flags().StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
+	cmd.Flags().Var((*resyncInterval)(&c.ResyncInterval), "resync-interval",
+		"how often a scheduled full resync repairs drift in the target, or off (default 24h)")
 }
+
+// resyncInterval is the --resync-interval flag: a duration, or "off".
+type resyncInterval time.Duration
+
+func (r *resyncInterval) String() string {
+	switch d := time.Duration(*r); {
+	case d < 0:
+		return "off"
+	case d == 0:
+		return ""
+	default:
+		return d.String()
+	}
+}
+
+func (r *resyncInterval) Set(s string) error {
+	if s == "off" || s == "0" {
+		*r = resyncInterval(-1)
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 24h, or off")
+	}
+	*r = resyncInterval(d)
+	return nil
+}
+
+func (r *resyncInterval) Type() string { return "duration|off" }
 
 func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Command {
 	o := &RuleCreateOptions{}
@@ -149,6 +180,9 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 			if fl.Changed("breaker-reset") {
 				o.Patch.BreakerReset = &c.BreakerReset
 			}
+			if fl.Changed("resync-interval") {
+				o.Patch.ResyncInterval = &c.ResyncInterval
+			}
 			if fl.Changed("batch-window") {
 				o.Patch.BatchWindow = &c.BatchWindow
 			}
@@ -179,6 +213,9 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 				return err
 			}
 			fmt.Fprintf(f.Out, "updated rule %s: polling every %s\n", o.Name, st.PollInterval)
+			if o.Patch.BreakerReset != nil && !st.BreakerOpenUntil.IsZero() {
+				fmt.Fprintf(f.Out, "the open circuit breaker now closes at %s\n", fmtWhen(st.BreakerOpenUntil))
+			}
 			return nil
 		},
 	}
@@ -188,7 +225,7 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 
 // patchChanges reports whether p changes any setting.
 func patchChanges(p workflows.ConfigPatch) bool {
-	return p.PollInterval != nil || p.FailureThreshold != nil || p.BreakerReset != nil || p.BatchWindow != nil ||
+	return p.PollInterval != nil || p.FailureThreshold != nil || p.BreakerReset != nil || p.ResyncInterval != nil || p.BatchWindow != nil ||
 		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.Concurrency != nil ||
 		p.Deprovision != nil || p.OnMissing != nil
 }

@@ -127,6 +127,9 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 		poll += " (" + st.LastPollResult + ")"
 	}
 	fmt.Fprintf(w, "  last poll: %s; last success: %s; next poll: %s\n", poll, fmtWhen(st.LastSuccess), fmtWhen(st.NextPoll))
+	if !st.NextResync.IsZero() {
+		fmt.Fprintf(w, "  next scheduled full resync: %s\n", fmtWhen(st.NextResync))
+	}
 	if st.ConsecutiveFailures > 0 {
 		fmt.Fprintf(w, "  consecutive failures: %d\n", st.ConsecutiveFailures)
 	}
