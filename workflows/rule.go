@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -476,9 +477,14 @@ func (r *rule) applyOptions() workflow.Context {
 	})
 }
 
-// errorMessage is the innermost message of an activity or child error.
+// errorMessage is the innermost message of an activity or child error
+// that says something: an ApplicationError without words (some errors
+// cross the wire with an empty message) gives way to the one around it,
+// without the "what: " it prefixed, so that a rule's last error always
+// carries a cause.
 func errorMessage(err error) string {
-	for {
+	last := ""
+	for err != nil {
 		var next error
 		switch e := err.(type) {
 		case *temporal.ActivityError:
@@ -487,14 +493,19 @@ func errorMessage(err error) string {
 			next = e.Unwrap()
 		case *temporal.ApplicationError:
 			// Its Error() appends type and retryability: keep the words.
-			if e.Unwrap() == nil {
-				return e.Message()
+			if m := strings.TrimSpace(e.Message()); m != "" {
+				last = m
 			}
 			next = e.Unwrap()
-		}
-		if next == nil {
-			return err.Error()
+		default:
+			if m := strings.TrimSpace(err.Error()); m != "" {
+				last = m
+			}
 		}
 		err = next
 	}
+	if last == "" {
+		return "an error without a message (see the worker's log)"
+	}
+	return strings.TrimSuffix(last, ":")
 }
