@@ -16,17 +16,20 @@ type memberIndex struct {
 	// written before ownership) to its target id.
 	ids map[string]string
 	// own holds the target ids of the rule's own users: the only members
-	// a rule ever removes from a group.
+	// a rule ever removes from a group (with dangling ones, see SyncGroups).
 	own map[string]bool
+	// all holds the target id of every user of the target.
+	all map[string]bool
 }
 
 // memberIndex lists the target's users once for the groups phase.
 func (s *Syncer) memberIndex(ctx context.Context) (memberIndex, error) {
-	mi := memberIndex{ids: map[string]string{}, own: map[string]bool{}}
+	mi := memberIndex{ids: map[string]string{}, own: map[string]bool{}, all: map[string]bool{}}
 	n := 0
 	err := s.Target.ListUsers(ctx, func(tu connectors.TargetUser) error {
 		n++
 		s.progress("target users", n)
+		mi.all[tu.ID] = true
 		switch s.userRelation(tu) {
 		case own:
 			mi.ids[tu.ExternalID] = tu.ID
@@ -63,9 +66,11 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	legacyGroups := map[string]connectors.TargetGroup{}
 	unmanaged := map[string][]connectors.TargetGroup{}
 	foreignGroups := 0
+	groupIDs := map[string]bool{}
 	n := 0
 	err = s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
 		n++
+		groupIDs[tg.ID] = true
 		s.progress("target groups", n)
 		switch s.groupRelation(tg) {
 		case own:
@@ -82,6 +87,16 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("groups: list target groups (%d read): %w", n, err)
+	}
+	// A member of the rule's own group that is neither a user nor a group
+	// of the target is dangling (a user deleted behind idsync's back, and
+	// created again with a new id): removable like the rule's own users.
+	for _, tg := range managed {
+		for _, id := range tg.MemberIDs {
+			if !mi.all[id] && !groupIDs[id] {
+				managedIDs[id] = true
+			}
+		}
 	}
 
 	t := &tally{}
@@ -248,15 +263,17 @@ func (s *Syncer) syncMembers(ctx context.Context, cur connectors.TargetGroup, wa
 	return s.applyMembers(ctx, cur.ID, add, remove)
 }
 
+// applyMembers removes, then adds: a service that checks every member of
+// the group it is writing refuses an add while a dangling member is left.
 func (s *Syncer) applyMembers(ctx context.Context, groupID string, add, remove []string) error {
-	if len(add) > 0 {
-		if err := s.Target.AddMembers(ctx, groupID, add); err != nil {
-			return fmt.Errorf("add %d members: %w", len(add), err)
-		}
-	}
 	if len(remove) > 0 {
 		if err := s.Target.RemoveMembers(ctx, groupID, remove); err != nil {
 			return fmt.Errorf("remove %d members: %w", len(remove), err)
+		}
+	}
+	if len(add) > 0 {
+		if err := s.Target.AddMembers(ctx, groupID, add); err != nil {
+			return fmt.Errorf("add %d members: %w", len(add), err)
 		}
 	}
 	return nil

@@ -40,19 +40,23 @@ type SCIMKnobs struct {
 	RetryAfter   time.Duration
 	// ErrorRate is the share of requests (0 to 1) answered 500 or 503.
 	ErrorRate float64
+	// KeepMembersOfDeleted leaves a deleted user's id in the groups it
+	// was in, as some services do: a dangling member.
+	KeepMembersOfDeleted bool
 }
 
 // scimKnobsWire is SCIMKnobs as the server reads and writes them.
 type scimKnobsWire struct {
-	LatencyMs         int64    `json:"latencyMs"`
-	LatencyMaxMs      int64    `json:"latencyMaxMs"`
-	ListLatencyMs     int64    `json:"listLatencyMs"`
-	ListLatencyMaxMs  int64    `json:"listLatencyMaxMs"`
-	RefuseFilters     []string `json:"refuseFilters"`
-	RefuseAs          string   `json:"refuseAs"`
-	ThrottleRate      float64  `json:"throttleRate"`
-	RetryAfterSeconds int64    `json:"retryAfterSeconds"`
-	ErrorRate         float64  `json:"errorRate"`
+	LatencyMs            int64    `json:"latencyMs"`
+	LatencyMaxMs         int64    `json:"latencyMaxMs"`
+	ListLatencyMs        int64    `json:"listLatencyMs"`
+	ListLatencyMaxMs     int64    `json:"listLatencyMaxMs"`
+	RefuseFilters        []string `json:"refuseFilters"`
+	RefuseAs             string   `json:"refuseAs"`
+	ThrottleRate         float64  `json:"throttleRate"`
+	RetryAfterSeconds    int64    `json:"retryAfterSeconds"`
+	ErrorRate            float64  `json:"errorRate"`
+	KeepMembersOfDeleted bool     `json:"keepMembersOfDeleted"`
 }
 
 func (k SCIMKnobs) wire() scimKnobsWire {
@@ -61,6 +65,7 @@ func (k SCIMKnobs) wire() scimKnobsWire {
 		ListLatencyMs: k.ListLatency.Milliseconds(), ListLatencyMaxMs: k.ListLatencyMax.Milliseconds(),
 		RefuseFilters: k.RefuseFilters, RefuseAs: k.RefuseAs,
 		ThrottleRate: k.ThrottleRate, RetryAfterSeconds: int64(k.RetryAfter / time.Second), ErrorRate: k.ErrorRate,
+		KeepMembersOfDeleted: k.KeepMembersOfDeleted,
 	}
 	if w.RefuseFilters == nil {
 		w.RefuseFilters = []string{}
@@ -80,6 +85,7 @@ func (w scimKnobsWire) knobs() SCIMKnobs {
 		ListLatency: time.Duration(w.ListLatencyMs) * time.Millisecond, ListLatencyMax: time.Duration(w.ListLatencyMaxMs) * time.Millisecond,
 		RefuseFilters: w.RefuseFilters, RefuseAs: w.RefuseAs,
 		ThrottleRate: w.ThrottleRate, RetryAfter: time.Duration(w.RetryAfterSeconds) * time.Second, ErrorRate: w.ErrorRate,
+		KeepMembersOfDeleted: w.KeepMembersOfDeleted,
 	}
 }
 

@@ -42,6 +42,9 @@ const defaults = Object.freeze({
     throttleRate: 0,
     retryAfterSeconds: 1,
     errorRate: 0,
+    // keepMembersOfDeleted: a deleted user stays listed, by its old id, in
+    // the groups it was in, as some services leave it.
+    keepMembersOfDeleted: false,
 });
 
 // parseKnobs validates knobs given as an object (from JSON or the command
@@ -67,6 +70,7 @@ export function parseKnobs(input) {
         throw new Error("refuseFilters must be a list of attribute paths");
     }
     k.refuseFilters = k.refuseFilters.map(p => p.trim());
+    if (typeof k.keepMembersOfDeleted !== "boolean") throw new Error("keepMembersOfDeleted must be true or false");
     if (!refuseStyles.has(k.refuseAs)) throw new Error(`refuseAs must be one of ${[...refuseStyles].join(", ")}`);
     return k;
 }

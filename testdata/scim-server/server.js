@@ -212,6 +212,7 @@ function main() {
         res.status(204).end();
     });
     const faults = new Faults(opts.knobs, stats);
+    store.keepMembersOfDeleted = () => faults.knobs.keepMembersOfDeleted;
     app.get("/_knobs", auth, (req, res) => res.json(faults.knobs));
     app.put("/_knobs", auth, express.json({type: () => true}), (req, res) => {
         try {

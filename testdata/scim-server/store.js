@@ -75,6 +75,7 @@ export class Store {
 
     userDegress = (resource) => {
         if (!this.users.delete(resource.id)) throw new SCIMMY.Types.Error(404, null, `User ${resource.id} not found`);
+        if (this.keepMembersOfDeleted?.()) return;
         for (const [gid, g] of this.groups) {
             const members = (g.members ?? []).filter(m => m.value !== resource.id);
             if (members.length !== (g.members ?? []).length) {
