@@ -109,6 +109,7 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 		seen[g.ExternalID] = true
 		n++
 		s.progress("groups", n)
+		s.tally("groups", n, t)
 		want := memberIDs(g.Members, userIDs)
 		cur, ok := managed[g.ExternalID]
 		if lg, claim := legacyGroups[g.ExternalID]; !ok && claim {

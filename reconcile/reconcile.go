@@ -135,6 +135,25 @@ func (c Counts) Add(o Counts) Counts {
 	}
 }
 
+// After is what a retried full resync phase reports, c, adjusted by what
+// the attempts before it did, prev (their last Tally): the retry sees the
+// objects they created, updated or adopted as unchanged, and those they
+// deprovisioned not at all, so that counts stay true across attempts (a
+// run of 2,001 creates retried after 180 is not "created 180, unchanged
+// 1,821").
+func (c Counts) After(prev Counts) Counts {
+	move := func(n int) int {
+		m := min(n, c.Unchanged)
+		c.Unchanged -= m
+		return m
+	}
+	c.Created += move(prev.Created)
+	c.Updated += move(prev.Updated)
+	c.Adopted += move(prev.Adopted)
+	c.Deprovisioned += prev.Deprovisioned
+	return c
+}
+
 // Changed reports whether anything was written.
 func (c Counts) Changed() int { return c.Created + c.Updated + c.Adopted + c.Deprovisioned }
 

@@ -20,9 +20,22 @@ type Syncer struct {
 	// Progress, when set, is called now and then with the number of source
 	// objects handled so far in the current phase; activities heartbeat it.
 	Progress func(phase string, done int)
+	// Tally, when set, is called with Progress in a full resync's phases
+	// with what the phase has done so far, so that a retried attempt can
+	// report what the attempts before it did (see Counts.After).
+	Tally func(phase string, done Counts)
 }
 
 func (s *Syncer) opts() Options { return s.Opts.withDefaults() }
+
+func (s *Syncer) tally(phase string, done int, t *tally) {
+	if s.Tally != nil && done%100 == 0 {
+		t.mu.Lock()
+		c := t.counts
+		t.mu.Unlock()
+		s.Tally(phase, c)
+	}
+}
 
 func (s *Syncer) progress(phase string, done int) {
 	if s.Progress != nil && done%100 == 0 {
@@ -159,6 +172,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 		seen[u.ExternalID] = true
 		n++
 		s.progress("users", n)
+		s.tally("users", n, t)
 		if e := t.err(); e != nil {
 			return e
 		}
