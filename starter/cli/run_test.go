@@ -32,6 +32,10 @@ type engine struct {
 	address string
 	slapd   *peers.Slapd
 	scim    *peers.SCIM
+	// startWorker starts a worker and returns its stop; stopWorker stops
+	// the one running.
+	startWorker func() func()
+	stopWorker  func()
 }
 
 // syncBuffer is a bytes.Buffer that the worker's goroutines may share.
@@ -70,21 +74,33 @@ func startEngine(t *testing.T) *engine {
 			t.Logf("worker log:\n%s", logs.String())
 		}
 	})
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.ConnectionWorkflow)
-	w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
-	w.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
-	w.RegisterWorkflow(workflows.FullResyncWorkflow)
-	w.RegisterActivity(&activities.Activities{
-		Connections: workflows.Client{Temporal: c},
-		Registry:    all.Registry(),
-		Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
-	if err := w.Start(); err != nil {
-		t.Fatalf("start worker: %v", err)
+	e.startWorker = func() func() {
+		w := worker.New(c, workflows.TaskQueue, worker.Options{})
+		w.RegisterWorkflow(workflows.ConnectionWorkflow)
+		w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
+		w.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
+		w.RegisterWorkflow(workflows.FullResyncWorkflow)
+		w.RegisterActivity(&activities.Activities{
+			Connections: workflows.Client{Temporal: c},
+			Registry:    all.Registry(),
+			Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		})
+		if err := w.Start(); err != nil {
+			t.Fatalf("start worker: %v", err)
+		}
+		return w.Stop
 	}
-	t.Cleanup(w.Stop) // before the dev server stops: cleanups run last-in first-out
+	e.stopWorker = e.startWorker()
+	// Before the dev server stops: cleanups run last-in first-out.
+	t.Cleanup(func() { e.stopWorker() })
 	return e
+}
+
+// restartWorker stops the worker and starts a new one, which knows
+// nothing but what Temporal holds.
+func (e *engine) restartWorker() {
+	e.stopWorker()
+	e.stopWorker = e.startWorker()
 }
 
 // starter runs the command line against the dev server and returns its
@@ -432,8 +448,10 @@ func (e *engine) testApproval(t *testing.T) {
 		}
 		return nil
 	})
+	// What is held is durable: a new worker (an empty cache) shows it too.
+	e.restartWorker()
 	if out := e.ok("status", "corp-to-app"); !strings.Contains(out, "AWAITING APPROVAL") || !strings.Contains(out, "14 of 15 managed users") || !strings.Contains(out, "temp00") {
-		t.Errorf("status while held:\n%s", out)
+		t.Errorf("status while held, after a worker restart:\n%s", out)
 	}
 
 	e.waitResyncNoted()
