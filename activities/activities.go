@@ -159,7 +159,7 @@ func closeAll(logger *slog.Logger, cs ...connectors.Connector) {
 
 // syncer builds a Syncer that heartbeats its progress through the attempt.
 func syncer(at *attempt, src connectors.Source, tgt connectors.Target, opts reconcile.Options) *reconcile.Syncer {
-	return &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set}
+	return &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set, Tally: at.tally}
 }
 
 // PollInput asks for the changes since Cursor to be applied.
@@ -316,6 +316,12 @@ func (a *Activities) Resync(ctx context.Context, in ResyncInput) (_ reconcile.Re
 	}
 	if err != nil {
 		return res, classify(fmt.Errorf("resync %s: %w", in.Phase, err))
+	}
+	// A retry sees what the attempts before it wrote as unchanged.
+	if in.Phase == PhaseUsers {
+		res.Users = at.after(res.Users)
+	} else {
+		res.Groups = at.after(res.Groups)
 	}
 	logger.Info("resync phase done", "users", res.Users, "groups", res.Groups, "dry_run", in.DryRun)
 	return res, nil

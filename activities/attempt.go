@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/idsync/idsync/reconcile"
 )
 
 // Progress is what a long activity heartbeats: the phase it is in
@@ -21,6 +23,10 @@ type Progress struct {
 	Done  int    `json:"done"`
 	// Attempt is the attempt that recorded it.
 	Attempt int32 `json:"attempt"`
+	// Counts is what the phase has done so far, this attempt's and those
+	// before it (a full resync's phases only): a retry reports its counts
+	// after them (reconcile.Counts.After), so that the totals stay true.
+	Counts *reconcile.Counts `json:"counts,omitempty"`
 }
 
 // Liveness heartbeat pacing (see beatEvery).
@@ -137,6 +143,8 @@ type attempt struct {
 	ctx      context.Context
 	mu       sync.Mutex
 	progress Progress
+	// before is what the previous attempts of the phase did.
+	before   reconcile.Counts
 	stopBeat func()
 	release  func()
 }
@@ -147,8 +155,12 @@ type attempt struct {
 // when the activity returns.
 func (a *Activities) begin(ctx context.Context, logger *slog.Logger, rule, phase string) (*attempt, error) {
 	info := activity.GetInfo(ctx)
-	logPrevious(ctx, logger)
+	prev := logPrevious(ctx, logger)
 	at := &attempt{ctx: ctx, progress: Progress{Phase: "starting", Attempt: info.Attempt}}
+	if prev.Counts != nil {
+		at.before = *prev.Counts
+		at.progress.Counts = prev.Counts // until this attempt has counted
+	}
 	at.stopBeat = keepAlive(ctx, beatEvery(info.HeartbeatTimeout), at.beat)
 	key := attemptKey{activity: info.ActivityType.Name, rule: rule, phase: phase}
 	release, err := a.attempts.acquire(ctx, key, info.Attempt, func(running int32) {
@@ -163,20 +175,34 @@ func (a *Activities) begin(ctx context.Context, logger *slog.Logger, rule, phase
 	return at, nil
 }
 
-// logPrevious logs the progress a previous attempt heartbeat, if any.
-func logPrevious(ctx context.Context, logger *slog.Logger) {
+// logPrevious logs and returns the progress a previous attempt
+// heartbeat, if any.
+func logPrevious(ctx context.Context, logger *slog.Logger) Progress {
 	if !activity.HasHeartbeatDetails(ctx) {
-		return
+		return Progress{}
 	}
 	var prev Progress
 	if err := activity.GetHeartbeatDetails(ctx, &prev); err != nil {
 		// Details from before Progress (two values, phase and count).
 		logger.Info("retrying; the previous attempt's progress is unreadable", "error", err)
-		return
+		return Progress{}
 	}
 	logger.Info("retrying: the previous attempt got this far; this one recomputes from the start",
-		"previous_attempt", prev.Attempt, "previous_phase", prev.Phase, "previous_done", prev.Done)
+		"previous_attempt", prev.Attempt, "previous_phase", prev.Phase, "previous_done", prev.Done, "previous_counts", prev.Counts)
+	return prev
 }
+
+// tally records what the phase has done so far; it is the reconcile
+// Syncer's Tally.
+func (at *attempt) tally(_ string, c reconcile.Counts) {
+	c = c.After(at.before)
+	at.mu.Lock()
+	at.progress.Counts = &c
+	at.mu.Unlock()
+}
+
+// after is a phase's counts, after what the previous attempts did.
+func (at *attempt) after(c reconcile.Counts) reconcile.Counts { return c.After(at.before) }
 
 // set records progress and heartbeats it at once; it is the reconcile
 // Syncer's Progress.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/reconcile"
 )
 
 func TestBeatEvery(t *testing.T) {
@@ -260,4 +262,71 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestResyncCountsAcrossAttempts: a retried resync phase sees what the
+// attempts before it created as unchanged; it reports their counts with
+// its own (from the heartbeat they left), and heartbeats the sum.
+func TestResyncCountsAcrossAttempts(t *testing.T) {
+	users := []connectors.User{{ExternalID: "u1", UserName: "a", Active: true}, {ExternalID: "u2", UserName: "b", Active: true}, {ExternalID: "u3", UserName: "c", Active: true}}
+	a := &Activities{
+		Connections: connections{byName: map[string]connectors.Connection{
+			"src": {Name: "src", Type: "listsource", Settings: json.RawMessage(`{}`)},
+			"dst": {Name: "dst", Type: "fulltarget", Settings: json.RawMessage(`{}`)},
+		}},
+		Registry: connectors.Registry{
+			"listsource": func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} },
+			"fulltarget": func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} },
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	env.SetHeartbeatDetails(Progress{Phase: "users", Done: 2, Attempt: 1, Counts: &reconcile.Counts{Created: 2}})
+	val, err := env.ExecuteActivity(a.Resync, ResyncInput{Rule: RuleSpec{Name: "hr", SourceConnection: "src", TargetConnection: "dst"}, Phase: PhaseUsers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reconcile.Result
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if want := (reconcile.Counts{Created: 2, Unchanged: 1}); res.Users != want {
+		t.Errorf("users = %+v, want %+v (the first attempt's 2 creates, this one's 1 unchanged)", res.Users, want)
+	}
+}
+
+// listSource lists the users it holds.
+type listSource struct {
+	connectors.Source
+	users []connectors.User
+}
+
+func (listSource) Close() error { return nil }
+func (s listSource) ListUsers(_ context.Context, fn func(connectors.User) error) error {
+	for _, u := range s.users {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldTarget holds the users already, managed by owner; it is only listed.
+type heldTarget struct {
+	connectors.Target
+	owner string
+	users []connectors.User
+}
+
+func (heldTarget) Close() error { return nil }
+func (t heldTarget) ListUsers(_ context.Context, fn func(connectors.TargetUser) error) error {
+	for _, u := range t.users {
+		u.ExternalID = reconcile.OwnedExternalID(t.owner, u.ExternalID)
+		if err := fn(connectors.TargetUser{ID: "id-" + u.ExternalID, User: u}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
