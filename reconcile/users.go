@@ -166,6 +166,9 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	g.SetLimit(o.Concurrency)
 	n := 0
 	err = s.Source.ListUsers(ctx, func(u connectors.User) error {
+		if err := gctx.Err(); err != nil {
+			return err // cancelled, or a write failed fatally: schedule no more
+		}
 		if u.ExternalID == "" || seen[u.ExternalID] {
 			return nil
 		}

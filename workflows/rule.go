@@ -466,7 +466,10 @@ func (r *rule) pollOptions() workflow.Context {
 
 func (r *rule) applyOptions() workflow.Context {
 	return workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 5 * time.Minute,
+		// A batch of 500 changes on a target that takes seconds per
+		// lookup needs more than minutes; the activity heartbeats, so a
+		// dead worker is still noticed within the heartbeat timeout.
+		StartToCloseTimeout: 30 * time.Minute,
 		HeartbeatTimeout:    time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
