@@ -41,8 +41,13 @@ type RuleConfig struct {
 	// MatchAttributes rank the attributes that adopt existing target users
 	// (default userName, email).
 	MatchAttributes []string `json:"matchAttributes,omitempty"`
-	// MaxDeprovisionFraction guards full resyncs (default 0.2).
+	// MaxDeprovisionFraction guards full resyncs, and polls and real-time
+	// changes within an hour (default 0.2).
 	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
+	// MaxDeprovisionPerHour, when set, is the count that polls and
+	// real-time changes may deprovision within an hour, instead of the
+	// share; the rest waits for approval.
+	MaxDeprovisionPerHour int `json:"maxDeprovisionPerHour,omitempty"`
 	// Concurrency bounds writes in flight to the target (default 4).
 	Concurrency int `json:"concurrency,omitempty"`
 	// Deprovision is what happens to managed users that leave the source:
@@ -185,6 +190,9 @@ func (c RuleConfig) Validate() error {
 	}
 	if c.ResyncInterval > 0 && c.ResyncInterval < time.Minute {
 		errs = append(errs, fmt.Errorf("resync interval %s: must be at least 1m (or off)", c.ResyncInterval))
+	}
+	if c.MaxDeprovisionPerHour < 0 {
+		errs = append(errs, fmt.Errorf("max deprovision per hour %d: must not be negative", c.MaxDeprovisionPerHour))
 	}
 	if c.FailureThreshold < 0 {
 		errs = append(errs, fmt.Errorf("failure threshold %d: must not be negative", c.FailureThreshold))

@@ -67,13 +67,17 @@ func (r *rule) incrementalSpec() activities.RuleSpec {
 
 // deprovisionAllowance is what incremental runs may still deprovision in
 // the current window: the rule's share of its managed users (at least
-// reconcile.MinDeprovisionGuard) less what was done within the window.
+// reconcile.MinDeprovisionGuard), or its MaxDeprovisionPerHour, less what
+// was done within the window.
 func (r *rule) deprovisionAllowance() int {
 	frac := r.state.Config.MaxDeprovisionFraction
 	if frac <= 0 {
 		frac = 0.2
 	}
 	allowed := max(int(float64(r.state.ManagedUsers)*frac), reconcile.MinDeprovisionGuard)
+	if n := r.state.Config.MaxDeprovisionPerHour; n > 0 {
+		allowed = n
+	}
 	since := r.now().Add(-deprovisionWindow)
 	for _, m := range r.state.DeprovisionLog {
 		if m.At.After(since) {

@@ -102,3 +102,24 @@ func (s *ruleSuite) TestHeldChangesAwaitApproval() {
 	s.Nil(after.Hold)
 	s.Equal(16, budgets[len(budgets)-1], "an hour later the window is full again (a fifth of 83)")
 }
+
+// TestDeprovisionPerHourCount: a configured count replaces the share in
+// the incremental guard's window.
+func (s *ruleSuite) TestDeprovisionPerHourCount() {
+	state := ruleState("ldap", func(c *RuleConfig) {
+		c.PollInterval = 5 * time.Minute
+		c.MaxDeprovisionPerHour = 3
+	})
+	state.ManagedUsers = 1000 // the share would allow 200
+	var budgets []int
+	s.mockPoll(func(n int, in activities.PollInput) (activities.PollResult, error) {
+		res, err := okPoll(n, in)
+		budgets = append(budgets, *in.Rule.DeprovisionBudget)
+		if n == 0 {
+			res.Result.Users = reconcile.Counts{Deprovisioned: 2}
+		}
+		return res, err
+	})
+	s.runToDelete(state, 11*time.Minute)
+	s.Equal([]int{3, 1}, budgets)
+}

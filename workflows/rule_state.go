@@ -111,6 +111,7 @@ type ConfigPatch struct {
 	BatchWindow            *time.Duration `json:"batchWindow,omitempty"`
 	MatchAttributes        []string       `json:"matchAttributes,omitempty"`
 	MaxDeprovisionFraction *float64       `json:"maxDeprovisionFraction,omitempty"`
+	MaxDeprovisionPerHour  *int           `json:"maxDeprovisionPerHour,omitempty"`
 	Concurrency            *int           `json:"concurrency,omitempty"`
 	Deprovision            *string        `json:"deprovision,omitempty"`
 	OnMissing              *string        `json:"onMissing,omitempty"`
@@ -138,6 +139,9 @@ func (p ConfigPatch) Apply(c RuleConfig) RuleConfig {
 	}
 	if p.MaxDeprovisionFraction != nil {
 		c.MaxDeprovisionFraction = *p.MaxDeprovisionFraction
+	}
+	if p.MaxDeprovisionPerHour != nil {
+		c.MaxDeprovisionPerHour = *p.MaxDeprovisionPerHour
 	}
 	if p.Concurrency != nil {
 		c.Concurrency = *p.Concurrency

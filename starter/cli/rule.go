@@ -50,7 +50,8 @@ func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
 	cmd.Flags().DurationVar(&c.BreakerReset, "breaker-reset", 0, "how long the breaker stays open before a full resync (default by source type: ldap 30m, workday 12h)")
 	cmd.Flags().DurationVar(&c.BatchWindow, "batch-window", 0, "how long real-time changes wait to be batched (default 0: at once; bursts batch themselves)")
 	cmd.Flags().StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
-	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync may deprovision (default 0.2)")
+	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync, or polls and real-time changes within an hour, may deprovision (default 0.2); more waits for approval")
+	cmd.Flags().IntVar(&c.MaxDeprovisionPerHour, "max-deprovision-per-hour", 0, "users and groups polls and real-time changes may deprovision within an hour, instead of the --max-deprovision share; more waits for approval")
 	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
 	cmd.Flags().StringVar(&c.Deprovision, "deprovision", "", `what happens to managed users that leave the source: disable, delete or none (keep them); default: the target connection's setting`)
 	cmd.Flags().StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
@@ -192,6 +193,9 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 			if fl.Changed("max-deprovision") {
 				o.Patch.MaxDeprovisionFraction = &c.MaxDeprovisionFraction
 			}
+			if fl.Changed("max-deprovision-per-hour") {
+				o.Patch.MaxDeprovisionPerHour = &c.MaxDeprovisionPerHour
+			}
 			if fl.Changed("concurrency") {
 				o.Patch.Concurrency = &c.Concurrency
 			}
@@ -226,7 +230,7 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 // patchChanges reports whether p changes any setting.
 func patchChanges(p workflows.ConfigPatch) bool {
 	return p.PollInterval != nil || p.FailureThreshold != nil || p.BreakerReset != nil || p.ResyncInterval != nil || p.BatchWindow != nil ||
-		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.Concurrency != nil ||
+		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.MaxDeprovisionPerHour != nil || p.Concurrency != nil ||
 		p.Deprovision != nil || p.OnMissing != nil
 }
 
