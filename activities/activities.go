@@ -207,6 +207,8 @@ func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err 
 	if err != nil {
 		return PollResult{}, classify(fmt.Errorf("apply %d changes to %s: %w", n, in.Rule.TargetConnection, err))
 	}
+	// A retry sees what the attempts before it wrote as unchanged.
+	res = at.afterResult(res)
 	if n > 0 {
 		logger.Info("poll applied changes", "changes", n, "users", res.Users, "groups", res.Groups)
 	}
@@ -270,7 +272,7 @@ func (a *Activities) ApplyChanges(ctx context.Context, in ApplyInput) (_ reconci
 	if err != nil {
 		return reconcile.Result{}, classify(fmt.Errorf("apply %d events to %s: %w", len(in.Events), in.Rule.TargetConnection, err))
 	}
-	return res, nil
+	return at.afterResult(res), nil
 }
 
 // Phases of a full resync.

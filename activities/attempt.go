@@ -23,10 +23,12 @@ type Progress struct {
 	Done  int    `json:"done"`
 	// Attempt is the attempt that recorded it.
 	Attempt int32 `json:"attempt"`
-	// Counts is what the phase has done so far, this attempt's and those
-	// before it (a full resync's phases only): a retry reports its counts
-	// after them (reconcile.Counts.After), so that the totals stay true.
-	Counts *reconcile.Counts `json:"counts,omitempty"`
+	// Counts and GroupCounts are what the activity has done so far to
+	// users and to groups, this attempt's and those before it: a retry
+	// reports its counts after them (reconcile.Counts.After), so that the
+	// totals stay true. (A resync phase counts one kind, in Counts.)
+	Counts      *reconcile.Counts `json:"counts,omitempty"`
+	GroupCounts *reconcile.Counts `json:"groupCounts,omitempty"`
 }
 
 // Liveness heartbeat pacing (see beatEvery).
@@ -143,10 +145,10 @@ type attempt struct {
 	ctx      context.Context
 	mu       sync.Mutex
 	progress Progress
-	// before is what the previous attempts of the phase did.
-	before   reconcile.Counts
-	stopBeat func()
-	release  func()
+	// before and beforeGroups are what the previous attempts did.
+	before, beforeGroups reconcile.Counts
+	stopBeat             func()
+	release              func()
 }
 
 // begin starts an attempt: it logs where a previous attempt got to,
@@ -157,9 +159,12 @@ func (a *Activities) begin(ctx context.Context, logger *slog.Logger, rule, phase
 	info := activity.GetInfo(ctx)
 	prev := logPrevious(ctx, logger)
 	at := &attempt{ctx: ctx, progress: Progress{Phase: "starting", Attempt: info.Attempt}}
+	// Until this attempt has counted, its predecessors' counts stand.
 	if prev.Counts != nil {
-		at.before = *prev.Counts
-		at.progress.Counts = prev.Counts // until this attempt has counted
+		at.before, at.progress.Counts = *prev.Counts, prev.Counts
+	}
+	if prev.GroupCounts != nil {
+		at.beforeGroups, at.progress.GroupCounts = *prev.GroupCounts, prev.GroupCounts
 	}
 	at.stopBeat = keepAlive(ctx, beatEvery(info.HeartbeatTimeout), at.beat)
 	key := attemptKey{activity: info.ActivityType.Name, rule: rule, phase: phase}
@@ -194,15 +199,28 @@ func logPrevious(ctx context.Context, logger *slog.Logger) Progress {
 
 // tally records what the phase has done so far; it is the reconcile
 // Syncer's Tally.
-func (at *attempt) tally(_ string, c reconcile.Counts) {
-	c = c.After(at.before)
+// Incremental runs tally as "changes users" and "changes groups".
+func (at *attempt) tally(phase string, c reconcile.Counts) {
 	at.mu.Lock()
+	defer at.mu.Unlock()
+	if phase == reconcile.TallyGroups {
+		c = c.After(at.beforeGroups)
+		at.progress.GroupCounts = &c
+		return
+	}
+	c = c.After(at.before)
 	at.progress.Counts = &c
-	at.mu.Unlock()
 }
 
-// after is a phase's counts, after what the previous attempts did.
+// after is a resync phase's counts, after what the previous attempts did.
 func (at *attempt) after(c reconcile.Counts) reconcile.Counts { return c.After(at.before) }
+
+// afterResult is an incremental run's result, after what the previous
+// attempts did.
+func (at *attempt) afterResult(r reconcile.Result) reconcile.Result {
+	r.Users, r.Groups = r.Users.After(at.before), r.Groups.After(at.beforeGroups)
+	return r
+}
 
 // set records progress and heartbeats it at once; it is the reconcile
 // Syncer's Progress.

@@ -330,3 +330,57 @@ func (t heldTarget) ListUsers(_ context.Context, fn func(connectors.TargetUser) 
 	}
 	return nil
 }
+
+// TestApplyCountsAcrossAttempts: a retried ApplyChanges reports what the
+// attempt before it did, to users and to groups, with its own.
+func TestApplyCountsAcrossAttempts(t *testing.T) {
+	users := []connectors.User{{ExternalID: "u1", UserName: "a", Active: true}}
+	a := &Activities{
+		Connections: connections{byName: map[string]connectors.Connection{
+			"src": {Name: "src", Type: "listsource", Settings: json.RawMessage(`{}`)},
+			"dst": {Name: "dst", Type: "fulltarget", Settings: json.RawMessage(`{}`)},
+		}},
+		Registry: connectors.Registry{
+			"listsource": func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} },
+			"fulltarget": func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} },
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	env.SetHeartbeatDetails(Progress{Phase: "changes", Attempt: 1,
+		Counts: &reconcile.Counts{Updated: 1}, GroupCounts: &reconcile.Counts{Deprovisioned: 2}})
+	u := users[0]
+	val, err := env.ExecuteActivity(a.ApplyChanges, ApplyInput{
+		Rule:   RuleSpec{Name: "hr", SourceConnection: "src", TargetConnection: "dst"},
+		Events: []reconcile.Event{{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: u.ExternalID, User: &u}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reconcile.Result
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if want := (reconcile.Counts{Updated: 1}); res.Users != want {
+		t.Errorf("users = %+v, want %+v (the first attempt's update, seen unchanged now)", res.Users, want)
+	}
+	if want := (reconcile.Counts{Deprovisioned: 2}); res.Groups != want {
+		t.Errorf("groups = %+v, want %+v", res.Groups, want)
+	}
+}
+
+// LookupUsers finds the held user by externalId, as a real target does.
+func (t heldTarget) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
+	var out []connectors.TargetUser
+	err := t.ListUsers(ctx, func(tu connectors.TargetUser) error {
+		if attr == connectors.MatchExternalID && tu.ExternalID == value {
+			out = append(out, tu)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (heldTarget) Capabilities() connectors.Capabilities { return connectors.Capabilities{} }

@@ -77,6 +77,12 @@ func (e Event) Validate() error {
 	return nil
 }
 
+// What incremental runs tally their users and groups as (Syncer.Tally).
+const (
+	TallyUsers  = "changes users"
+	TallyGroups = "changes groups"
+)
+
 // ApplyChangeSet applies what a source reported since a cursor.
 func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (Result, error) {
 	s = s.owned()
@@ -215,6 +221,10 @@ func (r *incremental) one(retry Event, fn func(c *incremental)) {
 	fn(c)
 	r.users.merge(c.users)
 	r.groups.merge(c.groups)
+	if r.s.Tally != nil {
+		r.s.Tally(TallyUsers, r.users.snapshot())
+		r.s.Tally(TallyGroups, r.groups.snapshot())
+	}
 	if c.err() != nil || c.users.counts.Failed+c.groups.counts.Failed == 0 {
 		return
 	}

@@ -291,6 +291,12 @@ func (t *tally) fail(what string, err error) {
 	}
 }
 
+func (t *tally) snapshot() Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.counts
+}
+
 // merge adds o's outcome to t.
 func (t *tally) merge(o *tally) {
 	o.mu.Lock()

@@ -30,10 +30,7 @@ func (s *Syncer) opts() Options { return s.Opts.withDefaults() }
 
 func (s *Syncer) tally(phase string, done int, t *tally) {
 	if s.Tally != nil && done%100 == 0 {
-		t.mu.Lock()
-		c := t.counts
-		t.mu.Unlock()
-		s.Tally(phase, c)
+		s.Tally(phase, t.snapshot())
 	}
 }
 
