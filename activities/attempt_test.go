@@ -269,17 +269,7 @@ func (l *lockedBuffer) String() string {
 // its own (from the heartbeat they left), and heartbeats the sum.
 func TestResyncCountsAcrossAttempts(t *testing.T) {
 	users := []connectors.User{{ExternalID: "u1", UserName: "a", Active: true}, {ExternalID: "u2", UserName: "b", Active: true}, {ExternalID: "u3", UserName: "c", Active: true}}
-	a := &Activities{
-		Connections: connections{byName: map[string]connectors.Connection{
-			"src": {Name: "src", Type: "listsource", Settings: json.RawMessage(`{}`)},
-			"dst": {Name: "dst", Type: "fulltarget", Settings: json.RawMessage(`{}`)},
-		}},
-		Registry: connectors.Registry{
-			"listsource": func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} },
-			"fulltarget": func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} },
-		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	a := inSync(users)
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
@@ -294,6 +284,22 @@ func TestResyncCountsAcrossAttempts(t *testing.T) {
 	}
 	if want := (reconcile.Counts{Created: 2, Unchanged: 1}); res.Users != want {
 		t.Errorf("users = %+v, want %+v (the first attempt's 2 creates, this one's 1 unchanged)", res.Users, want)
+	}
+}
+
+// inSync is Activities whose connection "src" lists users and "dst"
+// holds them already, managed by the rule "hr".
+func inSync(users []connectors.User) *Activities {
+	return &Activities{
+		Connections: connections{byName: map[string]connectors.Connection{
+			"src": {Name: "src", Type: "listsource", Settings: json.RawMessage(`{}`)},
+			"dst": {Name: "dst", Type: "fulltarget", Settings: json.RawMessage(`{}`)},
+		}},
+		Registry: connectors.Registry{
+			"listsource": func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} },
+			"fulltarget": func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} },
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -335,17 +341,7 @@ func (t heldTarget) ListUsers(_ context.Context, fn func(connectors.TargetUser) 
 // attempt before it did, to users and to groups, with its own.
 func TestApplyCountsAcrossAttempts(t *testing.T) {
 	users := []connectors.User{{ExternalID: "u1", UserName: "a", Active: true}}
-	a := &Activities{
-		Connections: connections{byName: map[string]connectors.Connection{
-			"src": {Name: "src", Type: "listsource", Settings: json.RawMessage(`{}`)},
-			"dst": {Name: "dst", Type: "fulltarget", Settings: json.RawMessage(`{}`)},
-		}},
-		Registry: connectors.Registry{
-			"listsource": func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} },
-			"fulltarget": func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} },
-		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	a := inSync(users)
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(a)

@@ -188,12 +188,7 @@ func (r *rule) maybeApplyChanges() {
 	}
 	n := min(len(r.state.Pending), maxApplyBatch)
 	batch := r.state.Pending[:n]
-	r.activity = StateApplying
-	r.updateStatus()
-	var res reconcile.Result
-	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
-		activities.ApplyInput{Rule: r.incrementalSpec(), Events: batch}).Get(r.ctx, &res)
-	r.activity = ""
+	res, err := r.apply(r.incrementalSpec(), batch)
 	if err != nil {
 		r.state.LastError = "apply changes: " + errorMessage(err)
 		r.state.PendingDue = r.now().Add(applyBackoff)
@@ -208,6 +203,18 @@ func (r *rule) maybeApplyChanges() {
 	if len(res.Failures) > 0 {
 		r.state.LastError = "apply changes: " + res.Failures[0]
 	}
+}
+
+// apply runs the ApplyChanges activity on events, showing the rule as
+// applying meanwhile.
+func (r *rule) apply(spec activities.RuleSpec, events []reconcile.Event) (reconcile.Result, error) {
+	r.activity = StateApplying
+	r.updateStatus()
+	var res reconcile.Result
+	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
+		activities.ApplyInput{Rule: spec, Events: events}).Get(r.ctx, &res)
+	r.activity = ""
+	return res, err
 }
 
 // maybePoll polls the source when the interval is up.

@@ -206,13 +206,7 @@ func (r *rule) maybeApplyApproved() {
 		return
 	}
 	n := min(len(r.state.ApprovedChanges), maxApplyBatch)
-	batch := r.state.ApprovedChanges[:n]
-	r.activity = StateApplying
-	r.updateStatus()
-	var res reconcile.Result
-	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
-		activities.ApplyInput{Rule: r.spec(), Events: batch}).Get(r.ctx, &res)
-	r.activity = ""
+	res, err := r.apply(r.spec(), r.state.ApprovedChanges[:n])
 	if err != nil {
 		r.state.LastError = "apply approved deprovisions: " + errorMessage(err)
 		return

@@ -3,9 +3,6 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/workflow"
-
-	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -144,12 +141,7 @@ func (r *rule) maybeRetry() {
 	if len(due) == 0 {
 		return
 	}
-	r.activity = StateApplying
-	r.updateStatus()
-	var res reconcile.Result
-	err := workflow.ExecuteActivity(r.applyOptions(), (*activities.Activities).ApplyChanges,
-		activities.ApplyInput{Rule: r.incrementalSpec(), Events: due}).Get(r.ctx, &res)
-	r.activity = ""
+	res, err := r.apply(r.incrementalSpec(), due)
 	if err != nil {
 		// The run failed, not the objects: try them again later.
 		r.state.LastError = "retry failed changes: " + errorMessage(err)
