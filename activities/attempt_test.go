@@ -1,14 +1,12 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/internal/syncbuf"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -127,7 +126,7 @@ func TestAttemptsOneAtATime(t *testing.T) {
 // the first has returned, and heartbeats while it waits.
 func TestResyncOneAttemptAtATime(t *testing.T) {
 	tgt := &gatedTarget{entered: make(chan struct{}, 2), proceed: make(chan struct{})}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	a := &Activities{
 		Connections: connections{byName: map[string]connectors.Connection{
 			"src": {Name: "src", Type: "emptysource", Settings: json.RawMessage(`{}`)},
@@ -244,24 +243,6 @@ func (g *gatedTarget) ListUsers(ctx context.Context, _ func(connectors.TargetUse
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent activities' logs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestResyncCountsAcrossAttempts: a retried resync phase sees what the

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"github.com/idsync/idsync/connectors/scim"
 	"github.com/idsync/idsync/internal/devserver"
 	"github.com/idsync/idsync/internal/peers"
+	"github.com/idsync/idsync/internal/syncbuf"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/workflows"
 )
@@ -167,7 +166,7 @@ func runSlowResync(t *testing.T, c client.Client, id string) workflows.ResyncRes
 // users, no webhook, and a worker that logs at info, so
 // that retries and waiting attempts show. It returns a client of the dev
 // server and the worker's log.
-func setupSlow(t *testing.T) (*env, client.Client, *syncBuffer) {
+func setupSlow(t *testing.T) (*env, client.Client, *syncbuf.Buffer) {
 	srv := devserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -184,7 +183,7 @@ func setupSlow(t *testing.T) (*env, client.Client, *syncBuffer) {
 	wctx, stop := context.WithCancel(context.Background())
 	worker := exec.CommandContext(wctx, filepath.Join(e.bin, "worker"), "--webhook-addr", "", "--log-level", "info")
 	worker.Env = e.vars
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	worker.Stdout, worker.Stderr = logs, logs
 	if err := worker.Start(); err != nil {
 		t.Fatal(err)
@@ -263,22 +262,4 @@ func isList(r *http.Request) bool {
 		return false
 	}
 	return strings.HasSuffix(r.URL.Path, "/Users") || strings.HasSuffix(r.URL.Path, "/Groups")
-}
-
-// syncBuffer collects the worker's output, written from two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

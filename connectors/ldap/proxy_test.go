@@ -41,4 +41,3 @@ func (p *ldapProxy) during(fn func()) proxyCounts {
 	after := p.counts()
 	return proxyCounts{Searches: after.Searches - before.Searches, Binds: after.Binds - before.Binds, Conns: after.Conns - before.Conns}
 }
-

@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,29 +11,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // secretFile writes value to a file and returns its file: reference.
 func secretFile(t *testing.T, value string) string {
@@ -48,9 +29,9 @@ func secretFile(t *testing.T, value string) string {
 
 // openConfig opens cfg; the connector's log (warnings and up) goes to the
 // returned buffer and to the test's output.
-func openConfig(t *testing.T, cfg *Config) (*scimConnector, *syncBuffer) {
+func openConfig(t *testing.T, cfg *Config) (*scimConnector, *syncbuf.Buffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	h := slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})
 	conn, err := cfg.Open(t.Context(), slog.New(h))
 	if err != nil {
@@ -66,7 +47,7 @@ func openConfig(t *testing.T, cfg *Config) (*scimConnector, *syncBuffer) {
 }
 
 // openFake opens a bearer connector to a fake server, after mod.
-func openFake(t *testing.T, f *fakeSCIM, mod func(*Config)) (*scimConnector, *syncBuffer) {
+func openFake(t *testing.T, f *fakeSCIM, mod func(*Config)) (*scimConnector, *syncbuf.Buffer) {
 	t.Helper()
 	cfg := &Config{BaseURL: f.URL, Token: secretFile(t, "fake-token")}
 	if mod != nil {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/internal/devserver"
 	"github.com/idsync/idsync/internal/peers"
+	"github.com/idsync/idsync/internal/syncbuf"
 	"github.com/idsync/idsync/workflows"
 )
 
@@ -38,24 +38,6 @@ type engine struct {
 	stopWorker  func()
 }
 
-// syncBuffer is a bytes.Buffer that the worker's goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func startEngine(t *testing.T) *engine {
 	t.Helper()
 	e := &engine{t: t, slapd: peers.SlapdForTest(t, peers.SlapdOptions{}), scim: peers.SCIMForTest(t)}
@@ -68,7 +50,7 @@ func startEngine(t *testing.T) *engine {
 	t.Setenv("CLITEST_LDAP_PASSWORD", e.slapd.AdminPassword)
 	t.Setenv("CLITEST_SCIM_TOKEN", e.scim.Token)
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("worker log:\n%s", logs.String())
