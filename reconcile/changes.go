@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/idsync/idsync/connectors"
@@ -609,75 +610,80 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 	left := r.left
 	r.left = nil
 	r.mu.Unlock()
-	if len(left) == 0 {
+	if len(left) == 0 || !r.s.Target.Capabilities().Groups {
 		return
 	}
-	if !r.s.Target.Capabilities().Groups {
+	groups, err := r.groupsHolding(ctx, left)
+	if err != nil {
+		r.groups.fail("find the groups of deprovisioned users", err)
 		return
 	}
-	type change struct {
-		group  connectors.TargetGroup
-		remove []string
-	}
-	var changes []change
-	add := func(tg connectors.TargetGroup, remove []string) {
-		if len(remove) > 0 && r.s.groupRelation(tg) == own {
-			changes = append(changes, change{tg, remove})
-		}
-	}
-	listAll := true
-	if mo, ok := r.s.memberOf(); ok {
-		// The cost is that of the users who left and their groups.
-		byGroup := map[string]connectors.TargetGroup{}
-		removeFrom := map[string][]string{}
-		listAll = false
-		for _, uid := range sortedKeys(left) {
-			groups, err := mo.GroupsOfUser(ctx, uid)
-			if errors.Is(err, connectors.ErrLookupUnsupported) {
-				listAll = true // the target cannot say: list its groups
-				break
-			}
-			if err != nil {
-				r.groups.fail("find the groups of deprovisioned user "+uid, err)
-				return
-			}
-			for _, tg := range groups {
-				byGroup[tg.ID] = tg
-				removeFrom[tg.ID] = append(removeFrom[tg.ID], uid)
-			}
-		}
-		for _, gid := range sortedKeys(byGroup) {
-			if !listAll {
-				add(byGroup[gid], removeFrom[gid])
-			}
-		}
-	}
-	if listAll {
-		err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
-			var remove []string
-			for _, id := range tg.MemberIDs {
-				if left[id] {
-					remove = append(remove, id)
-				}
-			}
-			add(tg, remove)
-			return nil
-		})
-		if err != nil {
-			r.groups.fail("remove deprovisioned users from their groups", err)
-			return
-		}
-	}
-	for _, c := range changes {
+	for _, gid := range sortedKeys(groups) {
+		g := groups[gid]
+		slices.Sort(g.remove)
 		if !r.o.DryRun {
-			err := r.s.Target.RemoveMembers(ctx, c.group.ID, c.remove)
+			err := r.s.Target.RemoveMembers(ctx, gid, g.remove)
 			if err != nil && !errors.Is(err, connectors.ErrNotFound) {
-				r.groups.fail(fmt.Sprintf("remove %d deprovisioned users from group %s", len(c.remove), c.group.ExternalID), err)
+				r.groups.fail(fmt.Sprintf("remove %d deprovisioned users from group %s", len(g.remove), g.ExternalID), err)
 				continue
 			}
 		}
 		r.groups.add(func(c *Counts) { c.Updated++ })
 	}
+}
+
+// holding is one of the rule's groups and the users it must lose.
+type holding struct {
+	connectors.TargetGroup
+	remove []string
+}
+
+// groupsHolding finds the rule's groups that hold users of left, by
+// target group id: asking the target for each user's groups, when it can
+// (the cost is that of the users who left), else listing every group.
+func (r *incremental) groupsHolding(ctx context.Context, left map[string]bool) (map[string]*holding, error) {
+	out := map[string]*holding{}
+	note := func(tg connectors.TargetGroup, uid string) {
+		if r.s.groupRelation(tg) != own {
+			return
+		}
+		if out[tg.ID] == nil {
+			out[tg.ID] = &holding{TargetGroup: tg}
+		}
+		out[tg.ID].remove = append(out[tg.ID].remove, uid)
+	}
+	if mo, ok := r.s.memberOf(); ok {
+		supported := true
+		for _, uid := range sortedKeys(left) {
+			groups, err := mo.GroupsOfUser(ctx, uid)
+			if errors.Is(err, connectors.ErrLookupUnsupported) {
+				supported = false // the target cannot say: list its groups
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, tg := range groups {
+				note(tg, uid)
+			}
+		}
+		if supported {
+			return out, nil
+		}
+		clear(out)
+	}
+	err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
+		for _, id := range tg.MemberIDs {
+			if left[id] {
+				note(tg, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (r *incremental) deleteGroup(ctx context.Context, ext string) bool {

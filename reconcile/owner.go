@@ -256,26 +256,23 @@ func (t *ownedTarget) GroupsOfUser(ctx context.Context, userID string) ([]connec
 
 // userReader is the target as a UserReader, when the connector is one.
 func (s *Syncer) userReader() (connectors.UserReader, bool) {
-	t := s.Target
-	if ot, ok := t.(*ownedTarget); ok {
-		if _, ok := ot.Target.(connectors.UserReader); !ok {
-			return nil, false
-		}
-		return ot, true
-	}
-	ur, ok := t.(connectors.UserReader)
-	return ur, ok
+	return capability[connectors.UserReader](s.Target)
 }
 
 // memberOf is the target as a MemberOf, when the connector is one.
 func (s *Syncer) memberOf() (connectors.MemberOf, bool) {
-	t := s.Target
+	return capability[connectors.MemberOf](s.Target)
+}
+
+// capability is t as the optional interface C when its connector has it:
+// ownedTarget implements every one, and answers for its connector.
+func capability[C any](t connectors.Target) (C, bool) {
 	if ot, ok := t.(*ownedTarget); ok {
-		if _, ok := ot.Target.(connectors.MemberOf); !ok {
-			return nil, false
+		if _, ok := ot.Target.(C); !ok {
+			var none C
+			return none, false
 		}
-		return ot, true
 	}
-	mo, ok := t.(connectors.MemberOf)
-	return mo, ok
+	c, ok := t.(C)
+	return c, ok
 }

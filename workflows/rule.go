@@ -197,9 +197,7 @@ func (r *rule) maybeApplyChanges() {
 	}
 	r.state.Pending = append([]reconcile.Event(nil), r.state.Pending[n:]...)
 	r.state.PendingDue = r.now()
-	r.record(res)
-	r.noteRetries(nil, res)
-	r.noteIncremental(res)
+	r.took(nil, res)
 	if len(res.Failures) > 0 {
 		r.state.LastError = "apply changes: " + res.Failures[0]
 	}
@@ -246,7 +244,6 @@ func (r *rule) maybePoll() {
 		r.pollFailed(err)
 		return
 	}
-	r.record(out.Result)
 	if out.ResyncRequired {
 		// Not a success yet: the resync decides. Its failure counts toward
 		// the breaker (see failedResync), so a resync that keeps failing
@@ -259,8 +256,7 @@ func (r *rule) maybePoll() {
 	r.state.LastSuccess = now
 	r.state.Cursor = out.Cursor
 	r.state.LastPollResult = fmt.Sprintf("ok: %d changes", out.Changes)
-	r.noteRetries(nil, out.Result)
-	r.noteIncremental(out.Result)
+	r.took(nil, out.Result)
 	if len(out.Result.Failures) > 0 {
 		r.state.LastError = "poll: " + out.Result.Failures[0]
 	}
@@ -340,6 +336,15 @@ func (r *rule) pollFailed(err error) {
 func (r *rule) openBreaker() {
 	r.state.BreakerOpenUntil = r.now().Add(r.state.Config.EffectiveBreakerReset())
 	r.logger.Warn("circuit breaker open", "until", r.state.BreakerOpenUntil)
+}
+
+// took takes in what an incremental run did: its counts, the objects
+// that failed (retried are the retry events it applied again), and what
+// it deprovisioned and held back.
+func (r *rule) took(retried []reconcile.Event, res reconcile.Result) {
+	r.record(res)
+	r.noteRetries(retried, res)
+	r.noteIncremental(res)
 }
 
 // record adds a run's counts to the totals.

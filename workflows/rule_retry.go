@@ -153,7 +153,5 @@ func (r *rule) maybeRetry() {
 		}
 		return
 	}
-	r.record(res)
-	r.noteRetries(due, res)
-	r.noteIncremental(res)
+	r.took(due, res)
 }
