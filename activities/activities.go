@@ -58,6 +58,8 @@ type RuleSpec struct {
 	ApprovedHolds     []string `json:"approvedHolds,omitempty"`
 	RejectedHolds     []string `json:"rejectedHolds,omitempty"`
 	DeprovisionBudget *int     `json:"deprovisionBudget,omitempty"`
+	// LegacyClaimed: see reconcile.Options.
+	LegacyClaimed bool `json:"legacyClaimed,omitempty"`
 }
 
 func (r RuleSpec) options() reconcile.Options {
@@ -74,6 +76,7 @@ func (r RuleSpec) options() reconcile.Options {
 		ApprovedHolds:     r.ApprovedHolds,
 		RejectedHolds:     r.RejectedHolds,
 		DeprovisionBudget: r.DeprovisionBudget,
+		LegacyClaimed:     r.LegacyClaimed,
 	}
 }
 

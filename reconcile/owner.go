@@ -103,6 +103,9 @@ func (e *ConflictError) Permanent() bool { return true }
 type ownedTarget struct {
 	connectors.Target
 	owner string
+	// ownOnly: look up by ExternalID in the owner's form only (see
+	// Options.LegacyClaimed).
+	ownOnly bool
 }
 
 // owned returns a copy of s whose Target writes and reads owned
@@ -115,7 +118,7 @@ func (s *Syncer) owned() *Syncer {
 		return s
 	}
 	c := *s
-	c.Target = &ownedTarget{Target: s.Target, owner: s.Opts.Owner}
+	c.Target = &ownedTarget{Target: s.Target, owner: s.Opts.Owner, ownOnly: s.Opts.LegacyClaimed}
 	return &c
 }
 
@@ -164,27 +167,30 @@ func (t *ownedTarget) ListGroups(ctx context.Context, fn func(connectors.TargetG
 // LookupUsers by externalId finds the rule's own object and, failing that,
 // one written before ownership, which the rule may claim.
 func (t *ownedTarget) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
-	return lookupOwned(ctx, t.owner, attr, value, t.Target.LookupUsers, func(tu connectors.TargetUser) (connectors.TargetUser, string, string) {
+	return lookupOwned(ctx, t.owner, t.ownOnly, attr, value, t.Target.LookupUsers, func(tu connectors.TargetUser) (connectors.TargetUser, string, string) {
 		tu = t.user(tu)
 		return tu, tu.ExternalID, tu.Owner
 	})
 }
 
 func (t *ownedTarget) LookupGroups(ctx context.Context, attr, value string) ([]connectors.TargetGroup, error) {
-	return lookupOwned(ctx, t.owner, attr, value, t.Target.LookupGroups, func(tg connectors.TargetGroup) (connectors.TargetGroup, string, string) {
+	return lookupOwned(ctx, t.owner, t.ownOnly, attr, value, t.Target.LookupGroups, func(tg connectors.TargetGroup) (connectors.TargetGroup, string, string) {
 		tg = t.group(tg)
 		return tg, tg.ExternalID, tg.Owner
 	})
 }
 
 // lookupOwned looks up through find and splits what it finds. By
-// externalId it asks for the owner's form, then for the form written
-// before ownership, and keeps only those two.
-func lookupOwned[T any](ctx context.Context, owner, attr, value string,
+// externalId it asks for the owner's form, then (unless ownOnly) for the
+// form written before ownership, and keeps only those two.
+func lookupOwned[T any](ctx context.Context, owner string, ownOnly bool, attr, value string,
 	find func(ctx context.Context, attr, value string) ([]T, error),
 	split func(T) (obj T, ext, owner string)) ([]T, error) {
 	values := []string{value}
-	if attr == connectors.MatchExternalID {
+	switch {
+	case attr == connectors.MatchExternalID && ownOnly:
+		values = []string{OwnedExternalID(owner, value)}
+	case attr == connectors.MatchExternalID:
 		values = []string{OwnedExternalID(owner, value), value}
 	}
 	for _, v := range values {

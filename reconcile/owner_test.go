@@ -177,3 +177,37 @@ func TestOwnedManager(t *testing.T) {
 		t.Errorf("manager in the target = %q, want the boss's owned id", got)
 	}
 }
+
+// TestLegacyClaimedLooksUpOnce: once a complete resync has claimed what
+// was written before ownership, a lookup by source id asks the target
+// once (the rule's form) instead of twice.
+func TestLegacyClaimedLooksUpOnce(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser(t, "once")
+	fullSync(t, e.syncer(reconcile.Options{Owner: "hr"}))
+	gone := []reconcile.Event{{Kind: reconcile.KindUser, Op: reconcile.OpDelete, ID: "never-in-the-target"}}
+	for _, tt := range []struct {
+		claimed bool
+		want    int
+	}{{false, 2}, {true, 1}} {
+		e.resetStats(t)
+		s := e.syncer(reconcile.Options{Owner: "hr", LegacyClaimed: tt.claimed})
+		if _, err := s.ApplyEvents(context.Background(), gone); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.scim.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.ByRoute["GET /Users"]; got != tt.want {
+			t.Errorf("legacy claimed %v: %d lookups, want %d", tt.claimed, got, tt.want)
+		}
+	}
+	// The rule's own objects are still found.
+	res, err := e.syncer(reconcile.Options{Owner: "hr", LegacyClaimed: true}).ApplyEvents(context.Background(),
+		[]reconcile.Event{{Kind: reconcile.KindUser, Op: reconcile.OpDelete, ID: u.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, "own user deleted", res.Users, reconcile.Counts{Deprovisioned: 1})
+}

@@ -63,6 +63,11 @@ type Options struct {
 	// object of another rule. Empty: every object with an ExternalID is
 	// the Syncer's.
 	Owner string
+	// LegacyClaimed says a complete full resync of the rule has claimed
+	// the objects written before ownership that its source has: a lookup
+	// by ExternalID then asks for the rule's own form only, one request
+	// instead of two for an object the target does not have.
+	LegacyClaimed bool
 }
 
 // Values of Options.Deprovision and Options.OnMissing.

@@ -54,6 +54,7 @@ func (r *rule) spec() activities.RuleSpec {
 	s := r.state.Config.spec()
 	s.ApprovedHolds = r.state.ApprovedHolds
 	s.RejectedHolds = r.state.RejectedHolds
+	s.LegacyClaimed = r.state.LegacyClaimed
 	return s
 }
 

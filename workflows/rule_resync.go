@@ -115,6 +115,7 @@ func (r *rule) finishResync() {
 		// It recomputed every object: what was left to retry is done, or
 		// counted among its own failures.
 		r.state.Retrying, r.state.FailedForGood = nil, nil
+		r.state.LegacyClaimed = true
 	}
 	r.logger.Info("full resync done", "workflow_id", s.WorkflowID, "users", out.Result.Users, "groups", out.Result.Groups)
 }

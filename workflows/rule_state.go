@@ -55,6 +55,10 @@ type RuleState struct {
 	ApprovedChanges []reconcile.Event `json:"approvedChanges,omitempty"`
 	DeprovisionLog  []DeprovisionMark `json:"deprovisionLog,omitempty"`
 
+	// LegacyClaimed: a complete full resync has claimed the target's
+	// objects written before ownership that the source has.
+	LegacyClaimed bool `json:"legacyClaimed,omitempty"`
+
 	// SyncQueue holds resyncs asked for and not yet started.
 	SyncQueue  []SyncRequest  `json:"syncQueue,omitempty"`
 	ResyncSeq  int            `json:"resyncSeq,omitempty"`
