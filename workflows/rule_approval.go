@@ -175,9 +175,10 @@ func (r *rule) handleApprove(workflow.Context) (RuleStatus, error) {
 		}
 		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "approved"})
 	}
-	if h.ChangesDropped > 0 {
-		// More were held than kept: a full resync finds them all.
-		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "approved", AllowMassDeprovision: true})
+	if h.ChangesDropped > 0 && len(h.Resync) == 0 {
+		// More were held than kept: a full resync finds them all, under
+		// the guard (a set over the share is held again, by name).
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "approved"})
 	}
 	r.logger.Info("held deprovisions approved", "changes", len(h.Changes), "resync_sets", len(h.Resync))
 	r.wakeUp()
