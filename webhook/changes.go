@@ -177,8 +177,9 @@ func decodeForSignal(body []byte) ([]reconcile.Event, int, error) {
 	return events, len(enc), nil
 }
 
-// sourceRules lists the rules to signal. Concurrent requests for a
-// connection share one list.
+// sourceRules lists the rules to signal: all of them, however many, since
+// a 202 promises that every rule has the changes. Concurrent requests for
+// a connection share one list.
 func (h *Handler) sourceRules(name string, logger *slog.Logger) ([]string, error) {
 	rules, err := h.rules.do(name, func() ([]string, error) {
 		ctx, cancel := context.WithTimeout(h.co.ctx, lookupTimeout)
@@ -191,10 +192,6 @@ func (h *Handler) sourceRules(name string, logger *slog.Logger) ([]string, error
 	}
 	if len(rules) == 0 {
 		return nil, refuse(http.StatusConflict, "no running rule has connection %q as its source; nothing was signalled", name)
-	}
-	if len(rules) > maxRulesSignaled {
-		logger.Warn("too many rules for one webhook; signalling the first ones", "rules", len(rules), "signalled", maxRulesSignaled)
-		rules = rules[:maxRulesSignaled]
 	}
 	return rules, nil
 }

@@ -34,14 +34,13 @@ import (
 
 // Limits of a request.
 const (
-	DefaultMaxBody   = 1 << 20 // bytes
-	MaxEvents        = 1000
-	SignatureHeader  = "Idsync-Signature"
-	IdempotencyKey   = "Idempotency-Key"
-	MaxClockSkew     = 5 * time.Minute
-	maxIDLength      = 1024
-	maxIdempotency   = 255
-	maxRulesSignaled = 100
+	DefaultMaxBody  = 1 << 20 // bytes
+	MaxEvents       = 1000
+	SignatureHeader = "Idsync-Signature"
+	IdempotencyKey  = "Idempotency-Key"
+	MaxClockSkew    = 5 * time.Minute
+	maxIDLength     = 1024
+	maxIdempotency  = 255
 )
 
 // Backend is what the handler needs of Temporal.

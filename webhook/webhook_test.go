@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"slices"
@@ -242,5 +243,40 @@ func TestHealthz(t *testing.T) {
 	h.Routes().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
 	if w.Code != 200 || !bytes.Contains(w.Body.Bytes(), []byte("ok")) {
 		t.Fatalf("healthz: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestManyRules checks that a 202 means every rule of the connection got
+// the change, however many there are: none may be left out silently.
+func TestManyRules(t *testing.T) {
+	for _, n := range []int{100, 101, 130, 1000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			h, rec := newTestHandler()
+			rules := make([]string, n)
+			for i := range rules {
+				rules[i] = fmt.Sprintf("hr-rule-%04d", i)
+			}
+			rec.rules["hr"] = rules
+			w := post(h, "hr", requestBody(0, 1), h.Now(), nil)
+			if w.Code != 202 {
+				t.Fatalf("status = %d, want 202; body %s", w.Code, w.Body)
+			}
+			var resp Response
+			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(resp.Rules, rules) {
+				t.Errorf("answer names %d rules, want all %d", len(resp.Rules), n)
+			}
+			var missed []string
+			for _, rule := range rules {
+				if b := rec.batches(rule); len(b) != 1 || len(b[0].Events) != 1 {
+					missed = append(missed, rule)
+				}
+			}
+			if len(missed) > 0 {
+				t.Errorf("%d of %d rules not signalled once, first %s", len(missed), n, missed[0])
+			}
+		})
 	}
 }
