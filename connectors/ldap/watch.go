@@ -18,6 +18,14 @@ var _ connectors.Watcher = (*ldapConnector)(nil)
 // Only the fact of a change is used: the rule's poll reads what changed,
 // with its own cursor, so a missed or doubled notice loses nothing.
 func (c *ldapConnector) Watch(ctx context.Context, changed func()) error {
+	return c.watch(ctx, func(string) { changed() }, func() {})
+}
+
+// watch is Watch that also tells changed the DN of each entry reported,
+// and calls live once the server has ended the refresh phase, after which
+// every change is reported as it happens: tests wait on these events
+// rather than on the clock.
+func (c *ldapConnector) watch(ctx context.Context, changed func(dn string), live func()) error {
 	if !c.cfg.Realtime {
 		return connectors.ErrWatchOff
 	}
@@ -43,8 +51,10 @@ func (c *ldapConnector) Watch(ctx context.Context, changed func()) error {
 	resp := conn.Syncrepl(ctx, req, 16, ldap.SyncRequestModeRefreshAndPersist, start.cookie, false)
 	c.logger.Info("watching the directory for changes", "base_dn", c.cfg.BaseDN)
 	for resp.Next() {
-		if resp.Entry() != nil {
-			changed()
+		if e := resp.Entry(); e != nil {
+			changed(e.DN)
+		} else if refreshDone(resp.Controls()) {
+			live()
 		}
 	}
 	if err := resp.Err(); err != nil {
@@ -54,4 +64,21 @@ func (c *ldapConnector) Watch(ctx context.Context, changed func()) error {
 		return ctx.Err()
 	}
 	return errors.New("ldap: watch: the server ended the persistent search")
+}
+
+// refreshDone reports whether the controls of an intermediate message
+// hold the sync info that ends a refreshAndPersist search's refresh phase
+// (RFC 4533, section 3.4).
+func refreshDone(ctrls []ldap.Control) bool {
+	for _, ctrl := range ctrls {
+		info, ok := ctrl.(*ldap.ControlSyncInfo)
+		if !ok {
+			continue
+		}
+		if info.RefreshDelete != nil && info.RefreshDelete.RefreshDone ||
+			info.RefreshPresent != nil && info.RefreshPresent.RefreshDone {
+			return true
+		}
+	}
+	return false
 }
