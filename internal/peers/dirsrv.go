@@ -391,7 +391,4 @@ func (d *Dirsrv) Add(ctx context.Context, ldif string) error { return d.dir().ad
 // delete, modrdn or moddn).
 func (d *Dirsrv) Modify(ctx context.Context, ldif string) error { return d.dir().modify(ctx, ldif) }
 
-// Delete deletes entries by DN, in order.
-func (d *Dirsrv) Delete(ctx context.Context, dns ...string) error { return d.dir().delete(ctx, dns...) }
-
 func (d *Dirsrv) dir() directory { return directory{name: "dirsrv", dial: d.Conn} }
