@@ -42,41 +42,20 @@ type Activities struct {
 
 // RuleSpec is what an activity needs to know of a rule.
 type RuleSpec struct {
-	Name             string   `json:"name"`
-	SourceConnection string   `json:"sourceConnection"`
-	TargetConnection string   `json:"targetConnection"`
-	MatchAttributes  []string `json:"matchAttributes,omitempty"`
-	// MaxDeprovisionFraction: see reconcile.Options.
-	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
-	Concurrency            int     `json:"concurrency,omitempty"`
-	// Deprovision and OnMissing: see reconcile.Options.
-	Deprovision string `json:"deprovision,omitempty"`
-	OnMissing   string `json:"onMissing,omitempty"`
-	// HoldRefused, ApprovedHolds, RejectedHolds and DeprovisionBudget:
-	// see reconcile.Options (the rule's approval of held deprovisions).
-	HoldRefused       bool     `json:"holdRefused,omitempty"`
-	ApprovedHolds     []string `json:"approvedHolds,omitempty"`
-	RejectedHolds     []string `json:"rejectedHolds,omitempty"`
-	DeprovisionBudget *int     `json:"deprovisionBudget,omitempty"`
-	// LegacyClaimed: see reconcile.Options.
-	LegacyClaimed bool `json:"legacyClaimed,omitempty"`
+	Name             string `json:"name"`
+	SourceConnection string `json:"sourceConnection"`
+	TargetConnection string `json:"targetConnection"`
+	reconcile.Policy
+	reconcile.Decisions
 }
 
 func (r RuleSpec) options() reconcile.Options {
 	return reconcile.Options{
-		MatchAttributes:        r.MatchAttributes,
-		MaxDeprovisionFraction: r.MaxDeprovisionFraction,
-		Concurrency:            r.Concurrency,
-		Deprovision:            r.Deprovision,
-		OnMissing:              r.OnMissing,
+		Policy:    r.Policy,
+		Decisions: r.Decisions,
 		// Each rule owns what it writes: rules that share a target never
 		// touch each other's objects (reconcile/owner.go).
-		Owner:             r.Name,
-		HoldRefused:       r.HoldRefused,
-		ApprovedHolds:     r.ApprovedHolds,
-		RejectedHolds:     r.RejectedHolds,
-		DeprovisionBudget: r.DeprovisionBudget,
-		LegacyClaimed:     r.LegacyClaimed,
+		Owner: r.Name,
 	}
 }
 
@@ -92,38 +71,34 @@ func (a *Activities) logger(ctx context.Context, rule string) *slog.Logger {
 	return a.baseLogger().With("rule", rule, "activity", info.ActivityType.Name, "attempt", info.Attempt)
 }
 
-// open reads a connection and opens its connector, unpooled, as a source
-// or, with asTarget, as a target (one LDAP connection can be either).
-func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger, asTarget bool) (connectors.Connector, error) {
+// open reads a connection and opens its connector, unpooled.
+func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger) (connectors.Connector, error) {
 	c, err := a.Connections.Connection(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return a.openConn(ctx, c, logger, asTarget)
+	return a.openConn(ctx, c, logger)
 }
 
-func (a *Activities) openConn(ctx context.Context, c connectors.Connection, logger *slog.Logger, asTarget bool) (connectors.Connector, error) {
+func (a *Activities) openConn(ctx context.Context, c connectors.Connection, logger *slog.Logger) (connectors.Connector, error) {
 	if _, err := a.Registry.Parse(c.Type, c.Settings); err != nil {
 		return nil, fmt.Errorf("%w: connection %q: %w", errInvalidConfig, c.Name, err)
 	}
 	ctx = httpx.WithBudgets(ctx, a.Budgets, c.Name)
-	if asTarget {
-		return a.Registry.OpenTarget(ctx, c.Name, c.Type, c.Settings, logger)
-	}
 	return a.Registry.Open(ctx, c.Name, c.Type, c.Settings, logger)
 }
 
 // openSource opens a rule's source through the pool; pass the error of
 // the work done with it to release.
 func (a *Activities) openSource(ctx context.Context, r RuleSpec) (connectors.Source, func(error), error) {
-	sc, release, err := a.openPooled(ctx, r.SourceConnection, false)
+	sc, release, err := a.openPooled(ctx, r.SourceConnection)
 	if err != nil {
 		return nil, nil, openError("source", err)
 	}
-	src, ok := sc.(connectors.Source)
-	if !ok {
+	src, err := connectors.AsSource(sc)
+	if err != nil {
 		release(nil)
-		return nil, nil, configError(fmt.Errorf("connection %q cannot be a source", r.SourceConnection))
+		return nil, nil, configError(fmt.Errorf("connection %q: %w", r.SourceConnection, err))
 	}
 	return src, release, nil
 }
@@ -135,16 +110,16 @@ func (a *Activities) openPair(ctx context.Context, r RuleSpec) (connectors.Sourc
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tc, releaseTgt, err := a.openPooled(ctx, r.TargetConnection, true)
+	tc, releaseTgt, err := a.openPooled(ctx, r.TargetConnection)
 	if err != nil {
 		releaseSrc(nil)
 		return nil, nil, nil, openError("target", err)
 	}
-	tgt, ok := tc.(connectors.Target)
-	if !ok {
+	tgt, err := connectors.AsTarget(tc)
+	if err != nil {
 		releaseSrc(nil)
 		releaseTgt(nil)
-		return nil, nil, nil, configError(fmt.Errorf("connection %q cannot be a target", r.TargetConnection))
+		return nil, nil, nil, configError(fmt.Errorf("connection %q: %w", r.TargetConnection, err))
 	}
 	return src, tgt, func(err error) { releaseSrc(err); releaseTgt(err) }, nil
 }
@@ -197,7 +172,7 @@ func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err 
 	if in.Cursor == "" {
 		return PollResult{ResyncRequired: true}, nil
 	}
-	cs, err := src.Changes(ctx, in.Cursor)
+	cs, err := connectors.Incrementally(src).Changes(ctx, in.Cursor)
 	if err != nil {
 		return PollResult{}, classify(fmt.Errorf("read changes from %s: %w", in.Rule.SourceConnection, err))
 	}
@@ -243,7 +218,7 @@ func (a *Activities) CheckChanges(ctx context.Context, in PollInput) (_ ChangeCh
 		return ChangeCheck{}, err
 	}
 	defer func() { release(err) }()
-	cs, err := src.Changes(ctx, in.Cursor)
+	cs, err := connectors.Incrementally(src).Changes(ctx, in.Cursor)
 	if err != nil {
 		return ChangeCheck{}, classify(fmt.Errorf("read changes from %s: %w", in.Rule.SourceConnection, err))
 	}
@@ -340,7 +315,7 @@ func (a *Activities) SourceCursor(ctx context.Context, rule RuleSpec) (_ string,
 		return "", err
 	}
 	defer func() { release(err) }()
-	cur, err := src.Cursor(ctx)
+	cur, err := connectors.Incrementally(src).Cursor(ctx)
 	if err != nil {
 		return "", classify(fmt.Errorf("read cursor of %s: %w", rule.SourceConnection, err))
 	}
@@ -361,7 +336,7 @@ type TestResult struct {
 // and checks it. A failed check is a result, not an activity error.
 func (a *Activities) TestConnection(ctx context.Context, name string) (TestResult, error) {
 	logger := a.logger(ctx, "").With("connection", name)
-	c, err := a.open(ctx, name, logger, false)
+	c, err := a.open(ctx, name, logger)
 	if err != nil {
 		stage := connectors.StageConfig
 		var te *connectors.TestError
@@ -372,16 +347,7 @@ func (a *Activities) TestConnection(ctx context.Context, name string) (TestResul
 	}
 	defer closeAll(logger, c)
 	_, isSource := c.(connectors.Source)
-	_, isTarget := c.(connectors.Target)
-	if !isTarget {
-		// One connection can be opened in either role (LDAP).
-		if conn, err := a.Connections.Connection(ctx, name); err == nil {
-			if cfg, err := a.Registry.Parse(conn.Type, conn.Settings); err == nil {
-				_, isTarget = cfg.(connectors.TargetOpener)
-			}
-		}
-	}
-	res := TestResult{Source: isSource, Target: isTarget}
+	res := TestResult{Source: isSource, Target: connectors.CanTarget(c)}
 	if t, ok := c.(connectors.Tester); ok {
 		if err := t.Test(ctx); err != nil {
 			res.Stage = "unknown"

@@ -133,8 +133,8 @@ func TestResyncOneAttemptAtATime(t *testing.T) {
 			"dst": {Name: "dst", Type: "gatedtarget", Settings: json.RawMessage(`{}`)},
 		}},
 		Registry: connectors.Registry{
-			"emptysource": func() connectors.Config { return &fakeConfig{conn: emptySource{}} },
-			"gatedtarget": func() connectors.Config { return &fakeConfig{conn: tgt} },
+			"emptysource": {New: func() connectors.Config { return &fakeConfig{conn: emptySource{}} }},
+			"gatedtarget": {New: func() connectors.Config { return &fakeConfig{conn: tgt} }},
 		},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	}
@@ -277,8 +277,8 @@ func inSync(users []connectors.User) *Activities {
 			"dst": {Name: "dst", Type: "fulltarget", Settings: json.RawMessage(`{}`)},
 		}},
 		Registry: connectors.Registry{
-			"listsource": func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} },
-			"fulltarget": func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} },
+			"listsource": {New: func() connectors.Config { return &fakeConfig{conn: listSource{users: users}} }},
+			"fulltarget": {New: func() connectors.Config { return &fakeConfig{conn: heldTarget{owner: "hr", users: users}} }},
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -359,5 +359,3 @@ func (t heldTarget) LookupUsers(ctx context.Context, attr, value string) ([]conn
 	})
 	return out, err
 }
-
-func (heldTarget) Capabilities() connectors.Capabilities { return connectors.Capabilities{} }

@@ -23,9 +23,9 @@ const (
 // poll then costs its one source request, not a dial, TLS handshake, bind,
 // OAuth token and discovery each time. Connectors are safe for concurrent
 // use, so one opened connector serves every activity of the worker that
-// needs that connection in that role.
+// needs that connection, in either role.
 //
-// A connector is keyed by its connection's name, role and a digest of its
+// A connector is keyed by its connection's name and a digest of its
 // type and settings: changing a connection opens a new one. After any
 // error the connector is dropped (closed once its last user is done), as
 // it may hold a broken connection.
@@ -40,7 +40,7 @@ type Pool struct {
 }
 
 type poolKey struct {
-	name, role, digest string
+	name, digest string
 }
 
 type pooled struct {
@@ -185,24 +185,20 @@ func (p *Pool) Len() int {
 	return len(p.entries)
 }
 
-// openPooled opens a connection in a role through the pool, or directly
-// when the activities have no pool.
-func (a *Activities) openPooled(ctx context.Context, name string, asTarget bool) (connectors.Connector, func(error), error) {
+// openPooled opens a connection through the pool, or directly when the
+// activities have no pool. One connector serves both roles.
+func (a *Activities) openPooled(ctx context.Context, name string) (connectors.Connector, func(error), error) {
 	c, err := a.Connections.Connection(ctx, name)
 	if err != nil {
 		return nil, nil, err
-	}
-	role := "source"
-	if asTarget {
-		role = "target"
 	}
 	// The connector outlives this activity: it must not keep the
 	// activity's context (cancelled when the activity ends) for later
 	// token fetches or dials. Its logs name the connection, not a rule.
 	open := func() (connectors.Connector, error) {
 		octx := context.WithoutCancel(ctx)
-		logger := a.baseLogger().With("connection", c.Name, "role", role)
-		return a.openConn(octx, c, logger, asTarget)
+		logger := a.baseLogger().With("connection", c.Name)
+		return a.openConn(octx, c, logger)
 	}
 	if a.Pool == nil {
 		conn, err := open()
@@ -211,5 +207,5 @@ func (a *Activities) openPooled(ctx context.Context, name string, asTarget bool)
 		}
 		return conn, func(error) { closeAll(a.baseLogger(), conn) }, nil
 	}
-	return a.Pool.acquire(poolKey{name: c.Name, role: role, digest: settingsDigest(c)}, open)
+	return a.Pool.acquire(poolKey{name: c.Name, digest: settingsDigest(c)}, open)
 }

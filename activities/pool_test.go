@@ -41,7 +41,7 @@ func (o *opener) count() int {
 }
 
 func TestPool(t *testing.T) {
-	key := poolKey{name: "corp", role: "source", digest: "a"}
+	key := poolKey{name: "corp", digest: "a"}
 	tests := []struct {
 		name string
 		// run uses the pool and returns the connector the last acquire got.
@@ -73,15 +73,15 @@ func TestPool(t *testing.T) {
 			name: "other settings, other connector",
 			run: func(t *testing.T, p *Pool, o *opener, _ *time.Time) connectors.Connector {
 				use(t, p, key, o, nil)
-				return use(t, p, poolKey{name: "corp", role: "source", digest: "b"}, o, nil)
+				return use(t, p, poolKey{name: "corp", digest: "b"}, o, nil)
 			},
 			wantOpened: 2,
 		},
 		{
-			name: "role is part of the key",
+			name: "another connection, another connector",
 			run: func(t *testing.T, p *Pool, o *opener, _ *time.Time) connectors.Connector {
 				use(t, p, key, o, nil)
-				return use(t, p, poolKey{name: "corp", role: "target", digest: "a"}, o, nil)
+				return use(t, p, poolKey{name: "app", digest: "a"}, o, nil)
 			},
 			wantOpened: 2,
 		},
@@ -176,7 +176,7 @@ func use(t *testing.T, p *Pool, key poolKey, o *opener, err error) connectors.Co
 func TestPoolConcurrent(t *testing.T) {
 	p := &Pool{}
 	o := &opener{}
-	key := poolKey{name: "app", role: "target"}
+	key := poolKey{name: "app"}
 	first := use(t, p, key, o, nil)
 	var wg sync.WaitGroup
 	for range 16 {

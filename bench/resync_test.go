@@ -136,12 +136,12 @@ func resyncChild() error {
 		return fmt.Errorf("open source: %w", err)
 	}
 	defer func() { _ = sc.Close() }()
-	tc, err := reg.OpenTarget(ctx, "app", os.Getenv(childTargetType), json.RawMessage(os.Getenv(childTarget)), logger)
+	tc, err := reg.Open(ctx, "app", os.Getenv(childTargetType), json.RawMessage(os.Getenv(childTarget)), logger)
 	if err != nil {
 		return fmt.Errorf("open target: %w", err)
 	}
 	defer func() { _ = tc.Close() }()
-	s := &reconcile.Syncer{Source: sc.(connectors.Source), Target: tc.(connectors.Target), Opts: reconcile.Options{Concurrency: concurrency}}
+	s := &reconcile.Syncer{Source: sc.(connectors.Source), Target: mustTarget(tc), Opts: reconcile.Options{Policy: reconcile.Policy{Concurrency: concurrency}}}
 	var cr childResult
 	t := time.Now()
 	r, err := s.SyncUsers(ctx)
@@ -284,4 +284,13 @@ func rawCreates(b *testing.B, dir Directory) float64 {
 		b.Errorf("raw creates: %d failed", f)
 	}
 	return float64(n) / d.Seconds()
+}
+
+// mustTarget is c as a target; the child's target types all are.
+func mustTarget(c connectors.Connector) connectors.Target {
+	t, err := connectors.AsTarget(c)
+	if err != nil {
+		panic(err)
+	}
+	return t
 }

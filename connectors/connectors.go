@@ -77,28 +77,45 @@ type ChangeSet struct {
 }
 
 // Connector is an open connection to an identity store. What it can do is
-// found by type assertion to Source, Target and Tester.
+// found by type assertion to the small interfaces below, the way Dex finds
+// a connector's abilities: Source (with GroupSource and Incremental), Target
+// (with GroupTarget and the optional lookups), Tester, Describer, Watcher.
+// A connector that is both a source and a target through two values (LDAP)
+// implements TargetRole; AsSource and AsTarget take either form.
 type Connector interface {
 	Close() error
 }
 
-// Source is an identity store that idsync reads from.
+// Source is an identity store that idsync reads users from. A source
+// without GroupSource has no groups: no group work is done for it. A
+// source without Incremental is listed in full on each poll (see
+// Incrementally).
 type Source interface {
 	Connector
 	// ListUsers calls fn for every in-scope user, page by page; it stops at
 	// fn's first error and returns it.
 	ListUsers(ctx context.Context, fn func(User) error) error
+	// GetUser reads one user by ExternalID; found is false when it does
+	// not exist or is out of scope.
+	GetUser(ctx context.Context, externalID string) (u User, found bool, err error)
+}
+
+// GroupSource is a Source that has groups.
+type GroupSource interface {
 	// ListGroups calls fn for every in-scope group.
 	ListGroups(ctx context.Context, fn func(Group) error) error
+	// GetGroup reads one group by ExternalID, as GetUser.
+	GetGroup(ctx context.Context, externalID string) (g Group, found bool, err error)
+}
+
+// Incremental is a Source that can say what changed since a point in its
+// history, so that a poll reads only the changes.
+type Incremental interface {
 	// Cursor returns the source's current position, so that a later
 	// Changes(cursor) returns everything that changes after this call.
 	Cursor(ctx context.Context) (string, error)
 	// Changes returns what changed since cursor.
 	Changes(ctx context.Context, cursor string) (ChangeSet, error)
-	// GetUser and GetGroup read one object by ExternalID; found is false when
-	// it does not exist or is out of scope.
-	GetUser(ctx context.Context, externalID string) (u User, found bool, err error)
-	GetGroup(ctx context.Context, externalID string) (g Group, found bool, err error)
 }
 
 // Match attributes a Target can look users up by.
@@ -108,26 +125,31 @@ const (
 	MatchEmail      = "email"
 )
 
-// Target is an identity store that idsync writes to.
+// Target is an identity store that idsync writes users to. A target
+// without GroupTarget has no groups (Salesforce Leads and Contacts): no
+// group work is done for it.
 type Target interface {
 	Connector
-	// Capabilities says what the target supports.
-	Capabilities() Capabilities
-	// ListUsers and ListGroups stream every object of the target, managed or
-	// not, page by page.
+	// ListUsers streams every user of the target, managed or not, page by
+	// page.
 	ListUsers(ctx context.Context, fn func(TargetUser) error) error
-	ListGroups(ctx context.Context, fn func(TargetGroup) error) error
 	// LookupUsers finds users whose attr (one of the Match constants) equals
 	// value; userName and email compare case-insensitively.
 	LookupUsers(ctx context.Context, attr, value string) ([]TargetUser, error)
-	// LookupGroups finds groups by externalId ("externalId") or by
-	// displayName ("displayName").
-	LookupGroups(ctx context.Context, attr, value string) ([]TargetGroup, error)
 	CreateUser(ctx context.Context, u User) (id string, err error)
 	UpdateUser(ctx context.Context, id string, u User) error
 	// DeprovisionUser disables or deletes a user, as the connection is
 	// configured to.
 	DeprovisionUser(ctx context.Context, id string) error
+}
+
+// GroupTarget is a Target that has groups and memberships.
+type GroupTarget interface {
+	// ListGroups streams every group of the target, managed or not.
+	ListGroups(ctx context.Context, fn func(TargetGroup) error) error
+	// LookupGroups finds groups by externalId ("externalId") or by
+	// displayName ("displayName").
+	LookupGroups(ctx context.Context, attr, value string) ([]TargetGroup, error)
 	// CreateGroup creates a group without members; UpdateGroup changes its
 	// name and externalId.
 	CreateGroup(ctx context.Context, g Group) (id string, err error)
@@ -135,6 +157,44 @@ type Target interface {
 	DeleteGroup(ctx context.Context, id string) error
 	AddMembers(ctx context.Context, groupID string, userIDs []string) error
 	RemoveMembers(ctx context.Context, groupID string, userIDs []string) error
+}
+
+// TargetRole is a Connector that is also a target through a second value,
+// because one Go value cannot be both: Source.ListUsers and
+// Target.ListUsers differ (LDAP: one directory, read and written). The
+// target shares the connector's connections and is closed with it.
+type TargetRole interface {
+	AsTarget() (Target, error)
+}
+
+// AsSource is c as a Source, or an error that says the connection type
+// cannot be read from.
+func AsSource(c Connector) (Source, error) {
+	if s, ok := c.(Source); ok {
+		return s, nil
+	}
+	return nil, errors.New("this connection type cannot be a source")
+}
+
+// AsTarget is c as a Target (directly, or through TargetRole), or an
+// error that says why it cannot be written to.
+func AsTarget(c Connector) (Target, error) {
+	if t, ok := c.(Target); ok {
+		return t, nil
+	}
+	if r, ok := c.(TargetRole); ok {
+		return r.AsTarget()
+	}
+	return nil, errors.New("this connection type cannot be a target")
+}
+
+// CanTarget says whether c can be a target, without building the role.
+func CanTarget(c Connector) bool {
+	switch c.(type) {
+	case Target, TargetRole:
+		return true
+	}
+	return false
 }
 
 // KnownUsers is a Target that remembers the target ids of the managed
@@ -185,11 +245,6 @@ type Watcher interface {
 
 // ErrWatchOff is returned by Watch for a connection without real-time mode.
 var ErrWatchOff = errors.New("real-time mode is off for this connection")
-
-// Capabilities of a target.
-type Capabilities struct {
-	Groups bool `json:"groups"`
-}
 
 // Tester checks that a connection works: the network path, TLS,
 // credentials and permissions. Its error should be a *TestError.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 )
 
 // Config is a connector's settings for one connection, as stored in its
@@ -20,10 +21,73 @@ type Config interface {
 	Open(ctx context.Context, logger *slog.Logger) (Connector, error)
 }
 
-// Registry maps a connection type ("ldap", "scim", …) to a fresh Config.
-// It is built by the worker and the CLI and passed in, so that this package
+// Type is one connection type as its connector package describes it: how
+// to make its config, and what the engine and the CLI need to know of it.
+// Nothing outside the connector's folder keeps a table keyed by type.
+type Type struct {
+	// New returns an empty config of the type.
+	New func() Config
+	// Summary is one line for `starter connection create --help`.
+	Summary string
+	// Cadence is how a rule reading this type polls and recovers; the
+	// zero Cadence takes DefaultCadence.
+	Cadence Cadence
+	// Flags are the settings common enough to have a flag of their own
+	// in `starter connection create`; any other goes by --set.
+	Flags []Flag
+	// Examples are `starter connection create` command lines.
+	Examples []string
+}
+
+// Flag is a connection setting with a flag of its own. Types may share a
+// flag (--token) as long as it names the same key.
+type Flag struct {
+	// Name is the flag without its dashes; Key the settings key it sets.
+	Name, Key, Help string
+}
+
+// Cadence is how a rule reading a source type polls and recovers.
+type Cadence struct {
+	// PollInterval, plus a jitter in [0, PollJitter) chosen from the
+	// rule's name, so that many rules do not poll one source in step.
+	PollInterval time.Duration `json:"pollInterval,omitempty"`
+	PollJitter   time.Duration `json:"pollJitter,omitempty"`
+	// BreakerReset is how long the circuit breaker stays open before the
+	// full resync that closes it.
+	BreakerReset time.Duration `json:"breakerReset,omitempty"`
+	// ResyncInterval is how often a full resync repairs drift in the
+	// target (objects changed or deleted there behind idsync's back).
+	ResyncInterval time.Duration `json:"resyncInterval,omitempty"`
+}
+
+// DefaultCadence fills what a type's Cadence leaves zero.
+var DefaultCadence = Cadence{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour}
+
+// WithDefaults is c with its zero fields from DefaultCadence.
+func (c Cadence) WithDefaults() Cadence {
+	if c.PollInterval <= 0 {
+		c.PollInterval, c.PollJitter = DefaultCadence.PollInterval, DefaultCadence.PollJitter
+	}
+	if c.BreakerReset <= 0 {
+		c.BreakerReset = DefaultCadence.BreakerReset
+	}
+	if c.ResyncInterval <= 0 {
+		c.ResyncInterval = DefaultCadence.ResyncInterval
+	}
+	return c
+}
+
+// Pusher is a Config whose connection pushes changes as they happen (an
+// LDAP persistent search) when its settings ask for it: the worker then
+// keeps a Watch on it, and rules reading it poll at once.
+type Pusher interface {
+	PushesChanges() bool
+}
+
+// Registry maps a connection type ("ldap", "scim", …) to its Type. It is
+// built by the worker and the CLI and passed in, so that this package
 // imports no connector.
-type Registry map[string]func() Config
+type Registry map[string]Type
 
 // Types returns the registered connection types, sorted.
 func (r Registry) Types() []string {
@@ -35,15 +99,20 @@ func (r Registry) Types() []string {
 	return types
 }
 
+// Cadence is the cadence of a source type, defaults filled.
+func (r Registry) Cadence(connType string) Cadence {
+	return r[connType].Cadence.WithDefaults()
+}
+
 // Parse decodes settings into the Config of connType and validates it.
 // Unknown fields are an error, so that a typo never silently becomes a
 // default.
 func (r Registry) Parse(connType string, settings json.RawMessage) (Config, error) {
-	newConfig, ok := r[connType]
+	t, ok := r[connType]
 	if !ok {
 		return nil, fmt.Errorf("unknown connection type %q (known: %v)", connType, r.Types())
 	}
-	cfg := newConfig()
+	cfg := t.New()
 	if len(settings) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(settings))
 		dec.DisallowUnknownFields()
@@ -57,34 +126,19 @@ func (r Registry) Parse(connType string, settings json.RawMessage) (Config, erro
 	return cfg, nil
 }
 
-// TargetOpener is a Config whose connector is a Source when opened with
-// Open and a Target when opened with OpenTarget (LDAP: one directory, two
-// roles), so that one connection can serve both.
-type TargetOpener interface {
-	OpenTarget(ctx context.Context, logger *slog.Logger) (Target, error)
-}
-
-// OpenTarget parses, validates and opens a connection for writing: with
-// OpenTarget when its config has it, else with Open.
-func (r Registry) OpenTarget(ctx context.Context, name, connType string, settings json.RawMessage, logger *slog.Logger) (Connector, error) {
+// Realtime says whether a connection asks for real-time mode; false for
+// settings that do not parse (the connection test reports those).
+func (r Registry) Realtime(connType string, settings json.RawMessage) bool {
 	cfg, err := r.Parse(connType, settings)
 	if err != nil {
-		return nil, fmt.Errorf("connection %q: %w", name, err)
+		return false
 	}
-	logger = logger.With(slog.Group("connection", "name", name, "type", connType))
-	var conn Connector
-	if t, ok := cfg.(TargetOpener); ok {
-		conn, err = t.OpenTarget(ctx, logger)
-	} else {
-		conn, err = cfg.Open(ctx, logger)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("connection %q: open: %w", name, err)
-	}
-	return conn, nil
+	p, ok := cfg.(Pusher)
+	return ok && p.PushesChanges()
 }
 
-// Open parses, validates and opens a connection.
+// Open parses, validates and opens a connection. The connector serves
+// whichever roles its type has: see AsSource and AsTarget.
 func (r Registry) Open(ctx context.Context, name, connType string, settings json.RawMessage, logger *slog.Logger) (Connector, error) {
 	cfg, err := r.Parse(connType, settings)
 	if err != nil {

@@ -38,7 +38,7 @@ type env struct {
 	vars    []string
 	slapd   *peers.Slapd
 	scim    *peers.SCIM
-	target  connectors.Target
+	target  fullTarget
 }
 
 // build compiles the worker and starter as a user would run them.
@@ -123,7 +123,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	e.target = c.(connectors.Target)
+	e.target = c.(fullTarget)
 	return e
 }
 
@@ -356,4 +356,10 @@ func TestEndToEnd(t *testing.T) {
 	if out := e.starter(true, "connection", "delete", "corp"); !strings.Contains(out, "used by rules corp-to-app") {
 		t.Errorf("deleting a used connection: %q", out)
 	}
+}
+
+// fullTarget is the SCIM target as these tests read it, groups included.
+type fullTarget interface {
+	connectors.Target
+	connectors.GroupTarget
 }

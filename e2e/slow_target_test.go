@@ -131,8 +131,12 @@ func runSlowResync(t *testing.T, c client.Client, id string) workflows.ResyncRes
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue},
 		workflows.FullResyncWorkflow, workflows.ResyncInput{
-			Rule: activities.RuleSpec{Name: "corp-to-app", SourceConnection: "corp", TargetConnection: "app",
-				MaxDeprovisionFraction: 0.2},
+			Rule: activities.RuleSpec{
+				Name:             "corp-to-app",
+				SourceConnection: "corp",
+				TargetConnection: "app",
+				Policy:           reconcile.Policy{MaxDeprovisionFraction: 0.2},
+			},
 			Scope: workflows.ScopeBoth, Reason: "slow target test", HeartbeatTimeout: slowHeartbeat,
 		})
 	if err != nil {
@@ -207,7 +211,7 @@ func setupSlow(t *testing.T) (*env, client.Client, *syncbuf.Buffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	e.target = conn.(connectors.Target)
+	e.target = conn.(fullTarget)
 	return e, srv.Client(), logs
 }
 

@@ -9,7 +9,6 @@ package realtime
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -66,14 +65,6 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-// realtimeOn peeks at a connection's settings for "realtime": true.
-func realtimeOn(settings json.RawMessage) bool {
-	var s struct {
-		Realtime bool `json:"realtime"`
-	}
-	return json.Unmarshal(settings, &s) == nil && s.Realtime
-}
-
 // reconcile starts watches for new real-time connections and stops those
 // of connections deleted, changed or no longer real-time.
 func (w *Watcher) reconcile(ctx context.Context, running map[string]*watch, wg *sync.WaitGroup) {
@@ -85,7 +76,7 @@ func (w *Watcher) reconcile(ctx context.Context, running map[string]*watch, wg *
 	want := map[string][]byte{}
 	for _, name := range names {
 		c, err := w.Backend.Connection(ctx, name)
-		if err != nil || !realtimeOn(c.Settings) {
+		if err != nil || !w.Registry.Realtime(c.Type, c.Settings) {
 			continue
 		}
 		want[name] = c.Settings

@@ -53,7 +53,7 @@ func TestAdoption(t *testing.T) {
 		},
 		{
 			name: "ranking from the options: employeeNumber first",
-			opts: reconcile.Options{MatchAttributes: []string{"employeeNumber", connectors.MatchEmail}},
+			opts: reconcile.Options{Policy: reconcile.Policy{MatchAttributes: []string{"employeeNumber", connectors.MatchEmail}}},
 			target: []connectors.User{
 				{UserName: "a.l", Email: "ada@example.org", Active: true},
 				{UserName: "lovelace", Active: true, Attributes: map[string]string{"employeeNumber": "1815"}},
@@ -136,7 +136,7 @@ func TestAdoption(t *testing.T) {
 // someone else would between the Syncer's indexing and its create (or as
 // an earlier attempt whose answer was lost did).
 type racingTarget struct {
-	connectors.Target
+	fullTarget
 	mu    sync.Mutex
 	race  map[string]connectors.User // by lower-cased source userName
 	raced int
@@ -148,14 +148,14 @@ func (r *racingTarget) CreateUser(ctx context.Context, u connectors.User) (strin
 	delete(r.race, strings.ToLower(u.UserName))
 	r.mu.Unlock()
 	if ok {
-		if _, err := r.Target.CreateUser(ctx, first); err != nil {
+		if _, err := r.fullTarget.CreateUser(ctx, first); err != nil {
 			return "", fmt.Errorf("racing create: %w", err)
 		}
 		r.mu.Lock()
 		r.raced++
 		r.mu.Unlock()
 	}
-	return r.Target.CreateUser(ctx, u)
+	return r.fullTarget.CreateUser(ctx, u)
 }
 
 // TestAdoptOnConflict: a create that the target refuses with 409 because
@@ -206,7 +206,7 @@ func TestAdoptOnConflict(t *testing.T) {
 				if err != nil || !found {
 					t.Fatalf("GetUser: %v, %v", found, err)
 				}
-				racing := &racingTarget{Target: e.tgt, race: map[string]connectors.User{"ada": tt.racer(ada)}}
+				racing := &racingTarget{fullTarget: e.tgt, race: map[string]connectors.User{"ada": tt.racer(ada)}}
 				s := &reconcile.Syncer{Source: e.src, Target: racing}
 
 				var res reconcile.Result

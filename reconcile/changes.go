@@ -98,7 +98,7 @@ func (s *Syncer) ApplyChangeSet(ctx context.Context, cs connectors.ChangeSet) (R
 	if err := r.err(); err != nil {
 		return Result{}, err
 	}
-	if s.Target.Capabilities().Groups {
+	if s.groups() != nil {
 		for _, g := range cs.Groups {
 			r.one(Event{Kind: KindGroup, Op: OpUpsert, ID: g.ExternalID}, func(c *incremental) { c.upsertGroup(ctx, g, true) })
 			if err := r.err(); err != nil {
@@ -278,6 +278,8 @@ func (r *incremental) result() Result {
 
 func (r *incremental) apply(ctx context.Context, e Event) {
 	switch {
+	case (e.Kind == KindGroup || e.Kind == KindMembership) && r.s.groups() == nil:
+		// The source or the target has no groups: nothing to do.
 	case e.Kind == KindUser && e.Op == OpDelete:
 		r.deprovisionUser(ctx, e.ID)
 	case e.Kind == KindUser:
@@ -324,7 +326,7 @@ func (r *incremental) eventGroup(ctx context.Context, e Event) (connectors.Group
 		g.ExternalID = e.ID
 		return g, e.SetMembers, true
 	}
-	g, found, err := r.s.Source.GetGroup(ctx, e.ID)
+	g, found, err := r.s.groupSource().GetGroup(ctx, e.ID)
 	if err != nil {
 		r.groups.fail("read group "+e.ID+" from source", err)
 		return g, false, false
@@ -393,7 +395,7 @@ func (r *incremental) targetUserID(ctx context.Context, ext string) (string, err
 }
 
 func (r *incremental) managedGroup(ctx context.Context, ext string) (connectors.TargetGroup, bool, error) {
-	found, err := r.s.Target.LookupGroups(ctx, connectors.MatchExternalID, ext)
+	found, err := r.s.groups().LookupGroups(ctx, connectors.MatchExternalID, ext)
 	if err != nil {
 		return connectors.TargetGroup{}, false, fmt.Errorf("look up group %s: %w", ext, err)
 	}
@@ -610,7 +612,7 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 	left := r.left
 	r.left = nil
 	r.mu.Unlock()
-	if len(left) == 0 || !r.s.Target.Capabilities().Groups {
+	if len(left) == 0 || r.s.groups() == nil {
 		return
 	}
 	groups, err := r.groupsHolding(ctx, left)
@@ -622,7 +624,7 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 		g := groups[gid]
 		slices.Sort(g.remove)
 		if !r.o.DryRun {
-			err := r.s.Target.RemoveMembers(ctx, gid, g.remove)
+			err := r.s.groups().RemoveMembers(ctx, gid, g.remove)
 			if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 				r.groups.fail(fmt.Sprintf("remove %d deprovisioned users from group %s", len(g.remove), g.ExternalID), err)
 				continue
@@ -672,7 +674,7 @@ func (r *incremental) groupsHolding(ctx context.Context, left map[string]bool) (
 		}
 		clear(out)
 	}
-	err := r.s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
+	err := r.s.groups().ListGroups(ctx, func(tg connectors.TargetGroup) error {
 		for _, id := range tg.MemberIDs {
 			if left[id] {
 				note(tg, id)
@@ -699,7 +701,7 @@ func (r *incremental) deleteGroup(ctx context.Context, ext string) bool {
 		return true // held back for approval
 	}
 	if !r.o.DryRun {
-		if err := r.s.Target.DeleteGroup(ctx, tg.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+		if err := r.s.groups().DeleteGroup(ctx, tg.ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
 			r.groups.fail("delete group "+ext, err)
 			return true
 		}
@@ -713,7 +715,7 @@ func (r *incremental) deleteAny(ctx context.Context, ext string) {
 	if r.deprovisionUser(ctx, ext) {
 		return
 	}
-	if r.s.Target.Capabilities().Groups {
+	if r.s.groups() != nil {
 		r.deleteGroup(ctx, ext)
 	}
 }

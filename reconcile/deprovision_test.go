@@ -102,8 +102,8 @@ func TestDeprovision(t *testing.T) {
 // nothing, whether users were deleted or the scope changed under it.
 // AllowMassDeprovision and a larger fraction lift it.
 func TestMassDeprovisionGuard(t *testing.T) {
-	deleteFirst := func(n int) func(*testing.T, *env, []entry) connectors.Source {
-		return func(t *testing.T, e *env, users []entry) connectors.Source {
+	deleteFirst := func(n int) func(*testing.T, *env, []entry) fullSource {
+		return func(t *testing.T, e *env, users []entry) fullSource {
 			for _, u := range users[:n] {
 				e.delete(t, u.DN)
 			}
@@ -115,7 +115,7 @@ func TestMassDeprovisionGuard(t *testing.T) {
 		// prepare runs after the first sync, before the change.
 		prepare func(*testing.T, *env)
 		// change changes the source and returns the source to sync from.
-		change func(*testing.T, *env, []entry) connectors.Source
+		change func(*testing.T, *env, []entry) fullSource
 		opts   reconcile.Options
 		// wantErr is the refusal; nil: the run deprovisions wantGone.
 		wantErr  *reconcile.MassDeprovisionError
@@ -133,14 +133,14 @@ func TestMassDeprovisionGuard(t *testing.T) {
 		},
 		{
 			name: "scope change: a filter that matches nothing",
-			change: func(t *testing.T, e *env, _ []entry) connectors.Source {
+			change: func(t *testing.T, e *env, _ []entry) fullSource {
 				return e.openSource(t, func(c *ldap.Config) { c.UserFilter = "(&(objectClass=inetOrgPerson)(employeeType=contractor))" })
 			},
 			wantErr: &reconcile.MassDeprovisionError{Kind: "users", Would: 30, Managed: 30, Allowed: 10},
 		},
 		{
 			name: "scope change: an empty base",
-			change: func(t *testing.T, e *env, _ []entry) connectors.Source {
+			change: func(t *testing.T, e *env, _ []entry) fullSource {
 				empty := "ou=empty," + e.base
 				e.add(t, "dn: "+empty+"\nobjectClass: organizationalUnit\n")
 				return e.openSource(t, func(c *ldap.Config) { c.UserBaseDN = empty })
@@ -173,7 +173,7 @@ func TestMassDeprovisionGuard(t *testing.T) {
 		},
 		{
 			name: "scope change, AllowMassDeprovision",
-			change: func(t *testing.T, e *env, u []entry) connectors.Source {
+			change: func(t *testing.T, e *env, u []entry) fullSource {
 				return e.openSource(t, func(c *ldap.Config) { c.UserFilter = "(employeeType=x)" })
 			},
 			opts:     reconcile.Options{AllowMassDeprovision: true},
@@ -182,7 +182,7 @@ func TestMassDeprovisionGuard(t *testing.T) {
 		{
 			name:     "20 of 30 deleted, MaxDeprovisionFraction 0.7",
 			change:   deleteFirst(20),
-			opts:     reconcile.Options{MaxDeprovisionFraction: 0.7},
+			opts:     reconcile.Options{Policy: reconcile.Policy{MaxDeprovisionFraction: 0.7}},
 			wantGone: 20,
 		},
 	}

@@ -62,9 +62,9 @@ type env struct {
 	base           string
 	people, groups string
 	ldapCfg        ldap.Config
-	src            connectors.Source
+	src            fullSource
 	scim           *peers.SCIM
-	tgt            connectors.Target
+	tgt            fullTarget
 	scimCfg        *scim.Config
 }
 
@@ -108,18 +108,18 @@ func newEnv(t *testing.T) *env {
 
 // openTarget opens another connector to the env's SCIM server, one that
 // has seen nothing yet.
-func (e *env) openTarget(t *testing.T) connectors.Target {
+func (e *env) openTarget(t *testing.T) fullTarget {
 	t.Helper()
 	conn, err := e.scimCfg.Open(context.Background(), testLogger(t))
 	if err != nil {
 		t.Fatalf("open scim target: %v", err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return conn.(connectors.Target)
+	return conn.(fullTarget)
 }
 
 // openSource opens another LDAP source on the env's config changed by edit.
-func (e *env) openSource(t *testing.T, edit func(*ldap.Config)) connectors.Source {
+func (e *env) openSource(t *testing.T, edit func(*ldap.Config)) fullSource {
 	t.Helper()
 	cfg := e.ldapCfg
 	if edit != nil {
@@ -130,7 +130,7 @@ func (e *env) openSource(t *testing.T, edit func(*ldap.Config)) connectors.Sourc
 		t.Fatalf("open ldap source: %v", err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return conn.(connectors.Source)
+	return conn.(fullSource)
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -432,3 +432,17 @@ func checkNoFailures(t *testing.T, what string, r reconcile.Result) {
 		t.Errorf("%s failures: %q", what, r.Failures)
 	}
 }
+
+// fullTarget and fullSource are the connectors these tests use, with
+// every capability: the SCIM and LDAP connectors have groups and changes.
+type (
+	fullTarget interface {
+		connectors.Target
+		connectors.GroupTarget
+	}
+	fullSource interface {
+		connectors.Source
+		connectors.GroupSource
+		connectors.Incremental
+	}
+)

@@ -54,7 +54,7 @@ func (s *Syncer) memberIndex(ctx context.Context) (memberIndex, error) {
 func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	s = s.owned()
 	o := s.opts()
-	if !s.Target.Capabilities().Groups {
+	if s.groups() == nil {
 		return Result{}, nil
 	}
 	mi, err := s.memberIndex(ctx)
@@ -68,7 +68,7 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	foreignGroups := 0
 	groupIDs := map[string]bool{}
 	n := 0
-	err = s.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error {
+	err = s.groups().ListGroups(ctx, func(tg connectors.TargetGroup) error {
 		n++
 		groupIDs[tg.ID] = true
 		s.progress("target groups", n)
@@ -102,7 +102,7 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	t := &tally{}
 	seen := map[string]bool{}
 	n = 0
-	err = s.Source.ListGroups(ctx, func(g connectors.Group) error {
+	err = s.groupSource().ListGroups(ctx, func(g connectors.Group) error {
 		if g.ExternalID == "" || seen[g.ExternalID] {
 			return nil
 		}
@@ -154,7 +154,7 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	}
 	for _, ext := range gone {
 		if !o.DryRun {
-			if err := s.Target.DeleteGroup(ctx, managed[ext].ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+			if err := s.groups().DeleteGroup(ctx, managed[ext].ID); err != nil && !errors.Is(err, connectors.ErrNotFound) {
 				t.fail("delete group "+ext, err)
 				if e := t.err(); e != nil {
 					return Result{}, fmt.Errorf("groups: %w", e)
@@ -191,7 +191,7 @@ func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, 
 		t.add(func(c *Counts) { c.Created++ })
 		return
 	}
-	id, err := s.Target.CreateGroup(ctx, connectors.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName})
+	id, err := s.groups().CreateGroup(ctx, connectors.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName})
 	if errors.Is(err, connectors.ErrAlreadyExists) {
 		cur, found, lerr := s.lookupGroup(ctx, g)
 		switch {
@@ -216,7 +216,7 @@ func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, 
 		t.fail("create group "+g.ExternalID, err)
 		return
 	}
-	if err := s.Target.AddMembers(ctx, id, want); err != nil {
+	if err := s.groups().AddMembers(ctx, id, want); err != nil {
 		t.fail("add members to group "+g.ExternalID, err)
 		return
 	}
@@ -225,7 +225,7 @@ func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, 
 
 func (s *Syncer) adoptGroup(ctx context.Context, t *tally, cur connectors.TargetGroup, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
 	if !o.DryRun {
-		if err := s.Target.UpdateGroup(ctx, cur.ID, g); err != nil {
+		if err := s.groups().UpdateGroup(ctx, cur.ID, g); err != nil {
 			t.fail("adopt group "+g.ExternalID, err)
 			return
 		}
@@ -246,7 +246,7 @@ func (s *Syncer) updateGroup(ctx context.Context, t *tally, cur connectors.Targe
 	}
 	if !o.DryRun {
 		if renamed {
-			if err := s.Target.UpdateGroup(ctx, cur.ID, g); err != nil {
+			if err := s.groups().UpdateGroup(ctx, cur.ID, g); err != nil {
 				t.fail("update group "+g.ExternalID, err)
 				return
 			}
@@ -268,12 +268,12 @@ func (s *Syncer) syncMembers(ctx context.Context, cur connectors.TargetGroup, wa
 // the group it is writing refuses an add while a dangling member is left.
 func (s *Syncer) applyMembers(ctx context.Context, groupID string, add, remove []string) error {
 	if len(remove) > 0 {
-		if err := s.Target.RemoveMembers(ctx, groupID, remove); err != nil {
+		if err := s.groups().RemoveMembers(ctx, groupID, remove); err != nil {
 			return fmt.Errorf("remove %d members: %w", len(remove), err)
 		}
 	}
 	if len(add) > 0 {
-		if err := s.Target.AddMembers(ctx, groupID, add); err != nil {
+		if err := s.groups().AddMembers(ctx, groupID, add); err != nil {
 			return fmt.Errorf("add %d members: %w", len(add), err)
 		}
 	}
@@ -307,7 +307,7 @@ func memberDiff(current, want []string, managedIDs map[string]bool) (add, remove
 
 // lookupGroup finds the target group for g: by ExternalID, then by name.
 func (s *Syncer) lookupGroup(ctx context.Context, g connectors.Group) (connectors.TargetGroup, bool, error) {
-	found, err := s.Target.LookupGroups(ctx, connectors.MatchExternalID, g.ExternalID)
+	found, err := s.groups().LookupGroups(ctx, connectors.MatchExternalID, g.ExternalID)
 	if err != nil {
 		return connectors.TargetGroup{}, false, fmt.Errorf("look up group by externalId: %w", err)
 	}
@@ -316,7 +316,7 @@ func (s *Syncer) lookupGroup(ctx context.Context, g connectors.Group) (connector
 			return tg, true, nil
 		}
 	}
-	found, err = s.Target.LookupGroups(ctx, "displayName", g.DisplayName)
+	found, err = s.groups().LookupGroups(ctx, "displayName", g.DisplayName)
 	if err != nil {
 		return connectors.TargetGroup{}, false, fmt.Errorf("look up group by displayName: %w", err)
 	}

@@ -17,7 +17,7 @@ func TestHoldRefused(t *testing.T) {
 		t.Run(decision, func(t *testing.T) {
 			e := newEnv(t)
 			users := e.addUsers(t, "h", 15)
-			s := e.syncer(reconcile.Options{Owner: "hr", HoldRefused: true})
+			s := e.syncer(reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{HoldRefused: true}})
 			fullSync(t, s)
 			for _, u := range users[:12] {
 				e.delete(t, u.DN)
@@ -40,10 +40,10 @@ func TestHoldRefused(t *testing.T) {
 
 			fp := res.Held[0].Fingerprint
 			want := reconcile.Counts{Deprovisioned: 12, Unchanged: 4}
-			o := reconcile.Options{Owner: "hr", HoldRefused: true, ApprovedHolds: []string{fp}}
+			o := reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{HoldRefused: true, ApprovedHolds: []string{fp}}}
 			if decision == "reject" {
 				want = reconcile.Counts{Kept: 12, Unchanged: 4}
-				o = reconcile.Options{Owner: "hr", HoldRefused: true, RejectedHolds: []string{fp}}
+				o = reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{HoldRefused: true, RejectedHolds: []string{fp}}}
 			}
 			res, _ = fullSync(t, e.syncer(o))
 			checkCounts(t, decision, res.Users, want)
@@ -61,7 +61,7 @@ func TestDeprovisionBudget(t *testing.T) {
 	users := e.addUsers(t, "b", 5)
 	fullSync(t, e.syncer(reconcile.Options{Owner: "hr"}))
 	two := 2
-	s := e.syncer(reconcile.Options{Owner: "hr", DeprovisionBudget: &two})
+	s := e.syncer(reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{DeprovisionBudget: &two}})
 	var events []reconcile.Event
 	for _, u := range users {
 		events = append(events, reconcile.Event{Kind: reconcile.KindUser, Op: reconcile.OpDelete, ID: u.ID})

@@ -386,7 +386,7 @@ func TestConcurrentAdoption(t *testing.T) {
 			{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: a, User: &connectors.User{UserName: a, Email: mail, Active: true}},
 			{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: b, User: &connectors.User{UserName: b, Email: mail, Active: true}},
 		}
-		res, err := e.syncer(reconcile.Options{Concurrency: 4}).ApplyEvents(ctx, events)
+		res, err := e.syncer(reconcile.Options{Policy: reconcile.Policy{Concurrency: 4}}).ApplyEvents(ctx, events)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ func TestDeprovisionNone(t *testing.T) {
 	ada := e.addUser(t, "ada")
 	bob := e.addUser(t, "bob")
 	carol := e.addUser(t, "carol")
-	s := e.syncer(reconcile.Options{Deprovision: reconcile.DeprovisionNone})
+	s := e.syncer(reconcile.Options{Policy: reconcile.Policy{Deprovision: reconcile.DeprovisionNone}})
 	users, _ := fullSync(t, s)
 	checkCounts(t, "first sync", users.Users, reconcile.Counts{Created: 3})
 
@@ -49,7 +49,7 @@ func TestDeprovisionNone(t *testing.T) {
 // vanishingTarget deletes a user in the target right before idsync updates
 // it, as an administrator of the target would, with a plain SCIM DELETE.
 type vanishingTarget struct {
-	connectors.Target
+	fullTarget
 	e      *env
 	vanish string // target id
 }
@@ -71,7 +71,7 @@ func (v *vanishingTarget) UpdateUser(ctx context.Context, id string, u connector
 			return fmt.Errorf("vanish: %s", resp.Status)
 		}
 	}
-	return v.Target.UpdateUser(ctx, id, u)
+	return v.fullTarget.UpdateUser(ctx, id, u)
 }
 
 // TestUpdateOfMissingUser: an update answered 404 (the user was deleted in
@@ -95,8 +95,8 @@ func TestUpdateOfMissingUser(t *testing.T) {
 			before := e.targetUser(t, ada.ID)
 			e.modify(t, fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: title\ntitle: Countess\n", ada.DN))
 
-			vt := &vanishingTarget{Target: e.tgt, e: e, vanish: before.ID}
-			s := &reconcile.Syncer{Source: e.src, Target: vt, Opts: reconcile.Options{OnMissing: tt.onMissing}}
+			vt := &vanishingTarget{fullTarget: e.tgt, e: e, vanish: before.ID}
+			s := &reconcile.Syncer{Source: e.src, Target: vt, Opts: reconcile.Options{Policy: reconcile.Policy{OnMissing: tt.onMissing}}}
 			res, err := s.SyncUsers(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -142,8 +142,8 @@ func TestDeprovisionModeOverride(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = conn.Close() }()
-			e.tgt = conn.(connectors.Target)
-			s := e.syncer(reconcile.Options{Deprovision: tt.rule})
+			e.tgt = conn.(fullTarget)
+			s := e.syncer(reconcile.Options{Policy: reconcile.Policy{Deprovision: tt.rule}})
 			fullSync(t, s)
 			bobID := e.targetUser(t, bob.ID).ID
 

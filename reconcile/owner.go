@@ -160,8 +160,12 @@ func (t *ownedTarget) ListUsers(ctx context.Context, fn func(connectors.TargetUs
 	return t.Target.ListUsers(ctx, func(tu connectors.TargetUser) error { return fn(t.user(tu)) })
 }
 
+// grouped is the connector's group capability: ownedTarget is used as a
+// GroupTarget only when its connector is one (see Syncer.groups).
+func (t *ownedTarget) grouped() connectors.GroupTarget { return t.Target.(connectors.GroupTarget) }
+
 func (t *ownedTarget) ListGroups(ctx context.Context, fn func(connectors.TargetGroup) error) error {
-	return t.Target.ListGroups(ctx, func(tg connectors.TargetGroup) error { return fn(t.group(tg)) })
+	return t.grouped().ListGroups(ctx, func(tg connectors.TargetGroup) error { return fn(t.group(tg)) })
 }
 
 // LookupUsers by externalId finds the rule's own object and, failing that,
@@ -174,7 +178,7 @@ func (t *ownedTarget) LookupUsers(ctx context.Context, attr, value string) ([]co
 }
 
 func (t *ownedTarget) LookupGroups(ctx context.Context, attr, value string) ([]connectors.TargetGroup, error) {
-	return lookupOwned(ctx, t.owner, t.ownOnly, attr, value, t.Target.LookupGroups, func(tg connectors.TargetGroup) (connectors.TargetGroup, string, string) {
+	return lookupOwned(ctx, t.owner, t.ownOnly, attr, value, t.grouped().LookupGroups, func(tg connectors.TargetGroup) (connectors.TargetGroup, string, string) {
 		tg = t.group(tg)
 		return tg, tg.ExternalID, tg.Owner
 	})
@@ -223,12 +227,24 @@ func (t *ownedTarget) UpdateUser(ctx context.Context, id string, u connectors.Us
 
 func (t *ownedTarget) CreateGroup(ctx context.Context, g connectors.Group) (string, error) {
 	g.ExternalID = OwnedExternalID(t.owner, g.ExternalID)
-	return t.Target.CreateGroup(ctx, g)
+	return t.grouped().CreateGroup(ctx, g)
 }
 
 func (t *ownedTarget) UpdateGroup(ctx context.Context, id string, g connectors.Group) error {
 	g.ExternalID = OwnedExternalID(t.owner, g.ExternalID)
-	return t.Target.UpdateGroup(ctx, id, g)
+	return t.grouped().UpdateGroup(ctx, id, g)
+}
+
+func (t *ownedTarget) DeleteGroup(ctx context.Context, id string) error {
+	return t.grouped().DeleteGroup(ctx, id)
+}
+
+func (t *ownedTarget) AddMembers(ctx context.Context, groupID string, userIDs []string) error {
+	return t.grouped().AddMembers(ctx, groupID, userIDs)
+}
+
+func (t *ownedTarget) RemoveMembers(ctx context.Context, groupID string, userIDs []string) error {
+	return t.grouped().RemoveMembers(ctx, groupID, userIDs)
 }
 
 // KnownUserID answers for the rule's own users only.
@@ -258,6 +274,22 @@ func (t *ownedTarget) GroupsOfUser(ctx context.Context, userID string) ([]connec
 		groups[i] = t.group(groups[i])
 	}
 	return groups, err
+}
+
+// groups is the target's group capability, nil unless the source and the
+// target both have groups: a store without groups never sees group work.
+func (s *Syncer) groups() connectors.GroupTarget {
+	if s.groupSource() == nil {
+		return nil
+	}
+	g, _ := capability[connectors.GroupTarget](s.Target)
+	return g
+}
+
+// groupSource is the source's group capability, nil when it has none.
+func (s *Syncer) groupSource() connectors.GroupSource {
+	g, _ := s.Source.(connectors.GroupSource)
+	return g
 }
 
 // userReader is the target as a UserReader, when the connector is one.

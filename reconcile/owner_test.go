@@ -191,7 +191,7 @@ func TestLegacyClaimedLooksUpOnce(t *testing.T) {
 		want    int
 	}{{false, 2}, {true, 1}} {
 		e.resetStats(t)
-		s := e.syncer(reconcile.Options{Owner: "hr", LegacyClaimed: tt.claimed})
+		s := e.syncer(reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{LegacyClaimed: tt.claimed}})
 		if _, err := s.ApplyEvents(context.Background(), gone); err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestLegacyClaimedLooksUpOnce(t *testing.T) {
 		}
 	}
 	// The rule's own objects are still found.
-	res, err := e.syncer(reconcile.Options{Owner: "hr", LegacyClaimed: true}).ApplyEvents(context.Background(),
+	res, err := e.syncer(reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{LegacyClaimed: true}}).ApplyEvents(context.Background(),
 		[]reconcile.Event{{Kind: reconcile.KindUser, Op: reconcile.OpDelete, ID: u.ID}})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func TestPollCostFollowsChanges(t *testing.T) {
 	for i := range 20 {
 		groups = append(groups, e.addGroup(t, fmt.Sprintf("g%02d", i), users[i*10:i*10+10]...))
 	}
-	s := e.syncer(reconcile.Options{Owner: "hr", Concurrency: 8})
+	s := e.syncer(reconcile.Options{Owner: "hr", Policy: reconcile.Policy{Concurrency: 8}})
 	fullSync(t, s)
 	ctx := context.Background()
 	cursor, err := e.src.Cursor(ctx)

@@ -20,54 +20,69 @@ import (
 
 // Options tune a reconciliation.
 type Options struct {
-	// MatchAttributes rank the attributes used to adopt an existing,
-	// unmanaged target user: the first that finds exactly one wins.
-	// Default: userName, then email.
-	MatchAttributes []string
-	// MaxDeprovisionFraction is the largest share of the managed objects
-	// (of users, the active ones) that one full resync may deprovision
-	// (default 0.2). Below MinDeprovisionGuard objects the guard does not
-	// apply.
-	MaxDeprovisionFraction float64
+	// Policy is the rule's stored settings.
+	Policy
+	// Decisions are what the rule decided so far about held
+	// deprovisions and claimed objects.
+	Decisions
 	// AllowMassDeprovision lifts the guard for one run, on purpose.
 	AllowMassDeprovision bool
-	// HoldRefused makes a full resync that the guard refuses go on without
-	// the refused deprovisions and report them in Result.Held, instead of
-	// failing with a *MassDeprovisionError (see hold.go).
-	HoldRefused bool
-	// ApprovedHolds and RejectedHolds are fingerprints of held sets an
-	// operator approved (deprovisioned when the same set comes again) or
-	// rejected (kept, and not held again).
-	ApprovedHolds []string
-	RejectedHolds []string
-	// DeprovisionBudget, when set, is how many users and groups an
-	// incremental run may deprovision; the others are held back and
-	// reported in Result.HeldChanges.
-	DeprovisionBudget *int
 	// DryRun computes and counts every change without applying any.
 	DryRun bool
-	// Concurrency bounds the writes in flight to the target (default 4).
-	Concurrency int
-	// Deprovision is what happens to a managed user that left the source:
-	// DeprovisionTarget (the default) does what the target connection is
-	// configured to; DeprovisionDisable and DeprovisionDelete override it
-	// (for targets that can); DeprovisionNone keeps the user as it is and
-	// counts it as Kept.
-	Deprovision string
-	// OnMissing is what an update does when the managed object is gone
-	// from the target (deleted there by someone): MissingRecreate (the
-	// default) creates it again, MissingReport counts it as failed.
-	OnMissing string
 	// Owner is the name of the rule the Syncer works for: it writes the
 	// objects it manages as the rule's (see owner.go) and touches no
 	// object of another rule. Empty: every object with an ExternalID is
 	// the Syncer's.
 	Owner string
+}
+
+// Policy is how a rule reconciles, as the operator set it: stored with
+// the rule (workflows.RuleConfig embeds it) and passed to each run
+// (activities.RuleSpec embeds it). A new setting is one field here.
+type Policy struct {
+	// MatchAttributes rank the attributes used to adopt an existing,
+	// unmanaged target user: the first that finds exactly one wins.
+	// Default: userName, then email.
+	MatchAttributes []string `json:"matchAttributes,omitempty"`
+	// MaxDeprovisionFraction is the largest share of the managed objects
+	// (of users, the active ones) that one full resync may deprovision
+	// (default 0.2). Below MinDeprovisionGuard objects the guard does not
+	// apply.
+	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
+	// Concurrency bounds the writes in flight to the target (default 4).
+	Concurrency int `json:"concurrency,omitempty"`
+	// Deprovision is what happens to a managed user that left the source:
+	// DeprovisionTarget (the default) does what the target connection is
+	// configured to; DeprovisionDisable and DeprovisionDelete override it
+	// (for targets that can); DeprovisionNone keeps the user as it is and
+	// counts it as Kept.
+	Deprovision string `json:"deprovision,omitempty"`
+	// OnMissing is what an update does when the managed object is gone
+	// from the target (deleted there by someone): MissingRecreate (the
+	// default) creates it again, MissingReport counts it as failed.
+	OnMissing string `json:"onMissing,omitempty"`
+}
+
+// Decisions are what a rule decided so far, passed to each run.
+type Decisions struct {
+	// HoldRefused makes a full resync that the guard refuses go on without
+	// the refused deprovisions and report them in Result.Held, instead of
+	// failing with a *MassDeprovisionError (see hold.go).
+	HoldRefused bool `json:"holdRefused,omitempty"`
+	// ApprovedHolds and RejectedHolds are fingerprints of held sets an
+	// operator approved (deprovisioned when the same set comes again) or
+	// rejected (kept, and not held again).
+	ApprovedHolds []string `json:"approvedHolds,omitempty"`
+	RejectedHolds []string `json:"rejectedHolds,omitempty"`
+	// DeprovisionBudget, when set, is how many users and groups an
+	// incremental run may deprovision; the others are held back and
+	// reported in Result.HeldChanges.
+	DeprovisionBudget *int `json:"deprovisionBudget,omitempty"`
 	// LegacyClaimed says a complete full resync of the rule has claimed
 	// the objects written before ownership that its source has: a lookup
 	// by ExternalID then asks for the rule's own form only, one request
 	// instead of two for an object the target does not have.
-	LegacyClaimed bool
+	LegacyClaimed bool `json:"legacyClaimed,omitempty"`
 }
 
 // Values of Options.Deprovision and Options.OnMissing.

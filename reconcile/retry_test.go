@@ -14,7 +14,7 @@ import (
 // refusingTarget is the real target refusing the creates of the userNames
 // it is told to, as a target that rejects some data for a while does.
 type refusingTarget struct {
-	connectors.Target
+	fullTarget
 	mu     sync.Mutex
 	refuse map[string]bool
 }
@@ -26,7 +26,7 @@ func (r *refusingTarget) CreateUser(ctx context.Context, u connectors.User) (str
 	if refused {
 		return "", fmt.Errorf("create %s: 400 invalidValue: %w", u.UserName, connectors.ErrRejected)
 	}
-	return r.Target.CreateUser(ctx, u)
+	return r.fullTarget.CreateUser(ctx, u)
 }
 
 // TestFailedChangeRetried: an object that fails in an incremental run is
@@ -36,7 +36,7 @@ func (r *refusingTarget) CreateUser(ctx context.Context, u connectors.User) (str
 func TestFailedChangeRetried(t *testing.T) {
 	e := newEnv(t)
 	e.addUser(t, "ada")
-	tgt := &refusingTarget{Target: e.tgt, refuse: map[string]bool{"bob": true}}
+	tgt := &refusingTarget{fullTarget: e.tgt, refuse: map[string]bool{"bob": true}}
 	s := &reconcile.Syncer{Source: e.src, Target: tgt, Opts: reconcile.Options{Owner: "hr"}}
 	fullSync(t, s)
 	ctx := context.Background()

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/internal/scimfake"
 	"github.com/idsync/idsync/reconcile"
@@ -16,7 +15,7 @@ import (
 
 // openVendor opens a connection of a vendor type, as the worker does
 // (through the registry), pointed at a fake of that vendor's API.
-func openVendor(t *testing.T, connType string, settings map[string]any) connectors.Target {
+func openVendor(t *testing.T, connType string, settings map[string]any) fullTarget {
 	t.Helper()
 	raw, err := json.Marshal(settings)
 	if err != nil {
@@ -27,7 +26,7 @@ func openVendor(t *testing.T, connType string, settings map[string]any) connecto
 		t.Fatalf("open %s: %v", connType, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return conn.(connectors.Target)
+	return conn.(fullTarget)
 }
 
 func isWrite(m string) bool { return m != http.MethodGet && m != http.MethodHead }
@@ -140,7 +139,7 @@ func TestRateLimitedTarget(t *testing.T) {
 		"rateLimit": map[string]any{"requests": 1000, "writes": budget, "per": "1s", "burst": burst}})
 	f.FailNext(3, http.StatusTooManyRequests, time.Second)
 
-	res, err := e.syncer(reconcile.Options{Concurrency: 8}).SyncUsers(context.Background())
+	res, err := e.syncer(reconcile.Options{Policy: reconcile.Policy{Concurrency: 8}}).SyncUsers(context.Background())
 	if err != nil {
 		t.Fatalf("a rate limit failed the sync: %v", err)
 	}

@@ -6,10 +6,13 @@ import (
 	"hash/fnv"
 	"regexp"
 	"time"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/reconcile"
 )
 
 // RuleConfig is a provisioning rule's settings. Zero values take the
-// defaults of the source's type (see SourceDefaultsFor).
+// defaults of the source's type (Cadence) or of the engine.
 type RuleConfig struct {
 	Name             string `json:"name"`
 	SourceConnection string `json:"sourceConnection"`
@@ -18,6 +21,10 @@ type RuleConfig struct {
 	// rule is created: they choose defaults and label status.
 	SourceType string `json:"sourceType"`
 	TargetType string `json:"targetType"`
+	// Cadence is the source type's (connectors.Type.Cadence), copied when
+	// the rule is created: the poll interval, breaker reset and resync
+	// interval that the settings below override.
+	Cadence connectors.Cadence `json:"cadence,omitzero"`
 
 	// PollInterval overrides the source type's polling interval.
 	PollInterval time.Duration `json:"pollInterval,omitempty"`
@@ -38,25 +45,16 @@ type RuleConfig struct {
 	// costs that much latency.
 	BatchWindow time.Duration `json:"batchWindow,omitempty"`
 
-	// MatchAttributes rank the attributes that adopt existing target users
-	// (default userName, email).
-	MatchAttributes []string `json:"matchAttributes,omitempty"`
-	// MaxDeprovisionFraction guards full resyncs, and polls and real-time
-	// changes within an hour (default 0.2).
-	MaxDeprovisionFraction float64 `json:"maxDeprovisionFraction,omitempty"`
 	// MaxDeprovisionPerHour, when set, is the count that polls and
 	// real-time changes may deprovision within an hour, instead of the
-	// share; the rest waits for approval.
+	// Policy's MaxDeprovisionFraction; the rest waits for approval.
 	MaxDeprovisionPerHour int `json:"maxDeprovisionPerHour,omitempty"`
-	// Concurrency bounds writes in flight to the target (default 4).
-	Concurrency int `json:"concurrency,omitempty"`
-	// Deprovision is what happens to managed users that leave the source:
-	// "" (the target connection's setting), "disable", "delete" or "none"
-	// (keep them).
-	Deprovision string `json:"deprovision,omitempty"`
-	// OnMissing is what an update does when the managed object was deleted
-	// in the target: "recreate" (the default) or "report".
-	OnMissing string `json:"onMissing,omitempty"`
+
+	// Policy is how runs reconcile (match, guard, concurrency,
+	// deprovision, on-missing); the guard's fraction also bounds what
+	// polls and real-time changes deprovision within an hour.
+	reconcile.Policy
+
 	// SkipInitialSync starts polling from now instead of with a full resync.
 	SkipInitialSync bool `json:"skipInitialSync,omitempty"`
 	// ContinueAsNewAfter, when set, continues as new after that many loop
@@ -64,36 +62,18 @@ type RuleConfig struct {
 	ContinueAsNewAfter int `json:"continueAsNewAfter,omitempty"`
 }
 
-// SourceDefaults are the cadence and breaker settings of a source type.
-type SourceDefaults struct {
-	// PollInterval, plus a jitter in [0, PollJitter) chosen from the rule's
-	// name, so that many rules do not poll one directory in step.
-	PollInterval time.Duration
-	PollJitter   time.Duration
-	BreakerReset time.Duration
-	// ResyncInterval is how often a full resync repairs drift in the
-	// target (objects changed or deleted there behind idsync's back).
-	ResyncInterval time.Duration
-}
+// legacyCadence is the cadence of a rule whose config has none: one
+// created before connection types owned their cadence, when LDAP was the
+// only source type and this was its cadence.
+var legacyCadence = connectors.Cadence{PollInterval: 2 * time.Minute, PollJitter: time.Minute,
+	BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour}
 
-// sourceDefaults by connection type, from the reference systems: Workday is
-// polled every 15 minutes and its breaker resets after 12 hours; LDAP every
-// 2–3 minutes with a 30-minute reset; event APIs every minute.
-var sourceDefaults = map[string]SourceDefaults{
-	"ldap":    {PollInterval: 2 * time.Minute, PollJitter: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
-	"workday": {PollInterval: 15 * time.Minute, BreakerReset: 12 * time.Hour, ResyncInterval: 24 * time.Hour},
-	"workos":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
-	"events":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
-}
-
-var fallbackDefaults = SourceDefaults{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour}
-
-// SourceDefaultsFor returns the defaults of a source connection type.
-func SourceDefaultsFor(sourceType string) SourceDefaults {
-	if d, ok := sourceDefaults[sourceType]; ok {
-		return d
+// cadence is the source type's cadence the rule was created with.
+func (c RuleConfig) cadence() connectors.Cadence {
+	if c.Cadence == (connectors.Cadence{}) {
+		return legacyCadence
 	}
-	return fallbackDefaults
+	return c.Cadence.WithDefaults()
 }
 
 const (
@@ -106,7 +86,7 @@ func (c RuleConfig) EffectivePollInterval() time.Duration {
 	if c.PollInterval > 0 {
 		return c.PollInterval
 	}
-	d := SourceDefaultsFor(c.SourceType)
+	d := c.cadence()
 	return d.PollInterval + jitter(c.Name, d.PollJitter)
 }
 
@@ -115,7 +95,7 @@ func (c RuleConfig) EffectiveBreakerReset() time.Duration {
 	if c.BreakerReset > 0 {
 		return c.BreakerReset
 	}
-	return SourceDefaultsFor(c.SourceType).BreakerReset
+	return c.cadence().BreakerReset
 }
 
 // EffectiveResyncInterval is how often a scheduled full resync runs; 0
@@ -127,7 +107,7 @@ func (c RuleConfig) EffectiveResyncInterval() time.Duration {
 	case c.ResyncInterval > 0:
 		return c.ResyncInterval
 	}
-	return SourceDefaultsFor(c.SourceType).ResyncInterval
+	return c.cadence().ResyncInterval
 }
 
 // EffectiveFailureThreshold is how many failed polls open the breaker.

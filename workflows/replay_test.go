@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -231,8 +232,8 @@ func recordRule(ctx context.Context, t *testing.T, c client.Client, f *fakes) (r
 
 	update(ctx, t, c, we.GetID(), workflows.UpdateNamePause, nil, nil)
 	update(ctx, t, c, we.GetID(), workflows.UpdateNameResume, nil, nil)
-	interval := 2 * time.Second
-	update(ctx, t, c, we.GetID(), workflows.UpdateNameConfig, workflows.ConfigPatch{PollInterval: &interval}, nil)
+	interval, _ := json.Marshal(2 * time.Second)
+	update(ctx, t, c, we.GetID(), workflows.UpdateNameConfig, workflows.ConfigPatch{"pollInterval": interval}, nil)
 	n := f.polls()
 	waitFor(t, "a poll at the new interval", func() bool { return f.polls() > n })
 

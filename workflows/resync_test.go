@@ -56,8 +56,12 @@ func (s *resyncSuite) recorded() []string {
 	return append([]string(nil), s.calls...)
 }
 
-var resyncRule = activities.RuleSpec{Name: "hr-to-app", SourceConnection: "hr", TargetConnection: "app",
-	MaxDeprovisionFraction: 0.2}
+var resyncRule = activities.RuleSpec{
+	Name:             "hr-to-app",
+	SourceConnection: "hr",
+	TargetConnection: "app",
+	Policy:           reconcile.Policy{MaxDeprovisionFraction: 0.2},
+}
 
 // mockCursor expects SourceCursor to be called once.
 func (s *resyncSuite) mockCursor(cursor string) {

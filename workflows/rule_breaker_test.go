@@ -96,6 +96,7 @@ func (s *ruleSuite) TestBreakerTimerThenResync() {
 		{"workday resets after 12 hours", "workday", 0, 12 * time.Hour},
 		{"events resets after 30 minutes", "events", 0, 30 * time.Minute},
 		{"override wins", "workday", 2 * time.Hour, 2 * time.Hour},
+		{"a cadence without a reset takes the engine's", "partial", 0, 30 * time.Minute},
 	}
 	for _, tc := range tests {
 		s.Run(tc.name, func() {

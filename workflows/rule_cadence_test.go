@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -25,7 +26,8 @@ func (s *ruleSuite) TestPollCadence() {
 		{"workday polls every 15 minutes", "workday", 0, 15 * time.Minute, 15 * time.Minute},
 		{"workos polls every minute", "workos", 0, time.Minute, time.Minute},
 		{"events polls every minute", "events", 0, time.Minute, time.Minute},
-		{"unknown source type polls every 5 minutes", "csv", 0, 5 * time.Minute, 5 * time.Minute},
+		{"a rule without a cadence polls as ldap did", "csv", 0, 2 * time.Minute, 3*time.Minute - time.Second},
+		{"a cadence without a jitter has none", "partial", 0, 7 * time.Minute, 7 * time.Minute},
 		{"override wins over ldap's jitter", "ldap", 45 * time.Second, 45 * time.Second, 45 * time.Second},
 		{"override wins over workday", "workday", 2 * time.Hour, 2 * time.Hour, 2 * time.Hour},
 	}
@@ -119,7 +121,6 @@ func (s *ruleSuite) TestPauseAndResume() {
 // interval of the running rule, counted from the last poll; an invalid
 // patch is rejected and changes nothing.
 func (s *ruleSuite) TestConfigUpdateChangesInterval() {
-	d := func(v time.Duration) *time.Duration { return &v }
 	tests := []struct {
 		name     string
 		patch    ConfigPatch
@@ -128,19 +129,37 @@ func (s *ruleSuite) TestConfigUpdateChangesInterval() {
 	}{
 		{
 			name:  "longer interval",
-			patch: ConfigPatch{PollInterval: d(5 * time.Minute)},
+			patch: patchOf("pollInterval", 5*time.Minute),
 			want:  []time.Duration{time.Minute, 2 * time.Minute, 7 * time.Minute, 12 * time.Minute},
 		},
 		{
 			name:  "shorter interval",
-			patch: ConfigPatch{PollInterval: d(20 * time.Second)},
+			patch: patchOf("pollInterval", 20*time.Second),
 			want: []time.Duration{time.Minute, 2 * time.Minute,
 				// 2m20s is already past at 2m30s: the poll runs at once.
 				150 * time.Second, 170 * time.Second, 190 * time.Second},
 		},
 		{
 			name:     "interval under a second is rejected",
-			patch:    ConfigPatch{PollInterval: d(500 * time.Millisecond)},
+			patch:    patchOf("pollInterval", 500*time.Millisecond),
+			rejected: true,
+			want:     []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute},
+		},
+		{
+			name:     "a misspelt setting is rejected",
+			patch:    patchOf("pollinterval", 5*time.Minute),
+			rejected: true,
+			want:     []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute},
+		},
+		{
+			name:     "a setting of the wrong type is rejected",
+			patch:    patchOf("pollInterval", "5m"),
+			rejected: true,
+			want:     []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute},
+		},
+		{
+			name:     "the source connection cannot be changed",
+			patch:    patchOf("sourceConnection", "other"),
 			rejected: true,
 			want:     []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute},
 		},
@@ -159,9 +178,20 @@ func (s *ruleSuite) TestConfigUpdateChangesInterval() {
 			} else {
 				s.NoError(u.rejected)
 				s.True(u.done)
-				s.Equal(*tc.patch.PollInterval, st.PollInterval)
+				var want time.Duration
+				s.Require().NoError(json.Unmarshal(tc.patch["pollInterval"], &want))
+				s.Equal(want, st.PollInterval)
 			}
 			s.Equal(tc.want, s.rec.pollTimes())
 		})
 	}
+}
+
+// patchOf is a patch that sets key to v.
+func patchOf(key string, v any) ConfigPatch {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return ConfigPatch{key: b}
 }

@@ -95,13 +95,21 @@ func (r *rule) validateConfig(p ConfigPatch) error {
 	if err := r.validateAlive(); err != nil {
 		return err
 	}
-	return p.Apply(r.state.Config).Validate()
+	c, err := p.Apply(r.state.Config)
+	if err != nil {
+		return err
+	}
+	return c.Validate()
 }
 
 func (r *rule) handleConfig(_ workflow.Context, p ConfigPatch) (RuleStatus, error) {
 	oldReset := r.state.Config.EffectiveBreakerReset()
-	r.state.Config = p.Apply(r.state.Config)
-	if r.breakerOpen() && p.BreakerReset != nil {
+	c, err := p.Apply(r.state.Config)
+	if err != nil {
+		return RuleStatus{}, err // the validator refused it already
+	}
+	r.state.Config = c
+	if r.breakerOpen() && p.Has("breakerReset") {
 		// The breaker open now closes by the new setting too: counted from
 		// when it opened.
 		r.state.BreakerOpenUntil = r.state.BreakerOpenUntil.Add(r.state.Config.EffectiveBreakerReset() - oldReset)

@@ -51,7 +51,7 @@ func (s *ruleSuite) TestBreakerResetUpdateAppliesToOpenBreaker() {
 	s.mockResync(resyncTaking(time.Minute, "after"))
 	open := s.statusAt(5 * time.Minute)
 	var st RuleStatus
-	s.updateAt(6*time.Minute, UpdateNameConfig, ConfigPatch{BreakerReset: ptr(10 * time.Minute)}, &st)
+	s.updateAt(6*time.Minute, UpdateNameConfig, patchOf("breakerReset", 10*time.Minute), &st)
 	s.runToDelete(state, 20*time.Minute)
 
 	opened := t0.Add(time.Minute)
@@ -62,4 +62,3 @@ func (s *ruleSuite) TestBreakerResetUpdateAppliesToOpenBreaker() {
 	s.Equal(opened.Add(10*time.Minute), resyncs[0].Start)
 }
 
-func ptr[T any](v T) *T { return &v }

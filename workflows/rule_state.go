@@ -1,8 +1,14 @@
 package workflows
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/idsync/idsync/activities"
@@ -106,58 +112,64 @@ type ChangeBatch struct {
 	Events []reconcile.Event `json:"events"`
 }
 
-// ConfigPatch changes some of a rule's settings; nil fields stay.
-type ConfigPatch struct {
-	PollInterval           *time.Duration `json:"pollInterval,omitempty"`
-	FailureThreshold       *int           `json:"failureThreshold,omitempty"`
-	BreakerReset           *time.Duration `json:"breakerReset,omitempty"`
-	ResyncInterval         *time.Duration `json:"resyncInterval,omitempty"`
-	BatchWindow            *time.Duration `json:"batchWindow,omitempty"`
-	MatchAttributes        []string       `json:"matchAttributes,omitempty"`
-	MaxDeprovisionFraction *float64       `json:"maxDeprovisionFraction,omitempty"`
-	MaxDeprovisionPerHour  *int           `json:"maxDeprovisionPerHour,omitempty"`
-	Concurrency            *int           `json:"concurrency,omitempty"`
-	Deprovision            *string        `json:"deprovision,omitempty"`
-	OnMissing              *string        `json:"onMissing,omitempty"`
+// ConfigPatch changes some of a rule's settings: a JSON object with the
+// keys of RuleConfig to change, the others staying as they are. It is
+// applied by decoding it onto the config, so every setting RuleConfig has
+// can be patched without a list of fields here.
+type ConfigPatch map[string]json.RawMessage
+
+// fixedKeys are the RuleConfig keys a patch may not change: what the rule
+// is (its name and connections) and what is decided at creation.
+var fixedKeys = []string{"name", "sourceConnection", "targetConnection", "sourceType", "targetType", "cadence", "skipInitialSync"}
+
+// Apply returns c with the patch applied, or an error naming an unknown
+// or fixed key, or a value of the wrong type. It is deterministic, though
+// workflowcheck cannot tell: the keys are sorted before use, and
+// encoding/json writes a map's keys sorted.
+//
+//workflowcheck:ignore
+func (p ConfigPatch) Apply(c RuleConfig) (RuleConfig, error) {
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		if slices.Contains(fixedKeys, k) {
+			return c, fmt.Errorf("%s cannot be changed; create another rule", k)
+		}
+		// encoding/json matches keys regardless of case: ask for exact.
+		if !slices.Contains(settingKeys, k) {
+			return c, fmt.Errorf("rule settings: unknown setting %q", k)
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return c, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("rule settings: %w", err)
+	}
+	return c, nil
 }
 
-// Apply returns c with the patch applied.
-func (p ConfigPatch) Apply(c RuleConfig) RuleConfig {
-	if p.PollInterval != nil {
-		c.PollInterval = *p.PollInterval
+// settingKeys are RuleConfig's JSON keys.
+var settingKeys = jsonKeys(reflect.TypeFor[RuleConfig]())
+
+// jsonKeys lists the JSON keys of a struct type, embedded structs' too.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && name == "":
+			keys = append(keys, jsonKeys(f.Type)...)
+		case name != "" && name != "-" && f.IsExported():
+			keys = append(keys, name)
+		}
 	}
-	if p.FailureThreshold != nil {
-		c.FailureThreshold = *p.FailureThreshold
-	}
-	if p.BreakerReset != nil {
-		c.BreakerReset = *p.BreakerReset
-	}
-	if p.ResyncInterval != nil {
-		c.ResyncInterval = *p.ResyncInterval
-	}
-	if p.BatchWindow != nil {
-		c.BatchWindow = *p.BatchWindow
-	}
-	if p.MatchAttributes != nil {
-		c.MatchAttributes = p.MatchAttributes
-	}
-	if p.MaxDeprovisionFraction != nil {
-		c.MaxDeprovisionFraction = *p.MaxDeprovisionFraction
-	}
-	if p.MaxDeprovisionPerHour != nil {
-		c.MaxDeprovisionPerHour = *p.MaxDeprovisionPerHour
-	}
-	if p.Concurrency != nil {
-		c.Concurrency = *p.Concurrency
-	}
-	if p.Deprovision != nil {
-		c.Deprovision = *p.Deprovision
-	}
-	if p.OnMissing != nil {
-		c.OnMissing = *p.OnMissing
-	}
-	return c
+	return keys
 }
+
+// Has says whether the patch changes key.
+func (p ConfigPatch) Has(key string) bool { _, ok := p[key]; return ok }
 
 // RuleStatus is the answer to the status query.
 type RuleStatus struct {
@@ -194,16 +206,12 @@ type RuleStatus struct {
 // spec is what activities need of the rule.
 func (c RuleConfig) spec() activities.RuleSpec {
 	return activities.RuleSpec{
-		Name:                   c.Name,
-		SourceConnection:       c.SourceConnection,
-		TargetConnection:       c.TargetConnection,
-		MatchAttributes:        c.MatchAttributes,
-		MaxDeprovisionFraction: c.MaxDeprovisionFraction,
-		Concurrency:            c.Concurrency,
-		Deprovision:            c.Deprovision,
-		OnMissing:              c.OnMissing,
+		Name:             c.Name,
+		SourceConnection: c.SourceConnection,
+		TargetConnection: c.TargetConnection,
+		Policy:           c.Policy,
 		// A refused resync holds its deprovisions for approval.
-		HoldRefused: true,
+		Decisions: reconcile.Decisions{HoldRefused: true},
 	}
 }
 

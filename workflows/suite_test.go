@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -411,12 +412,24 @@ func (s *ruleSuite) runToDelete(state RuleState, d time.Duration) {
 	s.Require().NoError(s.env.GetWorkflowError())
 }
 
+// testCadences stand for what connection types supply when a rule is
+// created (connectors.Type.Cadence): the rule reads only its Cadence. A
+// type not listed gives a rule without one, as rules created before
+// cadences were stored.
+var testCadences = map[string]connectors.Cadence{
+	"ldap":    {PollInterval: 2 * time.Minute, PollJitter: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
+	"workday": {PollInterval: 15 * time.Minute, BreakerReset: 12 * time.Hour, ResyncInterval: 24 * time.Hour},
+	"workos":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
+	"events":  {PollInterval: time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
+	"partial": {PollInterval: 7 * time.Minute},
+}
+
 // ruleState is a rule that has already synced once (it has a cursor), so
 // that it starts by polling; opts change its config.
 func ruleState(sourceType string, opts ...func(*RuleConfig)) RuleState {
 	c := RuleConfig{
 		Name: "hr-to-app", SourceConnection: "hr", TargetConnection: "app",
-		SourceType: sourceType, TargetType: "scim",
+		SourceType: sourceType, TargetType: "scim", Cadence: testCadences[sourceType],
 	}
 	for _, o := range opts {
 		o(&c)

@@ -1,20 +1,21 @@
-// Package all builds the registry of every connector idsync ships.
+// Package all builds the registry of every connector idsync ships. Adding
+// a connector is one line here; everything else lives in its folder.
 package all
 
 import (
+	"maps"
+
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/ldap"
 	"github.com/idsync/idsync/connectors/scim"
 )
 
-// Registry maps each connection type to a fresh config of its connector:
-// ldap, and the SCIM-based targets (scim, slack, zoom, github-emu, aquera).
+// Registry maps each connection type to its connector's Type: ldap, and
+// the SCIM-based targets (scim, slack, zoom, github-emu, aquera).
 func Registry() connectors.Registry {
 	r := connectors.Registry{
-		"ldap": func() connectors.Config { return new(ldap.Config) },
+		"ldap": ldap.Type,
 	}
-	for name, p := range scim.Profiles {
-		r[name] = func() connectors.Config { return scim.NewConfig(p) }
-	}
+	maps.Copy(r, scim.Types())
 	return r
 }

@@ -417,11 +417,19 @@ type ldapConnector struct {
 	mu     sync.Mutex
 	idle   []*ldap.Conn // bound connections kept for later operations, the most recently used last
 	closed bool
+
+	// The connection as a target, built by the first AsTarget.
+	targetOnce sync.Once
+	target     *ldapTarget
+	targetErr  error
 }
 
 var (
-	_ connectors.Source = (*ldapConnector)(nil)
-	_ connectors.Tester = (*ldapConnector)(nil)
+	_ connectors.Source      = (*ldapConnector)(nil)
+	_ connectors.GroupSource = (*ldapConnector)(nil)
+	_ connectors.Incremental = (*ldapConnector)(nil)
+	_ connectors.TargetRole  = (*ldapConnector)(nil)
+	_ connectors.Tester      = (*ldapConnector)(nil)
 )
 
 func newConnector(cfg Config, logger *slog.Logger) (*ldapConnector, error) {
@@ -466,6 +474,11 @@ func (c *ldapConnector) Close() error {
 	c.idle, c.closed = nil, true
 	c.mu.Unlock()
 	var errs []error
+	// After Close, AsTarget builds nothing; a target built before closes.
+	c.targetOnce.Do(func() { c.targetErr = errors.New("ldap: the connection is closed") })
+	if c.target != nil {
+		errs = append(errs, c.target.Close())
+	}
 	for _, conn := range idle {
 		errs = append(errs, conn.Close())
 	}

@@ -281,7 +281,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestConfigJSON(t *testing.T) {
-	reg := connectors.Registry{"ldap": func() connectors.Config { return new(Config) }}
+	reg := connectors.Registry{"ldap": {New: func() connectors.Config { return new(Config) }}}
 	cfg, err := reg.Parse("ldap", json.RawMessage(`{
 		"url": "ldap://127.0.0.1:389", "bindDn": "cn=admin,dc=example,dc=org", "bindPassword": "file:/run/pw",
 		"baseDn": "dc=example,dc=org", "userAttributes": {"userName": "mail", "displayName": ["cn"], "title": []}

@@ -100,7 +100,7 @@ func TestProfileOverrides(t *testing.T) {
 	}
 
 	// JSON: the profile settings sit beside the others.
-	reg := connectors.Registry{"ldap": func() connectors.Config { return new(Config) }}
+	reg := connectors.Registry{"ldap": {New: func() connectors.Config { return new(Config) }}}
 	cfg, err := reg.Parse("ldap", json.RawMessage(`{
 		"url": "ldap://127.0.0.1:389", "bindDn": "cn=admin,dc=example,dc=org", "bindPassword": "env:PW",
 		"baseDn": "dc=example,dc=org", "profile": "openldap",

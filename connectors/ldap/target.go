@@ -13,9 +13,11 @@ import (
 	"github.com/idsync/idsync/connectors"
 )
 
-// TargetConfig is a Config that opens as a target: the same settings (the
-// connection, the scope, the attribute maps) plus Config.Write. Register it
-// under its own connection type, or open a Config with OpenTarget.
+// An LDAP connection is a source and, when its settings have what writing
+// needs (see WriteSettings), a target: Config.Open returns the source, and
+// its AsTarget the target, which shares the source's settings and search
+// helpers. One Go value cannot be both, since Source.ListUsers and
+// Target.ListUsers differ.
 //
 // Ids. A target user's and group's id (TargetUser.ID, TargetGroup.ID and
 // the ids in TargetGroup.MemberIDs) is the entry's idAttribute, entryUUID
@@ -23,10 +25,6 @@ import (
 // after UpdateUser moves the entry to a new RDN. Members are stored as
 // each group kind's member attribute wants them (DNs; posixGroup's
 // memberUid: uids); the connector maps them to ids and back.
-//
-// Source or target. Config.Open opens a source and OpenTarget (or
-// TargetConfig.Open) a target, from the same settings: one Go value cannot
-// be both, since Source.ListUsers and Target.ListUsers differ.
 //
 // Scope. The target sees the users under userBaseDn that match userFilter
 // and the groups under groupBaseDn that match groupFilter, as a source
@@ -43,34 +41,20 @@ import (
 // familyName, else userName. An sn equal to userName therefore reads back
 // as no family name. Only the attributes that differ are modified, and an
 // attribute the source cleared is deleted.
-type TargetConfig struct {
-	Config
-}
 
-// Open validates the config and opens it as a target.
-func (c *TargetConfig) Open(ctx context.Context, logger *slog.Logger) (connectors.Connector, error) {
-	return c.OpenTarget(ctx, logger)
-}
-
-// OpenTarget validates the config, resolves the bind password, connects
-// and binds, and returns the directory as a target.
-func (c *Config) OpenTarget(ctx context.Context, logger *slog.Logger) (connectors.Target, error) {
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("ldap: %w", err)
-	}
-	t, err := newTarget(*c, logger)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.withConn(ctx, func(*ldap.Conn) error { return nil }); err != nil {
-		return nil, err
-	}
-	return t, nil
+// AsTarget implements connectors.TargetRole: the directory as a target,
+// built once and closed with the connector.
+func (c *ldapConnector) AsTarget() (connectors.Target, error) {
+	c.targetOnce.Do(func() {
+		c.target, c.targetErr = newTarget(c)
+	})
+	return c.target, c.targetErr
 }
 
 // ldapTarget is an open LDAP target.
 type ldapTarget struct {
 	c          *ldapConnector // the connection settings and the source's search helpers
+	logger     *slog.Logger
 	w          WriteSettings
 	prefix     string         // of the marker value
 	disable    AccountDisable // how a disabled user is marked
@@ -90,6 +74,7 @@ type ldapTarget struct {
 
 var (
 	_ connectors.Target            = (*ldapTarget)(nil)
+	_ connectors.GroupTarget       = (*ldapTarget)(nil)
 	_ connectors.ModeDeprovisioner = (*ldapTarget)(nil)
 	_ connectors.Tester            = (*ldapTarget)(nil)
 	_ connectors.Describer         = (*ldapTarget)(nil)
@@ -104,7 +89,8 @@ type fieldAttr struct{ field, attr string }
 // connector serves the activities of several rules at once.
 const maxIdleConns = 4
 
-func newTarget(cfg Config, logger *slog.Logger) (*ldapTarget, error) {
+func newTarget(c *ldapConnector) (*ldapTarget, error) {
+	cfg := c.cfg
 	w := cfg.Write
 	switch {
 	case w.UserDN == "":
@@ -114,12 +100,7 @@ func newTarget(cfg Config, logger *slog.Logger) (*ldapTarget, error) {
 	case len(w.GroupObjectClasses) == 0:
 		return nil, errors.New("ldap: write.groupObjectClasses: required when the first of groupKinds has no objectClass")
 	}
-	c, err := newConnector(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	c.logger = c.logger.With("role", "target")
-	t := &ldapTarget{c: c, w: w, prefix: *w.ExternalIDPrefix, disable: targetDisabled(cfg.Disabled), chunk: membersPerModify}
+	t := &ldapTarget{c: c, logger: c.logger.With("role", "target"), w: w, prefix: *w.ExternalIDPrefix, disable: targetDisabled(cfg.Disabled), chunk: membersPerModify}
 	t.groupName = cfg.GroupAttributes.DisplayName[0]
 	// Validate checked both templates.
 	t.userDN, _ = parseDNTemplate(w.UserDN, userDNFields, cfg.UserBaseDN)
@@ -155,7 +136,7 @@ func newTarget(cfg Config, logger *slog.Logger) (*ldapTarget, error) {
 	t.groupAttrs = append(c.groupAttributeNames(), w.GroupExternalIDAttribute, t.groupName)
 	t.groupAttrs = dedupeFold(append(t.groupAttrs, rdnTypes(t.groupDN)...))
 	if strings.Contains(strings.ToLower(cfg.UserFilter), strings.ToLower(t.disable.Attribute)+"=") {
-		c.logger.Warn("userFilter mentions the disable attribute; if it leaves disabled users out, idsync cannot see the users it disabled",
+		t.logger.Warn("userFilter mentions the disable attribute; if it leaves disabled users out, idsync cannot see the users it disabled",
 			"user_filter", cfg.UserFilter, "disable_attribute", t.disable.Attribute)
 	}
 	return t, nil
@@ -171,7 +152,8 @@ func rdnTypes(t dnTemplate) []string {
 	return types
 }
 
-// Close closes the idle connections; later operations fail.
+// Close closes the target's idle connections; later operations fail. The
+// connector it is a role of closes it too.
 func (t *ldapTarget) Close() error {
 	t.mu.Lock()
 	idle := t.idle
@@ -181,17 +163,12 @@ func (t *ldapTarget) Close() error {
 	for _, conn := range idle {
 		errs = append(errs, conn.Close())
 	}
-	return errors.Join(append(errs, t.c.Close())...)
+	return errors.Join(errs...)
 }
 
 // Test implements connectors.Tester: DNS, TCP, TLS, bind, and a read of
 // the user and group base DNs.
 func (t *ldapTarget) Test(ctx context.Context) error { return t.c.Test(ctx) }
-
-// Capabilities implements connectors.Target.
-func (t *ldapTarget) Capabilities() connectors.Capabilities {
-	return connectors.Capabilities{Groups: true}
-}
 
 // Describe implements connectors.Describer.
 func (t *ldapTarget) Describe(context.Context) ([]string, error) {
@@ -452,7 +429,7 @@ func (t *ldapTarget) LookupGroups(ctx context.Context, attr, value string) ([]co
 func (t *ldapTarget) toTargetUser(e *ldap.Entry) (tu connectors.TargetUser, ok bool) {
 	tu.ID = t.c.entryID(e)
 	if tu.ID == "" {
-		t.c.logger.Warn("user entry has no id attribute; skipped", "dn", e.DN, "id_attribute", t.c.cfg.IDAttribute)
+		t.logger.Warn("user entry has no id attribute; skipped", "dn", e.DN, "id_attribute", t.c.cfg.IDAttribute)
 		return tu, false
 	}
 	tu.ExternalID = t.marker(e.GetEqualFoldAttributeValues(t.w.ExternalIDAttribute))
@@ -470,7 +447,7 @@ func (t *ldapTarget) toTargetUser(e *ldap.Entry) (tu connectors.TargetUser, ok b
 func (t *ldapTarget) toTargetGroup(e *ldap.Entry, ids *memberIndex) (tg connectors.TargetGroup, ok bool) {
 	tg.ID = t.c.entryID(e)
 	if tg.ID == "" {
-		t.c.logger.Warn("group entry has no id attribute; skipped", "dn", e.DN, "id_attribute", t.c.cfg.IDAttribute)
+		t.logger.Warn("group entry has no id attribute; skipped", "dn", e.DN, "id_attribute", t.c.cfg.IDAttribute)
 		return tg, false
 	}
 	tg.ExternalID = t.marker(e.GetEqualFoldAttributeValues(t.w.GroupExternalIDAttribute))

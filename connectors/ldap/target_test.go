@@ -25,11 +25,15 @@ func (f *fixture) openTarget(t *testing.T, edit ...func(*Config)) *ldapTarget {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	tgt, err := cfg.OpenTarget(context.Background(), testLogger(t))
+	conn, err := cfg.Open(context.Background(), testLogger(t))
 	if err != nil {
-		t.Fatalf("open target: %v", err)
+		t.Fatalf("open: %v", err)
 	}
-	t.Cleanup(func() { _ = tgt.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
+	tgt, err := connectors.AsTarget(conn)
+	if err != nil {
+		t.Fatalf("open as a target: %v", err)
+	}
 	return tgt.(*ldapTarget)
 }
 
@@ -225,7 +229,7 @@ func TestTargetValidate(t *testing.T) {
 }
 
 func TestTargetConfigJSON(t *testing.T) {
-	reg := connectors.Registry{"ldap-target": func() connectors.Config { return new(TargetConfig) }}
+	reg := connectors.Registry{"ldap-target": Type}
 	cfg, err := reg.Parse("ldap-target", json.RawMessage(`{
 		"url": "ldap://127.0.0.1:389", "bindDn": "cn=admin,dc=example,dc=org", "bindPassword": "env:PW",
 		"baseDn": "dc=example,dc=org",
@@ -235,7 +239,7 @@ func TestTargetConfigJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := cfg.(*TargetConfig).Write
+	w := cfg.(*Config).Write
 	if w.ExternalIDAttribute != "idsyncExternalId" || *w.ExternalIDPrefix != "" || w.Deprovision != "delete" || *w.PlaceholderMember != "" {
 		t.Errorf("write settings: %+v", w)
 	}

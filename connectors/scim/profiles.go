@@ -35,14 +35,65 @@ type Profile struct {
 	// Limit is the default request budget, from the vendor's published
 	// limits; a connection's rateLimit overrides it.
 	Limit httpx.Limit
+	// Summary, Flags and Examples describe the type to the CLI (see
+	// connectors.Type).
+	Summary  string
+	Flags    []connectors.Flag
+	Examples []string
+}
+
+// Flags shared by the SCIM types.
+var (
+	flagBaseURL = func(help string) connectors.Flag {
+		return connectors.Flag{Name: "base-url", Key: "baseUrl", Help: help}
+	}
+	flagBaseURLProxy = flagBaseURL("the SCIM base URL, only to go through a proxy")
+	flagToken        = connectors.Flag{Name: "token", Key: "token", Help: "secret reference (env:NAME or file:PATH) to the bearer token"}
+	flagClientID     = connectors.Flag{Name: "client-id", Key: "clientId", Help: "the OAuth client id"}
+	flagClientSecret = connectors.Flag{Name: "client-secret", Key: "clientSecret", Help: "secret reference to the OAuth client secret"}
+	flagDeprovision  = connectors.Flag{Name: "deprovision", Key: "deprovision", Help: "what deprovisioning a user does: disable (default) or delete"}
+)
+
+// Type is the connection type of a profile.
+func (p *Profile) ConnectionType() connectors.Type {
+	return connectors.Type{
+		New:      func() connectors.Config { return NewConfig(p) },
+		Summary:  p.Summary,
+		Flags:    p.Flags,
+		Examples: p.Examples,
+	}
+}
+
+// Types are the connection types of every profile.
+func Types() map[string]connectors.Type {
+	types := map[string]connectors.Type{}
+	for name, p := range Profiles {
+		types[name] = p.ConnectionType()
+	}
+	return types
 }
 
 // Profiles are the SCIM-based targets idsync knows, by connection type.
 var Profiles = map[string]*Profile{
-	"scim": {Type: "scim"},
+	"scim": {
+		Type:    "scim",
+		Summary: "any SCIM 2.0 service (RFC 7643/7644), with a bearer token, basic auth or OAuth 2.0 client credentials",
+		Flags: []connectors.Flag{flagBaseURL("the SCIM base URL (required)"), flagToken,
+			{Name: "client-id", Key: "clientId", Help: "with --set auth=oauth2: the OAuth client id"},
+			{Name: "client-secret", Key: "clientSecret", Help: "with --set auth=oauth2: secret reference to the OAuth client secret"},
+			flagDeprovision},
+		Examples: []string{
+			"starter connection create app --type scim --base-url http://127.0.0.1:8999/scim/v2 --token env:SCIM_TOKEN",
+			`starter connection create app2 --type scim --base-url https://app.example.com/scim/v2 --set auth=oauth2 \
+    --set tokenUrl=https://app.example.com/oauth/token --client-id idsync --client-secret env:APP_SECRET`,
+		},
+	},
 	"slack": {
-		Type: "slack",
-		Doc:  "docs.slack.dev/reference/scim-api and …/scim-api/rate-limits",
+		Type:     "slack",
+		Summary:  "Slack's SCIM API (Business+ and Enterprise Grid), with an org-level token",
+		Flags:    []connectors.Flag{flagToken, flagBaseURLProxy, flagDeprovision},
+		Examples: []string{"starter connection create chat --type slack --token env:SLACK_SCIM_TOKEN"},
+		Doc:      "docs.slack.dev/reference/scim-api and …/scim-api/rate-limits",
 		DefaultBaseURL: func(*Config) (string, error) {
 			return "https://api.slack.com/scim/v2", nil
 		},
@@ -53,8 +104,12 @@ var Profiles = map[string]*Profile{
 		DeleteDeactivates: true,
 	},
 	"zoom": {
-		Type: "zoom",
-		Doc:  "developers.zoom.us/docs/api/rest/scim-api/ and Server-to-Server OAuth",
+		Type:    "zoom",
+		Summary: "Zoom's SCIM API, with a Server-to-Server OAuth app",
+		Flags: []connectors.Flag{{Name: "account-id", Key: "accountId", Help: "the Server-to-Server OAuth app's account id"},
+			flagClientID, flagClientSecret, flagBaseURLProxy, flagDeprovision},
+		Examples: []string{"starter connection create meet --type zoom --account-id ACCOUNT --client-id CLIENT --client-secret env:ZOOM_SECRET"},
+		Doc:      "developers.zoom.us/docs/api/rest/scim-api/ and Server-to-Server OAuth",
 		DefaultBaseURL: func(*Config) (string, error) {
 			return "https://api.zoom.us/scim2", nil
 		},
@@ -64,8 +119,12 @@ var Profiles = map[string]*Profile{
 		Limit: httpx.Limit{Requests: 600, Per: time.Minute, Burst: 10},
 	},
 	"github-emu": {
-		Type: "github-emu",
-		Doc:  "docs.github.com enterprise-admin SCIM for Enterprise Managed Users",
+		Type:    "github-emu",
+		Summary: "GitHub Enterprise Managed Users, with a personal access token (scope scim:enterprise)",
+		Flags: []connectors.Flag{{Name: "enterprise", Key: "enterprise", Help: "the enterprise's slug"},
+			flagToken, flagBaseURLProxy, flagDeprovision},
+		Examples: []string{"starter connection create gh --type github-emu --enterprise octo --token env:GITHUB_SCIM_TOKEN"},
+		Doc:      "docs.github.com enterprise-admin SCIM for Enterprise Managed Users",
 		DefaultBaseURL: func(c *Config) (string, error) {
 			if c.Enterprise == "" {
 				return "", errors.New("enterprise is required (the enterprise's slug)")
@@ -77,8 +136,11 @@ var Profiles = map[string]*Profile{
 		Limit: httpx.Limit{Requests: 5000, Writes: 1000, Per: time.Hour, Burst: 10},
 	},
 	"aquera": {
-		Type: "aquera",
-		Doc:  "per-tenant SCIM 2.0 endpoint and bearer token issued by Aquera",
+		Type:     "aquera",
+		Summary:  "Aquera's per-tenant SCIM gateway",
+		Flags:    []connectors.Flag{flagBaseURL("the tenant's SCIM base URL from Aquera (required)"), flagToken, flagDeprovision},
+		Examples: []string{"starter connection create hr-apps --type aquera --base-url https://TENANT.example/scim/v2 --token env:AQUERA_TOKEN"},
+		Doc:      "per-tenant SCIM 2.0 endpoint and bearer token issued by Aquera",
 		Configure: func(c *Config) []error {
 			if c.BaseURL == "" {
 				return []error{errors.New("baseUrl is required: the tenant's SCIM base URL from Aquera")}

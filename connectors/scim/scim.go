@@ -315,9 +315,10 @@ type scimConnector struct {
 }
 
 var (
-	_ connectors.Target    = (*scimConnector)(nil)
-	_ connectors.Tester    = (*scimConnector)(nil)
-	_ connectors.Describer = (*scimConnector)(nil)
+	_ connectors.Target      = (*scimConnector)(nil)
+	_ connectors.GroupTarget = (*scimConnector)(nil)
+	_ connectors.Tester      = (*scimConnector)(nil)
+	_ connectors.Describer   = (*scimConnector)(nil)
 )
 
 // Close implements connectors.Connector.

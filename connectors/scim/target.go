@@ -13,11 +13,6 @@ import (
 func userPath(id string) string  { return "/Users/" + url.PathEscape(id) }
 func groupPath(id string) string { return "/Groups/" + url.PathEscape(id) }
 
-// Capabilities implements connectors.Target.
-func (c *scimConnector) Capabilities() connectors.Capabilities {
-	return connectors.Capabilities{Groups: true}
-}
-
 // ListUsers implements connectors.Target.
 func (c *scimConnector) ListUsers(ctx context.Context, fn func(connectors.TargetUser) error) error {
 	var fnErr error

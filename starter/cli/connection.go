@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -107,37 +108,99 @@ func (o ConnectionCreateOptions) buildConnection(reg connectors.Registry) (conne
 
 func isString(v any) bool { _, ok := v.(string); return ok }
 
-// namedSettings are the settings common enough to have a flag of their
-// own: flag, settings key, and help. Any other setting goes by --set.
-var namedSettings = []struct{ flag, key, help string }{
-	{"url", "url", "ldap: ldap:// or ldaps:// URL of the directory"},
-	{"base-dn", "baseDn", "ldap: the naming context to read"},
-	{"bind-dn", "bindDn", "ldap: the service account's DN"},
-	{"bind-password", "bindPassword", "ldap: secret reference (env:NAME or file:PATH) to the bind password"},
-	{"base-url", "baseUrl", "scim, aquera (required); slack, zoom, github-emu (to reach a proxy): the SCIM base URL"},
-	{"token", "token", "scim, slack, github-emu, aquera: secret reference to the bearer token"},
-	{"enterprise", "enterprise", "github-emu: the enterprise's slug"},
-	{"account-id", "accountId", "zoom: the Server-to-Server OAuth app's account id"},
-	{"client-id", "clientId", "zoom, scim with --set auth=oauth2: the OAuth client id"},
-	{"client-secret", "clientSecret", "zoom, scim with --set auth=oauth2: secret reference to the OAuth client secret"},
-	{"deprovision", "deprovision", "scim types: disable (default) or delete"},
+// settingFlag is a connection setting with a flag of its own, as the
+// connection types that have it describe it.
+type settingFlag struct {
+	name, key string
+	types     []string
+	help      []string // by type, in the order of types
+}
+
+// settingFlags gathers the types' named settings (connectors.Type.Flags),
+// one flag per name: a flag that several types share sets the same key.
+func settingFlags(reg connectors.Registry) []*settingFlag {
+	var out []*settingFlag
+	byName := map[string]*settingFlag{}
+	for _, t := range reg.Types() {
+		for _, fl := range reg[t].Flags {
+			sf := byName[fl.Name]
+			if sf == nil {
+				sf = &settingFlag{name: fl.Name, key: fl.Key}
+				byName[fl.Name] = sf
+				out = append(out, sf)
+			}
+			if sf.key != fl.Key {
+				panic(fmt.Sprintf("connection types disagree on the key of --%s: %s and %s", fl.Name, sf.key, fl.Key))
+			}
+			sf.types = append(sf.types, t)
+			sf.help = append(sf.help, fl.Help)
+		}
+	}
+	return out
+}
+
+// usage says what the flag is for, by the types that say the same.
+func (sf *settingFlag) usage() string {
+	var helps []string
+	byHelp := map[string][]string{}
+	for i, h := range sf.help {
+		if byHelp[h] == nil {
+			helps = append(helps, h)
+		}
+		byHelp[h] = append(byHelp[h], sf.types[i])
+	}
+	parts := make([]string, len(helps))
+	for i, h := range helps {
+		parts[i] = strings.Join(byHelp[h], ", ") + ": " + h
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (sf *settingFlag) has(connType string) bool { return slices.Contains(sf.types, connType) }
+
+// connectionExamples are every type's examples, for --help.
+func connectionExamples(reg connectors.Registry) string {
+	var b strings.Builder
+	for _, t := range reg.Types() {
+		for _, ex := range reg[t].Examples {
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString("  " + ex)
+		}
+	}
+	return b.String()
+}
+
+// typeSummaries lists the types with what each is, for --help.
+func typeSummaries(reg connectors.Registry) string {
+	var b strings.Builder
+	for _, t := range reg.Types() {
+		fmt.Fprintf(&b, "\n  %-11s %s", t, reg[t].Summary)
+	}
+	return b.String()
 }
 
 func connectionFlags(cmd *cobra.Command, o *ConnectionCreateOptions, reg connectors.Registry) {
-	values := make([]string, len(namedSettings))
-	for i, n := range namedSettings {
-		cmd.Flags().StringVar(&values[i], n.flag, "", n.help)
+	flags := settingFlags(reg)
+	values := make([]string, len(flags))
+	for i, sf := range flags {
+		cmd.Flags().StringVar(&values[i], sf.name, "", sf.usage())
 	}
 	// Collected before RunE; only flags given count.
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
-		for i, n := range namedSettings {
-			if c.Flags().Changed(n.flag) {
-				if o.Named == nil {
-					o.Named = map[string]string{}
-				}
-				o.Named[n.key] = values[i]
+		for i, sf := range flags {
+			if !c.Flags().Changed(sf.name) {
+				continue
 			}
+			if o.Type != "" && !sf.has(o.Type) {
+				return flagErrorf("--%s is not a setting of type %s (it is one of %s); use --set key=value for others", sf.name, o.Type, strings.Join(sf.types, ", "))
+			}
+			if o.Named == nil {
+				o.Named = map[string]string{}
+			}
+			o.Named[sf.key] = values[i]
 		}
 		if prev != nil {
 			return prev(c, args)
@@ -159,18 +222,11 @@ func newConnectionCreateCmd(f *Factory, runF func(*ConnectionCreateOptions) erro
 		Long: `Create a connection to an identity store.
 
 Secrets are never stored: settings that are secrets (passwords, tokens)
-take a reference, env:NAME or file:PATH, that the worker resolves.`,
-		Example: `  starter connection create corp-ldap --type ldap --url ldap://127.0.0.1:3389 \
-    --base-dn dc=example,dc=org --bind-dn cn=admin,dc=example,dc=org --bind-password env:LDAP_PASSWORD \
-    --webhook-secret env:CORP_LDAP_WEBHOOK_KEY
-  starter connection create app --type scim --base-url http://127.0.0.1:8999/scim/v2 --token env:SCIM_TOKEN
-  starter connection create chat --type slack --token env:SLACK_SCIM_TOKEN
-  starter connection create meet --type zoom --account-id ACCOUNT --client-id CLIENT --client-secret env:ZOOM_SECRET
-  starter connection create gh --type github-emu --enterprise octo --token env:GITHUB_SCIM_TOKEN
-  starter connection create hr-apps --type aquera --base-url https://TENANT.example/scim/v2 --token env:AQUERA_TOKEN
-  starter connection create app2 --type scim --base-url https://app.example.com/scim/v2 --set auth=oauth2 \
-    --set tokenUrl=https://app.example.com/oauth/token --client-id idsync --client-secret env:APP_SECRET`,
-		Args: exactArgs(1, "NAME"),
+take a reference, env:NAME or file:PATH, that the worker resolves.
+
+Connection types:` + typeSummaries(f.Registry),
+		Example: connectionExamples(f.Registry),
+		Args:    exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			conn, err := o.buildConnection(f.Registry)

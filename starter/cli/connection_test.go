@@ -92,7 +92,8 @@ func TestNewCmdConnectionCreate(t *testing.T) {
 		},
 		{name: "github-emu without enterprise", argv: []string{"gh", "--type", "github-emu", "--token", "env:GH"}, wantErr: "enterprise is required"},
 		{name: "a literal token flag", argv: []string{"chat", "--type", "slack", "--token", literal}, wantErr: "secret reference", notInErr: literal},
-		{name: "enterprise on a slack connection", argv: []string{"chat", "--type", "slack", "--token", "env:T", "--enterprise", "octo"}, wantErr: "enterprise is a github-emu setting"},
+		{name: "enterprise on a slack connection", argv: []string{"chat", "--type", "slack", "--token", "env:T", "--enterprise", "octo"}, wantErr: "--enterprise is not a setting of type slack"},
+		{name: "enterprise set on a slack connection", argv: []string{"chat", "--type", "slack", "--token", "env:T", "--set", "enterprise=octo"}, wantErr: "enterprise is a github-emu setting"},
 		{
 			name:         "typed JSON values",
 			argv:         args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "pageSize=100", "--set", "startTls=true", "--set", "timeout=45s"}),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -44,19 +46,72 @@ type RuleCreateOptions struct {
 	Config workflows.RuleConfig
 }
 
+// ruleTuningFlags binds the flags of the settings a rule can change to
+// c's fields; each flag names its RuleConfig key (annotation settingKey),
+// so that `rule update` sends exactly the settings given.
 func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
-	cmd.Flags().DurationVar(&c.PollInterval, "poll-interval", 0, "polling interval (default by source type: ldap 2–3m, workday 15m, workos 1m)")
-	cmd.Flags().IntVar(&c.FailureThreshold, "failure-threshold", 0, "consecutive failed polls that open the circuit breaker (default 5)")
-	cmd.Flags().DurationVar(&c.BreakerReset, "breaker-reset", 0, "how long the breaker stays open before a full resync (default by source type: ldap 30m, workday 12h)")
-	cmd.Flags().DurationVar(&c.BatchWindow, "batch-window", 0, "how long real-time changes wait to be batched (default 0: at once; bursts batch themselves)")
-	cmd.Flags().StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
-	cmd.Flags().Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync, or polls and real-time changes within an hour, may deprovision (default 0.2); more waits for approval")
-	cmd.Flags().IntVar(&c.MaxDeprovisionPerHour, "max-deprovision-per-hour", 0, "users and groups polls and real-time changes may deprovision within an hour, instead of the --max-deprovision share; more waits for approval")
-	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
-	cmd.Flags().StringVar(&c.Deprovision, "deprovision", "", `what happens to managed users that leave the source: disable, delete or none (keep them); default: the target connection's setting`)
-	cmd.Flags().StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
-	cmd.Flags().Var((*resyncInterval)(&c.ResyncInterval), "resync-interval",
+	fs := cmd.Flags()
+	fs.DurationVar(&c.PollInterval, "poll-interval", 0, "polling interval (default: the source connection type's, such as ldap 2–3m)")
+	fs.IntVar(&c.FailureThreshold, "failure-threshold", 0, "consecutive failed polls that open the circuit breaker (default 5)")
+	fs.DurationVar(&c.BreakerReset, "breaker-reset", 0, "how long the breaker stays open before a full resync (default: the source connection type's, such as ldap 30m)")
+	fs.DurationVar(&c.BatchWindow, "batch-window", 0, "how long real-time changes wait to be batched (default 0: at once; bursts batch themselves)")
+	fs.StringSliceVar(&c.MatchAttributes, "match", nil, "ranked attributes that adopt existing target users (default userName,email)")
+	fs.Float64Var(&c.MaxDeprovisionFraction, "max-deprovision", 0, "largest share of managed objects one full resync, or polls and real-time changes within an hour, may deprovision (default 0.2); more waits for approval")
+	fs.IntVar(&c.MaxDeprovisionPerHour, "max-deprovision-per-hour", 0, "users and groups polls and real-time changes may deprovision within an hour, instead of the --max-deprovision share; more waits for approval")
+	fs.IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
+	fs.StringVar(&c.Deprovision, "deprovision", "", `what happens to managed users that leave the source: disable, delete or none (keep them); default: the target connection's setting`)
+	fs.StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
+	fs.Var((*resyncInterval)(&c.ResyncInterval), "resync-interval",
 		"how often a scheduled full resync repairs drift in the target, or off (default 24h)")
+	for flag, key := range map[string]string{
+		"poll-interval": "pollInterval", "failure-threshold": "failureThreshold", "breaker-reset": "breakerReset",
+		"batch-window": "batchWindow", "match": "matchAttributes", "max-deprovision": "maxDeprovisionFraction",
+		"max-deprovision-per-hour": "maxDeprovisionPerHour", "concurrency": "concurrency", "deprovision": "deprovision",
+		"on-missing": "onMissing", "resync-interval": "resyncInterval",
+	} {
+		_ = fs.SetAnnotation(flag, settingKey, []string{key})
+	}
+}
+
+// settingKey annotates a rule flag with its RuleConfig JSON key.
+const settingKey = "idsync/setting"
+
+// patchOf is the patch of the setting flags given, with their values as
+// c holds them after parsing.
+func patchOf(fs *pflag.FlagSet, c workflows.RuleConfig) (workflows.ConfigPatch, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	p := workflows.ConfigPatch{}
+	var ferr error
+	fs.Visit(func(fl *pflag.Flag) {
+		key := fl.Annotations[settingKey]
+		if len(key) == 0 {
+			return
+		}
+		v, ok := all[key[0]]
+		if !ok {
+			// Left out of the JSON as empty: set it empty, which restores
+			// the default.
+			v, ok = zeroJSON[fl.Value.Type()]
+			if !ok {
+				ferr = fmt.Errorf("--%s: no empty value for a %s", fl.Name, fl.Value.Type())
+			}
+		}
+		p[key[0]] = v
+	})
+	return p, ferr
+}
+
+// zeroJSON is the empty value of each flag type, as RuleConfig encodes it.
+var zeroJSON = map[string]json.RawMessage{
+	"duration": json.RawMessage("0"), "duration|off": json.RawMessage("0"), "int": json.RawMessage("0"),
+	"float64": json.RawMessage("0"), "string": json.RawMessage(`""`), "stringSlice": json.RawMessage("[]"),
 }
 
 // resyncInterval is the --resync-interval flag: a duration, or "off".
@@ -119,6 +174,7 @@ func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Co
 				return fmt.Errorf("--target: %w", err)
 			}
 			o.Config.SourceType, o.Config.TargetType = src.Type, tgt.Type
+			o.Config.Cadence = f.Registry.Cadence(src.Type)
 			cfg := o.Config
 			_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID:                                       workflows.RuleWorkflowID(cfg.Name),
@@ -170,43 +226,13 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			o.Patch = workflows.ConfigPatch{}
-			fl := cmd.Flags()
-			if fl.Changed("poll-interval") {
-				o.Patch.PollInterval = &c.PollInterval
+			p, err := patchOf(cmd.Flags(), c)
+			if err != nil {
+				return err
 			}
-			if fl.Changed("failure-threshold") {
-				o.Patch.FailureThreshold = &c.FailureThreshold
-			}
-			if fl.Changed("breaker-reset") {
-				o.Patch.BreakerReset = &c.BreakerReset
-			}
-			if fl.Changed("resync-interval") {
-				o.Patch.ResyncInterval = &c.ResyncInterval
-			}
-			if fl.Changed("batch-window") {
-				o.Patch.BatchWindow = &c.BatchWindow
-			}
-			if fl.Changed("match") {
-				o.Patch.MatchAttributes = c.MatchAttributes
-			}
-			if fl.Changed("max-deprovision") {
-				o.Patch.MaxDeprovisionFraction = &c.MaxDeprovisionFraction
-			}
-			if fl.Changed("max-deprovision-per-hour") {
-				o.Patch.MaxDeprovisionPerHour = &c.MaxDeprovisionPerHour
-			}
-			if fl.Changed("concurrency") {
-				o.Patch.Concurrency = &c.Concurrency
-			}
-			if fl.Changed("deprovision") {
-				o.Patch.Deprovision = &c.Deprovision
-			}
-			if fl.Changed("on-missing") {
-				o.Patch.OnMissing = &c.OnMissing
-			}
-			// Not fl.NFlag(): that counts global flags such as --timeout too.
-			if !patchChanges(o.Patch) {
+			o.Patch = p
+			// Only the setting flags count, not global ones such as --timeout.
+			if len(o.Patch) == 0 {
 				return flagErrorf("nothing to change: give at least one setting flag (see --help)")
 			}
 			if runF != nil {
@@ -217,7 +243,7 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 				return err
 			}
 			fmt.Fprintf(f.Out, "updated rule %s: polling every %s\n", o.Name, st.PollInterval)
-			if o.Patch.BreakerReset != nil && !st.BreakerOpenUntil.IsZero() {
+			if o.Patch.Has("breakerReset") && !st.BreakerOpenUntil.IsZero() {
 				fmt.Fprintf(f.Out, "the open circuit breaker now closes at %s\n", fmtWhen(st.BreakerOpenUntil))
 			}
 			return nil
@@ -225,13 +251,6 @@ func newRuleUpdateCmd(f *Factory, runF func(*RuleUpdateOptions) error) *cobra.Co
 	}
 	ruleTuningFlags(cmd, &c)
 	return cmd
-}
-
-// patchChanges reports whether p changes any setting.
-func patchChanges(p workflows.ConfigPatch) bool {
-	return p.PollInterval != nil || p.FailureThreshold != nil || p.BreakerReset != nil || p.ResyncInterval != nil || p.BatchWindow != nil ||
-		p.MatchAttributes != nil || p.MaxDeprovisionFraction != nil || p.MaxDeprovisionPerHour != nil || p.Concurrency != nil ||
-		p.Deprovision != nil || p.OnMissing != nil
 }
 
 // updateRule sends an update to a rule and waits for its answer.

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/workflows"
 )
 
@@ -29,18 +31,27 @@ func TestNewCmdRuleCreate(t *testing.T) {
 				"--breaker-reset", "1h", "--batch-window", "5s", "--match", "email,userName", "--max-deprovision", "0.05", "--concurrency", "8",
 				"--deprovision", "none", "--on-missing", "report"),
 			want: workflows.RuleConfig{
-				Name: "corp-to-app", SourceConnection: "corp-ldap", TargetConnection: "app", SkipInitialSync: true,
-				PollInterval: 10 * time.Minute, FailureThreshold: 3, BreakerReset: time.Hour, BatchWindow: 5 * time.Second,
-				MatchAttributes: []string{"email", "userName"}, MaxDeprovisionFraction: 0.05, Concurrency: 8,
-				Deprovision: "none", OnMissing: "report",
+				Name:             "corp-to-app",
+				SourceConnection: "corp-ldap",
+				TargetConnection: "app",
+				SkipInitialSync:  true,
+				PollInterval:     10 * time.Minute,
+				FailureThreshold: 3,
+				BreakerReset:     time.Hour,
+				BatchWindow:      5 * time.Second,
+				Policy:           reconcile.Policy{MatchAttributes: []string{"email", "userName"}, MaxDeprovisionFraction: 0.05, Concurrency: 8, Deprovision: "none", OnMissing: "report"},
 			},
 		},
 		{
 			name: "bounds are allowed",
 			argv: append(base[:len(base):len(base)], "--poll-interval", "1s", "--batch-window", "1m", "--max-deprovision", "1", "--concurrency", "64"),
 			want: workflows.RuleConfig{
-				Name: "corp-to-app", SourceConnection: "corp-ldap", TargetConnection: "app",
-				PollInterval: time.Second, BatchWindow: time.Minute, MaxDeprovisionFraction: 1, Concurrency: 64,
+				Name:             "corp-to-app",
+				SourceConnection: "corp-ldap",
+				TargetConnection: "app",
+				PollInterval:     time.Second,
+				BatchWindow:      time.Minute,
+				Policy:           reconcile.Policy{MaxDeprovisionFraction: 1, Concurrency: 64},
 			},
 		},
 		{
@@ -108,38 +119,45 @@ func TestNewCmdRuleCreate(t *testing.T) {
 }
 
 func TestNewCmdRuleUpdate(t *testing.T) {
-	dur := func(d time.Duration) *time.Duration { return &d }
-	num := func(n int) *int { return &n }
-	frac := func(f float64) *float64 { return &f }
+	// patch builds the expected patch from key, value pairs.
+	patch := func(kv ...any) workflows.ConfigPatch {
+		p := workflows.ConfigPatch{}
+		for i := 0; i < len(kv); i += 2 {
+			b, err := json.Marshal(kv[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			p[kv[i].(string)] = b
+		}
+		return p
+	}
 	tests := []struct {
 		name    string
 		argv    []string
 		want    workflows.ConfigPatch
 		wantErr string
 	}{
-		{name: "poll interval only", argv: []string{"r", "--poll-interval", "10m"}, want: workflows.ConfigPatch{PollInterval: dur(10 * time.Minute)}},
+		{name: "poll interval only", argv: []string{"r", "--poll-interval", "10m"}, want: patch("pollInterval", 10*time.Minute)},
 		{
 			// An explicit zero is a change (back to the default), not "unset".
 			name: "zero values are changes",
 			argv: []string{"r", "--poll-interval", "0s", "--max-deprovision", "0", "--concurrency", "0"},
-			want: workflows.ConfigPatch{PollInterval: dur(0), MaxDeprovisionFraction: frac(0), Concurrency: num(0)},
+			want: patch("pollInterval", 0, "maxDeprovisionFraction", 0, "concurrency", 0),
 		},
 		{
 			name: "every setting",
 			argv: []string{"r", "--poll-interval", "1m", "--failure-threshold", "2", "--breaker-reset", "2h", "--batch-window", "3s",
 				"--match", "email", "--max-deprovision", "0.5", "--concurrency", "16"},
-			want: workflows.ConfigPatch{
-				PollInterval: dur(time.Minute), FailureThreshold: num(2), BreakerReset: dur(2 * time.Hour), BatchWindow: dur(3 * time.Second),
-				MatchAttributes: []string{"email"}, MaxDeprovisionFraction: frac(0.5), Concurrency: num(16),
-			},
+			want: patch("pollInterval", time.Minute, "failureThreshold", 2, "breakerReset", 2*time.Hour, "batchWindow", 3*time.Second,
+				"matchAttributes", []string{"email"}, "maxDeprovisionFraction", 0.5, "concurrency", 16),
 		},
 		{
 			name: "global flags are not settings",
 			argv: []string{"r", "--timeout", "5s", "--address", "127.0.0.1:1", "--batch-window", "2s"},
-			want: workflows.ConfigPatch{BatchWindow: dur(2 * time.Second)},
+			want: patch("batchWindow", 2*time.Second),
 		},
-		{name: "resync interval off", argv: []string{"r", "--resync-interval", "off"}, want: workflows.ConfigPatch{ResyncInterval: dur(-1)}},
-		{name: "deprovisions per hour", argv: []string{"r", "--max-deprovision-per-hour", "25"}, want: workflows.ConfigPatch{MaxDeprovisionPerHour: num(25)}},
+		{name: "resync interval off", argv: []string{"r", "--resync-interval", "off"}, want: patch("resyncInterval", -1)},
+		{name: "deprovisions per hour", argv: []string{"r", "--max-deprovision-per-hour", "25"}, want: patch("maxDeprovisionPerHour", 25)},
 		{name: "no flags", argv: []string{"r"}, wantErr: "nothing to change: give at least one setting flag"},
 		{name: "only global flags", argv: []string{"r", "--timeout", "5s", "--namespace", "idsync"}, wantErr: "nothing to change"},
 		{name: "no name", argv: []string{"--poll-interval", "1m"}, wantErr: "want NAME, got 0 arguments"},
