@@ -17,7 +17,7 @@ import (
 	"github.com/idsync/idsync/connectors"
 )
 
-// Backend is what the watcher needs of Temporal.
+// Backend is what the Notifier needs of Temporal.
 type Backend interface {
 	Connections(ctx context.Context) ([]string, error)
 	Connection(ctx context.Context, name string) (connectors.Connection, error)
@@ -25,8 +25,9 @@ type Backend interface {
 	PollNow(ctx context.Context, rule string) error
 }
 
-// Watcher watches the real-time source connections.
-type Watcher struct {
+// Notifier keeps a watch (connectors.Watcher) on each source connection
+// in real-time mode and asks the rules reading it to poll when it changes.
+type Notifier struct {
 	Backend  Backend
 	Registry connectors.Registry
 	Logger   *slog.Logger
@@ -42,8 +43,8 @@ type watch struct {
 }
 
 // Run watches until ctx ends.
-func (w *Watcher) Run(ctx context.Context) {
-	refresh := w.Refresh
+func (n *Notifier) Run(ctx context.Context) {
+	refresh := n.Refresh
 	if refresh <= 0 {
 		refresh = 30 * time.Second
 	}
@@ -56,7 +57,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		wg.Wait()
 	}()
 	for {
-		w.reconcile(ctx, running, &wg)
+		n.reconcile(ctx, running, &wg)
 		select {
 		case <-ctx.Done():
 			return
@@ -67,23 +68,23 @@ func (w *Watcher) Run(ctx context.Context) {
 
 // reconcile starts watches for new real-time connections and stops those
 // of connections deleted, changed or no longer real-time.
-func (w *Watcher) reconcile(ctx context.Context, running map[string]*watch, wg *sync.WaitGroup) {
-	names, err := w.Backend.Connections(ctx)
+func (n *Notifier) reconcile(ctx context.Context, running map[string]*watch, wg *sync.WaitGroup) {
+	names, err := n.Backend.Connections(ctx)
 	if err != nil {
-		w.logger().Warn("list connections for real-time mode", "error", err)
+		n.logger().Warn("list connections for real-time mode", "error", err)
 		return
 	}
 	want := map[string][]byte{}
 	for _, name := range names {
-		c, err := w.Backend.Connection(ctx, name)
-		if err != nil || !w.Registry.Realtime(c.Type, c.Settings) {
+		c, err := n.Backend.Connection(ctx, name)
+		if err != nil || !n.Registry.Realtime(c.Type, c.Settings) {
 			continue
 		}
 		want[name] = c.Settings
 	}
 	for name, r := range running {
 		if s, ok := want[name]; !ok || !bytes.Equal(s, r.settings) {
-			w.logger().Info("stopping the real-time watch: the connection changed or was deleted", "connection", name, "found", ok)
+			n.logger().Info("stopping the real-time watch: the connection changed or was deleted", "connection", name, "found", ok)
 			r.cancel()
 			delete(running, name)
 		}
@@ -97,19 +98,19 @@ func (w *Watcher) reconcile(ctx context.Context, running map[string]*watch, wg *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.watch(wctx, name)
+			n.watch(wctx, name)
 		}()
 	}
 }
 
 // watch keeps one connection's watch up, reconnecting with a backoff.
-func (w *Watcher) watch(ctx context.Context, name string) {
-	logger := w.logger().With("connection", name)
+func (n *Notifier) watch(ctx context.Context, name string) {
+	logger := n.logger().With("connection", name)
 	notices := make(chan struct{}, 1)
-	go w.pollOnNotice(ctx, name, notices, logger)
+	go n.pollOnNotice(ctx, name, notices, logger)
 	backoff := time.Second
 	for ctx.Err() == nil {
-		err := w.watchOnce(ctx, name, func() {
+		err := n.watchOnce(ctx, name, func() {
 			select {
 			case notices <- struct{}{}:
 			default: // a poll is already on its way
@@ -132,12 +133,12 @@ func (w *Watcher) watch(ctx context.Context, name string) {
 	}
 }
 
-func (w *Watcher) watchOnce(ctx context.Context, name string, changed func()) error {
-	c, err := w.Backend.Connection(ctx, name)
+func (n *Notifier) watchOnce(ctx context.Context, name string, changed func()) error {
+	c, err := n.Backend.Connection(ctx, name)
 	if err != nil {
 		return err
 	}
-	conn, err := w.Registry.Open(ctx, c.Name, c.Type, c.Settings, w.logger())
+	conn, err := n.Registry.Open(ctx, c.Name, c.Type, c.Settings, n.logger())
 	if err != nil {
 		return err
 	}
@@ -151,8 +152,8 @@ func (w *Watcher) watchOnce(ctx context.Context, name string, changed func()) er
 
 // pollOnNotice asks every rule reading the connection to poll, at most
 // once per debounce period.
-func (w *Watcher) pollOnNotice(ctx context.Context, name string, notices <-chan struct{}, logger *slog.Logger) {
-	debounce := w.Debounce
+func (n *Notifier) pollOnNotice(ctx context.Context, name string, notices <-chan struct{}, logger *slog.Logger) {
+	debounce := n.Debounce
 	if debounce <= 0 {
 		debounce = 250 * time.Millisecond
 	}
@@ -167,13 +168,13 @@ func (w *Watcher) pollOnNotice(ctx context.Context, name string, notices <-chan 
 			return
 		case <-time.After(debounce):
 		}
-		rules, err := w.Backend.Rules(ctx, name, "source")
+		rules, err := n.Backend.Rules(ctx, name, "source")
 		if err != nil {
 			logger.Warn("list rules to poll", "error", err)
 			continue
 		}
 		for _, rule := range rules {
-			if err := w.Backend.PollNow(ctx, rule); err != nil {
+			if err := n.Backend.PollNow(ctx, rule); err != nil {
 				logger.Warn("ask a rule to poll", "rule", rule, "error", err)
 			}
 		}
@@ -181,9 +182,9 @@ func (w *Watcher) pollOnNotice(ctx context.Context, name string, notices <-chan 
 	}
 }
 
-func (w *Watcher) logger() *slog.Logger {
-	if w.Logger != nil {
-		return w.Logger
+func (n *Notifier) logger() *slog.Logger {
+	if n.Logger != nil {
+		return n.Logger
 	}
 	return slog.Default()
 }

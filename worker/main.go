@@ -111,11 +111,7 @@ func run(o options) error {
 	wc := workflows.Client{Temporal: c}
 
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
-	w.RegisterWorkflow(workflows.FullResyncWorkflow)
-	w.RegisterWorkflow(workflows.ConnectionWorkflow)
-	w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
-	w.RegisterWorkflow(workflows.BudgetWorkflow)
+	workflows.Register(w)
 	// Connectors stay open from one activity to the next (see activities.Pool).
 	pool := &activities.Pool{}
 	defer pool.Close()
@@ -128,7 +124,7 @@ func run(o options) error {
 	logger.Info("worker started", "temporal_address", o.temporalAddress, "namespace", o.namespace, "task_queue", workflows.TaskQueue)
 
 	// Real-time sources: a persistent watch asks their rules to poll at once.
-	rt := &realtime.Watcher{Backend: wc, Registry: all.Registry(), Logger: logger, Refresh: o.realtimeRefresh}
+	rt := &realtime.Notifier{Backend: wc, Registry: all.Registry(), Logger: logger, Refresh: o.realtimeRefresh}
 	rtDone := make(chan struct{})
 	go func() { defer close(rtDone); rt.Run(ctx) }()
 	defer func() { <-rtDone }()

@@ -1,5 +1,5 @@
 // Package workflows holds idsync's Temporal workflows: one long-lived
-// ProvisioningRuleWorkflow per rule, the FullResyncWorkflow it starts as a
+// RuleWorkflow per rule, the FullResyncWorkflow it starts as a
 // child, and one ConnectionWorkflow per connection, which is where a
 // connection's non-secret settings live (Temporal is the system of record).
 //
@@ -81,4 +81,43 @@ const (
 	ScopeMembers = "members"
 	ScopeGroups  = "groups"
 	ScopeBoth    = "both"
+)
+
+// Reasons for a full resync (SyncRequest.Reason), as status and the Web
+// UI show them.
+const (
+	// ReasonInitial: the rule's first sync.
+	ReasonInitial = "initial"
+	// ReasonBreaker: the circuit breaker's reset ran out.
+	ReasonBreaker = "breaker"
+	// ReasonSource: the source cannot say what changed since the cursor
+	// (an expired cookie; a source without a change feed whose listing
+	// changed).
+	ReasonSource = "source"
+	// ReasonManual: `starter sync`.
+	ReasonManual = "manual"
+	// ReasonScheduled: the drift repair of RuleConfig.ResyncInterval.
+	ReasonScheduled = "scheduled"
+	// ReasonApproved: an operator approved held deprovisions.
+	ReasonApproved = "approved"
+	// ReasonRetry: failed changes gave up retrying one by one.
+	ReasonRetry = "retry"
+	// ReasonOverflow: more real-time changes arrived than the rule can
+	// keep; they were dropped, and the resync finds them.
+	ReasonOverflow = "overflow"
+)
+
+// Change ids of workflow.GetVersion, oldest first. A history that
+// recorded one replays only with the code that checks it: never rename or
+// remove one while such a history may replay (its rule is still running).
+const (
+	// versionIdleCheck: check for changes in a local activity before
+	// polling.
+	versionIdleCheck = "idle-check-local-activity"
+	// versionScheduledResync: a full resync on a schedule
+	// (RuleConfig.ResyncInterval).
+	versionScheduledResync = "scheduled-resync"
+	// versionPendingOverflow: real-time changes past maxPendingBytes are
+	// dropped for a full resync.
+	versionPendingOverflow = "pending-overflow"
 )

@@ -48,18 +48,25 @@ const (
 	connectionHistory = "testdata/connection_history.json"
 )
 
+// Histories recorded before the connector contract (issue 10): the rule
+// ran as ProvisioningRuleWorkflow, without a cadence in its config, and
+// with the reconcile settings as fields of their own.
+const (
+	ruleHistoryV1       = "testdata/rule_history_v1.json"
+	resyncHistoryV1     = "testdata/resync_history_v1.json"
+	connectionHistoryV1 = "testdata/connection_history_v1.json"
+)
+
 func newReplayer() worker.WorkflowReplayer {
 	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
-	r.RegisterWorkflow(workflows.FullResyncWorkflow)
-	r.RegisterWorkflow(workflows.ConnectionWorkflow)
+	workflows.Register(r)
 	return r
 }
 
 // TestReplay replays recorded histories against today's workflow code: a
 // change that would break running workflows fails here.
 func TestReplay(t *testing.T) {
-	for _, file := range []string{ruleHistory, ruleHistoryV0, resyncHistory, connectionHistory} {
+	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			if err := newReplayer().ReplayWorkflowHistoryFromJSONFile(quietLogger(), file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
@@ -75,7 +82,7 @@ func TestReplayDetectsChange(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ workflows.RuleState) error {
 		return workflow.Sleep(ctx, time.Hour)
-	}, workflow.RegisterOptions{Name: "ProvisioningRuleWorkflow"})
+	}, workflow.RegisterOptions{Name: "RuleWorkflow"})
 	err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), ruleHistory)
 	if err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
 		t.Fatalf("replay against other code: got %v, want a nondeterminism error (TMPRL1100)", err)
@@ -155,9 +162,7 @@ func TestGenerateHistories(t *testing.T) {
 	c := srv.Client()
 	f := &fakes{}
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
-	w.RegisterWorkflow(workflows.FullResyncWorkflow)
-	w.RegisterWorkflow(workflows.ConnectionWorkflow)
+	workflows.Register(w)
 	w.RegisterActivityWithOptions(f.Poll, activity.RegisterOptions{Name: "Poll"})
 	w.RegisterActivityWithOptions(f.CheckChanges, activity.RegisterOptions{Name: "CheckChanges"})
 	w.RegisterActivityWithOptions(f.ApplyChanges, activity.RegisterOptions{Name: "ApplyChanges"})
@@ -191,7 +196,7 @@ func recordRule(ctx context.Context, t *testing.T, c client.Client, f *fakes) (r
 	f.failPolls(4, 5) // the 4th and 5th polls fail: the breaker opens
 	we, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.RuleWorkflowID(state.Config.Name), TaskQueue: workflows.TaskQueue,
-	}, workflows.ProvisioningRuleWorkflow, state)
+	}, workflows.RuleWorkflow, state)
 	if err != nil {
 		t.Fatal(err)
 	}

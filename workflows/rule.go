@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -18,13 +19,18 @@ const (
 	// maxPending bounds the buffered changes before they are compacted
 	// (later changes to an object supersede earlier ones).
 	maxPending = 5000
+	// maxPendingBytes bounds the buffered changes by their encoded size:
+	// they are carried by continue-as-new, whose input Temporal limits to
+	// 2 MB with the rest of the state. Past it they are dropped and a full
+	// resync finds them again.
+	maxPendingBytes = 1 << 20
 	// maxApplyBatch bounds the events one ApplyChanges activity gets.
 	maxApplyBatch = 500
 	// applyBackoff is how long failed real-time changes wait to be retried.
 	applyBackoff = 30 * time.Second
 )
 
-// rule is a running ProvisioningRuleWorkflow: durable state plus what lives
+// rule is a running RuleWorkflow: durable state plus what lives
 // only in this run (channels, the child resync in flight).
 type rule struct {
 	ctx    workflow.Context
@@ -49,11 +55,11 @@ type rule struct {
 	queued  []int // tickets parallel to state.SyncQueue
 }
 
-// ProvisioningRuleWorkflow keeps one rule's target in sync with its source,
+// RuleWorkflow keeps one rule's target in sync with its source,
 // for as long as the rule exists: it polls on a durable timer, applies
 // real-time changes from signals, opens a circuit breaker after repeated
 // failures, and starts FullResyncWorkflow children.
-func ProvisioningRuleWorkflow(ctx workflow.Context, state RuleState) error {
+func RuleWorkflow(ctx workflow.Context, state RuleState) error {
 	r := &rule{
 		ctx:     ctx,
 		logger:  log.With(workflow.GetLogger(ctx), "rule", state.Config.Name),
@@ -91,7 +97,7 @@ func (r *rule) run() error {
 		if r.state.Config.SkipInitialSync {
 			r.state.PollNow = true // the poll fetches a cursor from now on
 		} else {
-			r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "initial"})
+			r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonInitial})
 		}
 	}
 	for {
@@ -149,6 +155,56 @@ func (r *rule) addPending(events []reconcile.Event) {
 	if len(r.state.Pending) > maxPending {
 		r.state.Pending = compact(r.state.Pending)
 	}
+	if r.state.PendingBytes == 0 {
+		// Kept by a run from before PendingBytes, or emptied: count all.
+		r.state.PendingBytes = encodedSize(r.state.Pending)
+	} else {
+		r.state.PendingBytes += encodedSize(events)
+	}
+	if r.state.PendingBytes > maxPendingBytes {
+		r.state.PendingBytes = encodedSize(r.state.Pending) // after compaction
+	}
+	if r.state.PendingBytes > maxPendingBytes && workflow.GetVersion(r.ctx, versionPendingOverflow, workflow.DefaultVersion, 1) >= 1 {
+		r.overflow()
+	}
+}
+
+// overflow drops the buffered changes, which a full resync finds again:
+// the breaker's, when it is open, else one queued now.
+func (r *rule) overflow() {
+	n := len(r.state.Pending)
+	r.state.Pending, r.state.PendingBytes = nil, 0
+	r.state.ChangesOverflowed += n
+	if r.breakerOpen() {
+		r.logger.Warn("too many real-time changes to keep while the breaker is open; dropped, the breaker's full resync finds them", "dropped", n)
+		return
+	}
+	r.logger.Warn("too many real-time changes to keep; dropped, a full resync finds them", "dropped", n)
+	if !r.resyncQueued(ReasonOverflow) {
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonOverflow})
+	}
+}
+
+// resyncQueued says whether a full resync for reason waits in the queue.
+func (r *rule) resyncQueued(reason string) bool {
+	for _, q := range r.state.SyncQueue {
+		if q.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// encodedSize is the size of events as JSON, as state carries them.
+// Encoding is deterministic (encoding/json sorts map keys).
+//
+//workflowcheck:ignore
+func encodedSize(events []reconcile.Event) int {
+	b, err := json.Marshal(events)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }
 
 // compact keeps the last event of each object, in the order of those last
@@ -176,7 +232,7 @@ func (r *rule) maybeCloseBreaker() {
 		return
 	}
 	r.logger.Info("breaker timer expired, starting full resync")
-	r.startResync(SyncRequest{Scope: ScopeBoth, Reason: "breaker"})
+	r.startResync(SyncRequest{Scope: ScopeBoth, Reason: ReasonBreaker})
 }
 
 // maybeApplyChanges applies buffered real-time changes once their batch
@@ -196,6 +252,7 @@ func (r *rule) maybeApplyChanges() {
 		return
 	}
 	r.state.Pending = append([]reconcile.Event(nil), r.state.Pending[n:]...)
+	r.state.PendingBytes = encodedSize(r.state.Pending)
 	r.state.PendingDue = r.now()
 	r.took(nil, res)
 	if len(res.Failures) > 0 {
@@ -249,7 +306,7 @@ func (r *rule) maybePoll() {
 		// the breaker (see failedResync), so a resync that keeps failing
 		// opens it instead of rerunning every interval.
 		r.state.LastPollResult = "source asked for a full resync"
-		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "source"})
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonSource})
 		return
 	}
 	r.state.ConsecutiveFailures = 0
@@ -261,10 +318,6 @@ func (r *rule) maybePoll() {
 		r.state.LastError = "poll: " + out.Result.Failures[0]
 	}
 }
-
-// versionIdleCheck marks the change that checks for changes in a local
-// activity before polling.
-const versionIdleCheck = "idle-check-local-activity"
 
 // nothingChanged asks the source, in a local activity, whether anything
 // changed since the cursor, and when nothing did, records the poll as done.
@@ -448,7 +501,7 @@ func (r *rule) continueAsNew() error {
 	}
 	r.receiveSignals()
 	r.logger.Info("continuing as new", "pending", len(r.state.Pending))
-	return workflow.NewContinueAsNewError(r.ctx, ProvisioningRuleWorkflow, r.state)
+	return workflow.NewContinueAsNewError(r.ctx, RuleWorkflow, r.state)
 }
 
 // flushOnDelete makes one attempt to apply what is buffered before the rule

@@ -173,12 +173,12 @@ func (r *rule) handleApprove(workflow.Context) (RuleStatus, error) {
 		for _, held := range h.Resync {
 			r.state.ApprovedHolds = append(r.state.ApprovedHolds, held.Fingerprint)
 		}
-		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "approved"})
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonApproved})
 	}
 	if h.ChangesDropped > 0 && len(h.Resync) == 0 {
 		// More were held than kept: a full resync finds them all, under
 		// the guard (a set over the share is held again, by name).
-		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "approved"})
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonApproved})
 	}
 	r.logger.Info("held deprovisions approved", "changes", len(h.Changes), "resync_sets", len(h.Resync))
 	r.wakeUp()

@@ -77,7 +77,7 @@ func (r *rule) validateSync(req SyncRequest) error {
 // handleSync queues a manual resync and answers with the child's ID once
 // the loop has started it.
 func (r *rule) handleSync(ctx workflow.Context, req SyncRequest) (SyncResponse, error) {
-	req.Reason = "manual"
+	req.Reason = ReasonManual
 	ticket := r.enqueueSync(req)
 	r.wakeUp()
 	if err := workflow.Await(ctx, func() bool { _, ok := r.started[ticket]; return ok }); err != nil {

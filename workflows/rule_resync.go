@@ -127,19 +127,15 @@ func (r *rule) finishResync() {
 // it is reported and changes nothing else.
 func (r *rule) failedResync(req SyncRequest) {
 	switch req.Reason {
-	case "breaker":
+	case ReasonBreaker:
 		r.openBreaker()
-	case "initial", "source":
+	case ReasonInitial, ReasonSource:
 		r.state.ConsecutiveFailures++
 		if r.state.ConsecutiveFailures >= r.state.Config.EffectiveFailureThreshold() {
 			r.openBreaker()
 		}
 	}
 }
-
-// versionScheduledResync marks the change that runs a full resync on a
-// schedule (RuleConfig.ResyncInterval).
-const versionScheduledResync = "scheduled-resync"
 
 // maybeScheduledResync queues the scheduled full resync that repairs drift
 // in the target, when it is due and nothing else is resyncing.
@@ -162,5 +158,5 @@ func (r *rule) maybeScheduledResync() {
 	}
 	r.state.NextResync = r.now().Add(every)
 	r.logger.Info("scheduled full resync", "next", r.state.NextResync)
-	r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "scheduled"})
+	r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonScheduled})
 }

@@ -91,7 +91,7 @@ func (r *rule) noteRetries(retried []reconcile.Event, res reconcile.Result) {
 	if res.RetryDropped > 0 {
 		// More failed than a result may carry: a full resync brings them.
 		r.logger.Warn("too many failed objects to retry one by one; a full resync will", "dropped", res.RetryDropped)
-		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: "retry"})
+		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonRetry})
 	}
 }
 

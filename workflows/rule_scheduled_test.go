@@ -61,4 +61,3 @@ func (s *ruleSuite) TestBreakerResetUpdateAppliesToOpenBreaker() {
 	s.Require().Len(resyncs, 1)
 	s.Equal(opened.Add(10*time.Minute), resyncs[0].Start)
 }
-

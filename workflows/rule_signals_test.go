@@ -2,11 +2,13 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -221,4 +223,65 @@ func (s *ruleSuite) TestPendingCompactedWhenFull() {
 		applied = append(applied, a.Events...)
 	}
 	s.Equal(want, applied)
+}
+
+// TestChangesOverflow: real-time changes that would grow the rule's state
+// past maxPendingBytes are dropped, never carried into continue-as-new,
+// and a full resync finds them: the breaker's when it is open, else one
+// for reason "overflow" — queued once, however often it overflows while
+// one waits.
+func (s *ruleSuite) TestChangesOverflow() {
+	// ~600 bytes an event: 1,000 make a batch of ~600 KB, two overflow.
+	batch := func(prefix string) []reconcile.Event {
+		events := make([]reconcile.Event, 1000)
+		for i := range events {
+			u := connectors.User{UserName: fmt.Sprintf("%s%d", prefix, i), DisplayName: strings.Repeat("x", 500)}
+			events[i] = reconcile.Event{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: u.UserName, User: &u}
+		}
+		return events
+	}
+	tests := []struct {
+		name        string
+		breakerOpen bool
+		wantReasons []string
+	}{
+		{name: "breaker open: its resync finds them", breakerOpen: true, wantReasons: []string{ReasonBreaker}},
+		// a+b overflow at 7m: a resync runs 7m–17m; c+d at 9m: one queued;
+		// e+f at 11m: that one still waits.
+		{name: "paused: overflow resyncs, one queued at a time", wantReasons: []string{ReasonOverflow, ReasonOverflow}},
+	}
+	for _, tc := range tests {
+		s.Run(tc.name, func() {
+			state := ruleState("events", func(c *RuleConfig) { c.FailureThreshold = 1 })
+			if tc.breakerOpen {
+				s.mockPoll(failingPolls("F", errUnauthorized))
+			} else {
+				s.mockPoll(okPoll).Maybe()
+				state.Paused = true
+			}
+			s.mockResync(resyncTaking(10*time.Minute, "after-resync"))
+			s.mockApply(nil).Maybe()
+			s.signalAt(5*time.Minute, batch("a")...)
+			kept := s.statusAt(6 * time.Minute)
+			s.signalAt(7*time.Minute, batch("b")...)
+			s.signalAt(8*time.Minute, batch("c")...)
+			s.signalAt(9*time.Minute, batch("d")...)
+			s.signalAt(10*time.Minute, batch("e")...)
+			s.signalAt(11*time.Minute, batch("f")...)
+			over := s.statusAt(12 * time.Minute)
+			s.runToDelete(state, 45*time.Minute)
+
+			s.Equal(1000, kept.PendingChanges, "one batch fits")
+			s.Equal(0, over.PendingChanges, "past the bound, dropped")
+			s.Equal(6000, over.ChangesOverflowed)
+			var reasons []string
+			for _, r := range s.rec.allResyncs() {
+				reasons = append(reasons, r.In.Reason)
+			}
+			s.Equal(tc.wantReasons, reasons)
+			for _, a := range s.rec.allApplies() {
+				s.Empty(a.Events, "dropped changes are never applied one by one")
+			}
+		})
+	}
 }

@@ -42,8 +42,13 @@ type RuleState struct {
 	ManagedGroups int              `json:"managedGroups"`
 
 	// Pending are real-time changes received and not yet applied, in order.
-	Pending    []reconcile.Event `json:"pending,omitempty"`
-	PendingDue time.Time         `json:"pendingDue,omitzero"`
+	Pending []reconcile.Event `json:"pending,omitempty"`
+	// PendingBytes is Pending's encoded size (see maxPendingBytes).
+	PendingBytes int `json:"pendingBytes,omitempty"`
+	// ChangesOverflowed counts real-time changes dropped because more
+	// arrived than the rule can keep; a full resync found them again.
+	ChangesOverflowed int       `json:"changesOverflowed,omitempty"`
+	PendingDue        time.Time `json:"pendingDue,omitzero"`
 
 	// Retrying holds the objects that failed in a poll or a real-time
 	// change, to be applied again (rule_retry.go); FailedForGood those
@@ -77,7 +82,7 @@ type SyncRequest struct {
 	DryRun bool   `json:"dryRun,omitempty"`
 	// AllowMassDeprovision lifts the deprovisioning guard for this run.
 	AllowMassDeprovision bool `json:"allowMassDeprovision,omitempty"`
-	// Reason is "manual", "initial", "breaker" or "source".
+	// Reason is why the resync runs: one of the Reason constants.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -189,6 +194,8 @@ type RuleStatus struct {
 	BreakerOpenUntil    time.Time     `json:"breakerOpenUntil,omitzero"`
 	LastError           string        `json:"lastError,omitempty"`
 	PendingChanges      int           `json:"pendingChanges"`
+	// ChangesOverflowed: see RuleState.
+	ChangesOverflowed int `json:"changesOverflowed,omitempty"`
 	// Retrying and FailedForGood: see RuleState (at most 20 of the
 	// retried ones are shown; RetryingCount says how many there are).
 	RetryingCount int          `json:"retryingCount,omitempty"`

@@ -44,6 +44,7 @@ func (r *rule) status() RuleStatus {
 		BreakerOpenUntil:    r.state.BreakerOpenUntil,
 		LastError:           r.state.LastError,
 		PendingChanges:      len(r.state.Pending),
+		ChangesOverflowed:   r.state.ChangesOverflowed,
 		RetryingCount:       len(r.state.Retrying),
 		Retrying:            r.state.Retrying[:min(len(r.state.Retrying), 20)],
 		FailedForGood:       r.state.FailedForGood,
@@ -106,6 +107,9 @@ func statusMarkdown(st RuleStatus) string {
 	}
 	if st.PendingChanges > 0 {
 		b.WriteString(fmt.Sprintf(" · %d changes pending", st.PendingChanges))
+	}
+	if st.ChangesOverflowed > 0 {
+		b.WriteString(fmt.Sprintf(" · %d real-time changes overflowed into full resyncs", st.ChangesOverflowed))
 	}
 	if h := st.Hold; h != nil {
 		b.WriteString(fmt.Sprintf(" · **deprovisions held for approval**: %s (`starter rule approve|reject %s`)", holdSummary(h), st.Name))

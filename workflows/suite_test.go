@@ -29,7 +29,7 @@ var t0 = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 // same methods through a nil *activities.Activities.
 var acts = &activities.Activities{}
 
-// ruleSuite runs ProvisioningRuleWorkflow in the test environment with
+// ruleSuite runs RuleWorkflow in the test environment with
 // mocked activities and a mocked FullResyncWorkflow child, and records what
 // the workflow did, with the (skipped) time at which it did it.
 type ruleSuite struct {
@@ -57,7 +57,7 @@ func (s *ruleSuite) newEnv(realResync bool) {
 	// A rule runs until deleted or continued as new: a test whose rule does
 	// neither fails here instead of skipping time for ever.
 	s.env.SetWorkflowRunTimeout(48 * time.Hour)
-	s.env.RegisterWorkflow(ProvisioningRuleWorkflow)
+	s.env.RegisterWorkflow(RuleWorkflow)
 	registerUnexpected(s.env, s)
 	if realResync {
 		s.env.RegisterWorkflow(FullResyncWorkflow)
@@ -400,7 +400,7 @@ func decodeInto(v any, out any) error {
 
 // run executes the rule workflow until it returns.
 func (s *ruleSuite) run(state RuleState) {
-	s.env.ExecuteWorkflow(ProvisioningRuleWorkflow, state)
+	s.env.ExecuteWorkflow(RuleWorkflow, state)
 	s.Require().True(s.env.IsWorkflowCompleted(), "the workflow did not complete")
 }
 

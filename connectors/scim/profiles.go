@@ -1,10 +1,14 @@
 package scim
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/idsync/idsync/connectors"
@@ -22,6 +26,10 @@ type Profile struct {
 	Doc string
 	// DefaultBaseURL builds the base URL when the connection gives none.
 	DefaultBaseURL func(c *Config) (string, error)
+	// Settings are the keys of the vendor's own settings, beyond the
+	// generic ones (github-emu: enterprise): strings in the connection's
+	// settings object, read with Config.Vendor. No other type takes them.
+	Settings []string
 	// Configure fills the vendor's settings (auth, token endpoint) and
 	// returns what is wrong with the connection's.
 	Configure func(c *Config) []error
@@ -104,8 +112,9 @@ var Profiles = map[string]*Profile{
 		DeleteDeactivates: true,
 	},
 	"zoom": {
-		Type:    "zoom",
-		Summary: "Zoom's SCIM API, with a Server-to-Server OAuth app",
+		Type:     "zoom",
+		Settings: []string{"accountId"},
+		Summary:  "Zoom's SCIM API, with a Server-to-Server OAuth app",
 		Flags: []connectors.Flag{{Name: "account-id", Key: "accountId", Help: "the Server-to-Server OAuth app's account id"},
 			flagClientID, flagClientSecret, flagBaseURLProxy, flagDeprovision},
 		Examples: []string{"starter connection create meet --type zoom --account-id ACCOUNT --client-id CLIENT --client-secret env:ZOOM_SECRET"},
@@ -119,17 +128,19 @@ var Profiles = map[string]*Profile{
 		Limit: httpx.Limit{Requests: 600, Per: time.Minute, Burst: 10},
 	},
 	"github-emu": {
-		Type:    "github-emu",
-		Summary: "GitHub Enterprise Managed Users, with a personal access token (scope scim:enterprise)",
+		Type:     "github-emu",
+		Settings: []string{"enterprise"},
+		Summary:  "GitHub Enterprise Managed Users, with a personal access token (scope scim:enterprise)",
 		Flags: []connectors.Flag{{Name: "enterprise", Key: "enterprise", Help: "the enterprise's slug"},
 			flagToken, flagBaseURLProxy, flagDeprovision},
 		Examples: []string{"starter connection create gh --type github-emu --enterprise octo --token env:GITHUB_SCIM_TOKEN"},
 		Doc:      "docs.github.com enterprise-admin SCIM for Enterprise Managed Users",
 		DefaultBaseURL: func(c *Config) (string, error) {
-			if c.Enterprise == "" {
+			enterprise := c.Vendor("enterprise")
+			if enterprise == "" {
 				return "", errors.New("enterprise is required (the enterprise's slug)")
 			}
-			return "https://api.github.com/scim/v2/enterprises/" + url.PathEscape(c.Enterprise), nil
+			return "https://api.github.com/scim/v2/enterprises/" + url.PathEscape(enterprise), nil
 		},
 		RequireExternalID: true,
 		// GitHub's guidance: under 1,000 users assigned an hour.
@@ -161,7 +172,8 @@ const zoomTokenURL = "https://zoom.us/oauth/token"
 // grant with the account id, client id and secret sent in the header.
 func configureZoom(c *Config) []error {
 	var errs []error
-	if c.AccountID == "" {
+	account := c.Vendor("accountId")
+	if account == "" {
 		errs = append(errs, errors.New("accountId is required (the Server-to-Server OAuth app's account id)"))
 	}
 	if c.Auth != "" && c.Auth != AuthOAuth2 {
@@ -178,7 +190,7 @@ func configureZoom(c *Config) []error {
 		c.TokenParams = map[string]string{}
 	}
 	c.TokenParams["grant_type"] = "account_credentials"
-	c.TokenParams["account_id"] = c.AccountID
+	c.TokenParams["account_id"] = account
 	return errs
 }
 
@@ -190,12 +202,6 @@ func (c *Config) applyProfile() []error {
 		return nil
 	}
 	var errs []error
-	if p.Type != "github-emu" && c.Enterprise != "" {
-		errs = append(errs, fmt.Errorf("enterprise is a github-emu setting, not %s", p.Type))
-	}
-	if p.Type != "zoom" && c.AccountID != "" {
-		errs = append(errs, fmt.Errorf("accountId is a zoom setting, not %s", p.Type))
-	}
 	if p.Configure != nil {
 		errs = append(errs, p.Configure(c)...)
 	}
@@ -232,4 +238,58 @@ func (c *scimConnector) requireExternalID(what, externalID string) error {
 // waits for Retry-Afters up to maxWait inside the request.
 func budgeted(base http.RoundTripper, b *httpx.Budget, maxWait time.Duration) http.RoundTripper {
 	return &httpx.Transport{Base: base, Budget: b, MaxWait: maxWait}
+}
+
+// Vendor is the value of one of the profile's own settings.
+func (c *Config) Vendor(key string) string { return c.vendor[key] }
+
+// UnmarshalJSON decodes the generic settings strictly, as the registry
+// does, and the profile's own settings (Profile.Settings) beside them; a
+// key of another profile's is refused by name.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	var own []string
+	if c.profile != nil {
+		own = c.profile.Settings
+	}
+	for _, name := range slices.Sorted(maps.Keys(Profiles)) {
+		for _, key := range Profiles[name].Settings {
+			raw, ok := all[key]
+			if !ok {
+				continue
+			}
+			if !slices.Contains(own, key) {
+				return fmt.Errorf("%s is a %s setting, not %s", key, name, c.typeName())
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("%s: want a string", key)
+			}
+			if c.vendor == nil {
+				c.vendor = map[string]string{}
+			}
+			c.vendor[key] = v
+			delete(all, key)
+		}
+	}
+	rest, err := json.Marshal(all)
+	if err != nil {
+		return err
+	}
+	// The generic fields, without this method.
+	type generic Config
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*generic)(c))
+}
+
+// typeName is the connection type of the config.
+func (c *Config) typeName() string {
+	if c.profile == nil {
+		return "scim"
+	}
+	return c.profile.Type
 }

@@ -165,12 +165,6 @@ type Config struct {
 	// next attribute.
 	MaxScan int `json:"maxScan,omitempty"`
 
-	// Enterprise is the GitHub enterprise's slug (github-emu only); the
-	// base URL is built from it.
-	Enterprise string `json:"enterprise,omitempty"`
-	// AccountID is the Zoom account of the Server-to-Server OAuth app
-	// (zoom only).
-	AccountID string `json:"accountId,omitempty"`
 	// RateLimit overrides the connection type's request budget, which
 	// every activity of a worker writing to this connection shares.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
@@ -180,6 +174,9 @@ type Config struct {
 	MaxRetryWait string `json:"maxRetryWait,omitempty"`
 
 	profile      *Profile // the vendor's, or nil for plain SCIM
+	// vendor holds the settings of the profile's own (Profile.Settings),
+	// by key.
+	vendor map[string]string
 	budget       httpx.Limit
 	maxRetryWait time.Duration
 }

@@ -191,7 +191,7 @@ func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Co
 					workflows.SASourceType.ValueSet(cfg.SourceType),
 					workflows.SATargetType.ValueSet(cfg.TargetType),
 				),
-			}, workflows.ProvisioningRuleWorkflow, workflows.RuleState{Config: cfg})
+			}, workflows.RuleWorkflow, workflows.RuleState{Config: cfg})
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
 				return fmt.Errorf("rule %q already exists", cfg.Name)

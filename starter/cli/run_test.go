@@ -58,10 +58,7 @@ func startEngine(t *testing.T) *engine {
 	})
 	e.startWorker = func() func() {
 		w := worker.New(c, workflows.TaskQueue, worker.Options{})
-		w.RegisterWorkflow(workflows.ConnectionWorkflow)
-		w.RegisterWorkflow(workflows.ConnectionTestWorkflow)
-		w.RegisterWorkflow(workflows.ProvisioningRuleWorkflow)
-		w.RegisterWorkflow(workflows.FullResyncWorkflow)
+		workflows.Register(w)
 		w.RegisterActivity(&activities.Activities{
 			Connections: workflows.Client{Temporal: c},
 			Registry:    all.Registry(),
