@@ -7,14 +7,17 @@ import (
 
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/ldap"
+	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/connectors/scim"
 )
 
-// Registry maps each connection type to its connector's Type: ldap, and
-// the SCIM-based targets (scim, slack, zoom, github-emu, aquera).
+// Registry maps each connection type to its connector's Type: ldap,
+// memory (tests and demos), and the SCIM-based targets (scim, slack,
+// zoom, github-emu, aquera).
 func Registry() connectors.Registry {
 	r := connectors.Registry{
-		"ldap": ldap.Type,
+		"ldap":   ldap.Type,
+		"memory": memory.Type,
 	}
 	maps.Copy(r, scim.Types())
 	return r
