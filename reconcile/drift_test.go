@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/idsync/idsync/connectors"
-	"github.com/idsync/idsync/internal/peers"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -17,19 +16,21 @@ import (
 func TestDriftRepair(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if err := e.scim.SetKnobs(ctx, peers.SCIMKnobs{KeepMembersOfDeleted: true}); err != nil {
-		t.Fatal(err)
-	}
 	users := e.addUsers(t, "d", 4)
 	team := e.addGroup(t, "team", users...)
 	s := e.syncer(reconcile.Options{Owner: "hr"})
 	fullSync(t, s)
+	tg := e.targetGroup(t, reconcile.OwnedExternalID("hr", team.ID))
 	gone := e.targetUser(t, reconcile.OwnedExternalID("hr", users[0].ID)).ID
 	if err := e.tgt.(connectors.ModeDeprovisioner).DeprovisionUserAs(ctx, gone, connectors.DeprovisionDelete); err != nil {
 		t.Fatal(err)
 	}
+	// The memory store takes a deleted user out of its groups; this
+	// service does not: the group keeps its members as they were (PutGroup
+	// keeps the group's externalId).
+	e.target.PutGroup(connectors.Group{ExternalID: tg.ID, DisplayName: tg.DisplayName, Members: tg.MemberIDs})
 	if !slices.Contains(e.targetGroup(t, reconcile.OwnedExternalID("hr", team.ID)).MemberIDs, gone) {
-		t.Fatal("the knob did not keep the deleted user in its group")
+		t.Fatal("the group did not keep the deleted user")
 	}
 
 	res, groups := fullSync(t, s)

@@ -19,9 +19,7 @@ func TestHoldRefused(t *testing.T) {
 			users := e.addUsers(t, "h", 15)
 			s := e.syncer(reconcile.Options{Owner: "hr", Decisions: reconcile.Decisions{HoldRefused: true}})
 			fullSync(t, s)
-			for _, u := range users[:12] {
-				e.delete(t, u.DN)
-			}
+			e.delete(t, users[:12]...)
 			late := e.addUser(t, "late")
 			team := e.addGroup(t, "team", late)
 
@@ -33,7 +31,7 @@ func TestHoldRefused(t *testing.T) {
 			}
 			for _, u := range users[:12] {
 				if !e.targetUser(t, reconcile.OwnedExternalID("hr", u.ID)).Active {
-					t.Fatalf("%s was deprovisioned while held", u.DN)
+					t.Fatalf("%s was deprovisioned while held", u.ID)
 				}
 			}
 			e.targetGroup(t, reconcile.OwnedExternalID("hr", team.ID))

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/reconcile"
 )
 
-// TestApplyChangeSet applies what the LDAP connector's Changes reports
-// after adds, modifies and deletes. The target then is what a full resync
+// TestApplyChangeSet applies what the source's Changes reports after
+// adds, modifies and deletes. The target then is what a full resync
 // makes it: a full resync right after finds nothing to do.
 func TestApplyChangeSet(t *testing.T) {
 	e := newEnv(t)
@@ -40,16 +43,19 @@ func TestApplyChangeSet(t *testing.T) {
 	}
 
 	// Add erin to eng, change bob, delete dan. Deleting dan takes him out
-	// of ops through refint without changing ops: the change set holds his
-	// id alone, and he must leave ops in the target all the same.
-	erin := e.addUser(t, "erin", "mail: erin@example.org")
-	e.modify(t, "dn: "+eng.DN+"\nchangetype: modify\nadd: member\nmember: "+erin.DN+"\n")
-	e.modify(t, "dn: "+bob.DN+"\nchangetype: modify\nreplace: title\ntitle: Lead\n")
-	e.delete(t, dan.DN)
+	// of ops. The memory store reports ops as changed for it; LDAP's
+	// refint does not change ops, and its change set holds dan's id alone.
+	// Dropping ops keeps that case: dan must leave ops in the target all
+	// the same.
+	erin := e.addUser(t, "erin", "email: erin@example.org")
+	e.addMembers(t, eng, erin)
+	e.modifyUser(t, bob, "title: Lead")
+	e.delete(t, dan)
 	cs := changes(t)
 	if !slices.Contains(cs.DeletedIDs, dan.ID) {
 		t.Fatalf("Changes: DeletedIDs %q lack dan %s", cs.DeletedIDs, dan.ID)
 	}
+	cs.Groups = slices.DeleteFunc(cs.Groups, func(g connectors.Group) bool { return g.ExternalID == ops.ID })
 	// An id the target never had (a deleted entry out of scope) is ignored.
 	cs.DeletedIDs = append(cs.DeletedIDs, "00000000-0000-4000-8000-00000000dead")
 
@@ -89,7 +95,7 @@ func TestApplyChangeSet(t *testing.T) {
 	}
 
 	// A group deleted at the source: its id comes alone, kind unknown.
-	e.delete(t, ops.DN)
+	e.delete(t, ops)
 	res, err = s.ApplyChangeSet(ctx, changes(t))
 	if err != nil {
 		t.Fatalf("ApplyChangeSet: %v", err)
@@ -113,7 +119,7 @@ func TestApplyEvents(t *testing.T) {
 	ops := e.addGroup(t, "ops", carol)
 	s := e.syncer(reconcile.Options{})
 	fullSync(t, s)
-	dan := e.addUser(t, "dan", "mail: dan@example.org") // in the source, not yet in the target
+	dan := e.addUser(t, "dan", "email: dan@example.org") // in the source, not yet in the target
 	handID := e.createTargetUser(t, connectors.User{UserName: "hand", Active: true})
 	ctx := context.Background()
 
@@ -174,7 +180,7 @@ func TestApplyEvents(t *testing.T) {
 		},
 		{
 			name:   "user upsert of a user the source no longer has",
-			before: func(t *testing.T) { e.delete(t, bob.DN) },
+			before: func(t *testing.T) { e.delete(t, bob) },
 			events: []reconcile.Event{upsertUser(bob.ID, nil)},
 			users:  reconcile.Counts{Deprovisioned: 1},
 			check: func(t *testing.T) {
@@ -185,7 +191,7 @@ func TestApplyEvents(t *testing.T) {
 		},
 		{
 			name:   "user delete: disabled, and out of its groups",
-			before: func(t *testing.T) { e.delete(t, ada.DN) },
+			before: func(t *testing.T) { e.delete(t, ada) },
 			events: []reconcile.Event{{Kind: reconcile.KindUser, Op: reconcile.OpDelete, ID: ada.ID}},
 			users:  reconcile.Counts{Deprovisioned: 1},
 			groups: reconcile.Counts{Updated: 1},
@@ -221,10 +227,8 @@ func TestApplyEvents(t *testing.T) {
 			check:  func(t *testing.T) { checkGroup(t, "hr-team", "Team B", append(e.members(t, dan.ID), handID)...) },
 		},
 		{
-			name: "group upsert without attributes reads the source",
-			before: func(t *testing.T) {
-				e.modify(t, "dn: "+eng.DN+"\nchangetype: modify\nadd: member\nmember: "+dan.DN+"\n")
-			},
+			name:   "group upsert without attributes reads the source",
+			before: func(t *testing.T) { e.addMembers(t, eng, dan) },
 			events: []reconcile.Event{upsertGroup(eng.ID, nil, false)},
 			groups: reconcile.Counts{Updated: 1},
 			check:  func(t *testing.T) { checkGroup(t, eng.ID, "eng", e.members(t, carol.ID, dan.ID)...) },
@@ -301,11 +305,116 @@ func TestApplyEvents(t *testing.T) {
 	}
 }
 
+// knowingTarget is the target with the id cache the SCIM connector keeps
+// (connectors.KnownUsers): it remembers the target ids of the managed
+// users it listed, created or found.
+type knowingTarget struct {
+	fullTarget
+	mu  sync.Mutex
+	ids map[string]string // ExternalID → target id
+}
+
+func (k *knowingTarget) know(ext, id string) {
+	if ext == "" || id == "" {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ids == nil {
+		k.ids = map[string]string{}
+	}
+	k.ids[ext] = id
+}
+
+func (k *knowingTarget) KnownUserID(ext string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id, ok := k.ids[ext]
+	return id, ok
+}
+
+func (k *knowingTarget) ListUsers(ctx context.Context, fn func(connectors.TargetUser) error) error {
+	return k.fullTarget.ListUsers(ctx, func(tu connectors.TargetUser) error {
+		k.know(tu.ExternalID, tu.ID)
+		return fn(tu)
+	})
+}
+
+func (k *knowingTarget) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
+	found, err := k.fullTarget.LookupUsers(ctx, attr, value)
+	for _, tu := range found {
+		k.know(tu.ExternalID, tu.ID)
+	}
+	return found, err
+}
+
+func (k *knowingTarget) CreateUser(ctx context.Context, u connectors.User) (string, error) {
+	id, err := k.fullTarget.CreateUser(ctx, u)
+	if err == nil {
+		k.know(u.ExternalID, id)
+	}
+	return id, err
+}
+
+// TestGroupMembersFromKnownIDs: a group change names its members by source
+// id; a connector that created or listed those users knows their target
+// ids (connectors.KnownUsers), so the change costs no lookup per member.
+// A connector without such a cache looks them up. (The SCIM connector's
+// own cache is tested in reconcile/peertest.)
+func TestGroupMembersFromKnownIDs(t *testing.T) {
+	e := newEnv(t)
+	users := e.addUsers(t, "m", 12)
+	eng := e.addGroup(t, "eng", users[:6]...)
+	s := &reconcile.Syncer{Source: e.src, Target: &knowingTarget{fullTarget: e.tgt}}
+	fullSync(t, s)
+	ctx := context.Background()
+	cursor, err := e.src.Cursor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addMembers(t, eng, users[6:]...)
+	cs, err := e.src.Changes(ctx, cursor)
+	if err != nil || cs.ResyncRequired || len(cs.Groups) != 1 {
+		t.Fatalf("Changes: %+v, %v", cs, err)
+	}
+	lookups := func() int {
+		c := e.target.Calls()
+		return c["LookupUsers"] + c["GetUserByID"] + c["ListUsers"]
+	}
+	for _, tt := range []struct {
+		name    string
+		syncer  *reconcile.Syncer
+		atLeast int // user lookups
+		atMost  int
+	}{
+		{name: "connector that knows the ids", syncer: s, atMost: 0},
+		{name: "connector without a cache", syncer: e.syncer(reconcile.Options{}), atLeast: len(users) / 2, atMost: 1 << 30},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.resetStats(t)
+			res, err := tt.syncer.ApplyChangeSet(ctx, cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNoFailures(t, "groups", res)
+			if n := lookups(); n < tt.atLeast || n > tt.atMost {
+				t.Errorf("%d user lookups, want %d to %d", n, tt.atLeast, tt.atMost)
+			}
+			if got, want := sorted(e.targetGroup(t, eng.ID).MemberIDs), e.members(t, ids(users)...); !slices.Equal(got, want) {
+				t.Errorf("members %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 // TestConcurrentAdoption: two user events in one batch match the same
 // unmanaged target account by email. They are applied at once, yet only
 // one adopts it; the other gets an account of its own.
 func TestConcurrentAdoption(t *testing.T) {
 	e := newEnv(t)
+	// Each call takes a while, as over a network, so that the two events
+	// are in flight together.
+	e.target.SetKnobs(memory.Knobs{Latency: memory.Duration(time.Millisecond), LatencyMax: memory.Duration(5 * time.Millisecond)})
 	ctx := context.Background()
 	for i := range 5 {
 		mail := fmt.Sprintf("shared%d@example.org", i)

@@ -3,14 +3,10 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/connectors"
-	"github.com/idsync/idsync/connectors/scim"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -26,7 +22,7 @@ func TestDeprovisionNone(t *testing.T) {
 	users, _ := fullSync(t, s)
 	checkCounts(t, "first sync", users.Users, reconcile.Counts{Created: 3})
 
-	e.delete(t, bob.DN)
+	e.delete(t, bob)
 	users, _ = fullSync(t, s)
 	checkCounts(t, "bob gone (full)", users.Users, reconcile.Counts{Unchanged: 2, Kept: 1})
 	if !e.targetUser(t, bob.ID).Active {
@@ -47,7 +43,7 @@ func TestDeprovisionNone(t *testing.T) {
 }
 
 // vanishingTarget deletes a user in the target right before idsync updates
-// it, as an administrator of the target would, with a plain SCIM DELETE.
+// it, as an administrator of the target would, behind the connector.
 type vanishingTarget struct {
 	fullTarget
 	e      *env
@@ -57,18 +53,8 @@ type vanishingTarget struct {
 func (v *vanishingTarget) UpdateUser(ctx context.Context, id string, u connectors.User) error {
 	if id == v.vanish {
 		v.vanish = ""
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, v.e.scim.URL+"/Users/"+id, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+v.e.scim.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("vanish: %w", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("vanish: %s", resp.Status)
+		if !v.e.target.DeleteUser(id) {
+			return fmt.Errorf("vanish: no target user %s", id)
 		}
 	}
 	return v.fullTarget.UpdateUser(ctx, id, u)
@@ -93,7 +79,7 @@ func TestUpdateOfMissingUser(t *testing.T) {
 			base := e.syncer(reconcile.Options{})
 			fullSync(t, base)
 			before := e.targetUser(t, ada.ID)
-			e.modify(t, fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: title\ntitle: Countess\n", ada.DN))
+			e.modifyUser(t, ada, "title: Countess")
 
 			vt := &vanishingTarget{fullTarget: e.tgt, e: e, vanish: before.ID}
 			s := &reconcile.Syncer{Source: e.src, Target: vt, Opts: reconcile.Options{Policy: reconcile.Policy{OnMissing: tt.onMissing}}}
@@ -132,22 +118,12 @@ func TestDeprovisionModeOverride(t *testing.T) {
 			e := newEnv(t)
 			e.addUser(t, "ada")
 			bob := e.addUser(t, "bob")
-			path := filepath.Join(t.TempDir(), "token")
-			if err := os.WriteFile(path, []byte(e.scim.Token), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg := &scim.Config{BaseURL: e.scim.URL, Token: "file:" + path, Deprovision: tt.connection}
-			conn, err := cfg.Open(context.Background(), testLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = conn.Close() }()
-			e.tgt = conn.(fullTarget)
+			e.tgt = e.openTarget(t, map[string]any{"deprovision": tt.connection})
 			s := e.syncer(reconcile.Options{Policy: reconcile.Policy{Deprovision: tt.rule}})
 			fullSync(t, s)
 			bobID := e.targetUser(t, bob.ID).ID
 
-			e.delete(t, bob.DN)
+			e.delete(t, bob)
 			users, _ := fullSync(t, s)
 			checkCounts(t, "bob gone", users.Users, reconcile.Counts{Deprovisioned: 1, Unchanged: 1})
 			still := false

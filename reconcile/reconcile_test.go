@@ -11,16 +11,16 @@ import (
 	"github.com/idsync/idsync/reconcile"
 )
 
-// TestFullResync syncs a directory into an empty target: users (more than
+// TestFullResync syncs a source into an empty target: users (more than
 // a page on both sides), groups and memberships are created as the source
 // has them. A second full resync changes nothing, and sends no write.
 func TestFullResync(t *testing.T) {
 	e := newEnv(t)
-	ada := e.addUser(t, "ada", "givenName: Ada", "displayName: Ada Lovelace", "mail: ada@example.org",
-		"title: Analyst", "departmentNumber: Engines", "employeeNumber: 1815", "telephoneNumber: +44 20 7946 0000")
-	bob := e.addUser(t, "bob", "mail: Bob@Example.org")
+	ada := e.addUser(t, "ada", "givenName: Ada", "displayName: Ada Lovelace", "email: ada@example.org",
+		"title: Analyst", "department: Engines", "employeeNumber: 1815", "phoneNumber: +44 20 7946 0000")
+	bob := e.addUser(t, "bob", "email: Bob@Example.org")
 	carol := e.addUser(t, "carol")
-	many := e.addUsers(t, "u", 22) // 25 users: two SCIM pages, four LDAP pages
+	many := e.addUsers(t, "u", 22) // 25 users: two target pages, four source pages
 	everyone := append([]entry{ada, bob, carol}, many...)
 	groups := []struct {
 		name    string
@@ -117,7 +117,7 @@ func TestLetterCaseChange(t *testing.T) {
 			}
 
 			for i, u := range users {
-				e.modify(t, fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: uid\nuid: U%02d\n", u.DN, i))
+				e.modifyUser(t, u, fmt.Sprintf("userName: U%02d", i))
 			}
 			var res reconcile.Result
 			if mode == "full" {
@@ -157,7 +157,7 @@ func TestLetterCaseChange(t *testing.T) {
 }
 
 // TestDryRun computes every kind of change without writing any: the
-// target is the same afterwards, the SCIM server saw no write, and the
+// target is the same afterwards, it received no write call, and the
 // counts are those a real run then reports.
 func TestDryRun(t *testing.T) {
 	e := newEnv(t)
@@ -172,12 +172,12 @@ func TestDryRun(t *testing.T) {
 
 	// Pending: update bob, deprovision carol (and drop her from ops),
 	// create erin, adopt frank, rename eng, delete old, create new.
-	e.modify(t, "dn: "+bob.DN+"\nchangetype: modify\nreplace: title\ntitle: Lead\n")
-	e.delete(t, carol.DN, old.DN)
+	e.modifyUser(t, bob, "title: Lead")
+	e.delete(t, carol, old)
 	e.addUser(t, "erin")
 	e.addUser(t, "frank")
 	frankID := e.createTargetUser(t, connectors.User{UserName: "FRANK", Active: true})
-	e.modify(t, "dn: "+eng.DN+"\nchangetype: modrdn\nnewrdn: cn=engineering\ndeleteoldrdn: 1\n")
+	e.renameGroup(t, eng, "engineering")
 	e.addGroup(t, "new", ada)
 
 	wantUsers := reconcile.Counts{Created: 1, Updated: 1, Adopted: 1, Deprovisioned: 1, Unchanged: 2}

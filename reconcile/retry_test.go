@@ -11,7 +11,7 @@ import (
 	"github.com/idsync/idsync/reconcile"
 )
 
-// refusingTarget is the real target refusing the creates of the userNames
+// refusingTarget is the target refusing the creates of the userNames
 // it is told to, as a target that rejects some data for a while does.
 type refusingTarget struct {
 	fullTarget
