@@ -107,6 +107,77 @@ func TestApplyChangeSet(t *testing.T) {
 	}
 }
 
+// TestDeletedUserLeavesGroups: a user deleted at the source leaves the
+// rule's target groups although no group change says so (see
+// TestApplyChangeSet), and a group idsync does not manage keeps it. The
+// groups are found by asking the target for the user's groups, which costs
+// what the users who left cost; a target that cannot say is listed.
+func TestDeletedUserLeavesGroups(t *testing.T) {
+	tests := []struct {
+		name  string
+		knobs memory.Knobs
+		// listed: the target's groups are listed to find them.
+		listed bool
+	}{
+		{name: "the target says a user's groups"},
+		{name: "the target refuses members lookups", knobs: memory.Knobs{RefuseLookup: []string{"group:members"}}, listed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			ada := e.addUser(t, "ada")
+			dan := e.addUser(t, "dan")
+			ops := e.addGroup(t, "ops", ada, dan)
+			eng := e.addGroup(t, "eng", dan)
+			s := e.syncer(reconcile.Options{})
+			fullSync(t, s)
+			danID := e.targetUser(t, dan.ID).ID
+			hand, err := e.tgt.CreateGroup(ctx, connectors.Group{DisplayName: "Hand-made"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.tgt.AddMembers(ctx, hand, []string{danID}); err != nil {
+				t.Fatal(err)
+			}
+			cursor, err := e.src.Cursor(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.delete(t, dan)
+			cs, err := e.src.Changes(ctx, cursor)
+			if err != nil || cs.ResyncRequired {
+				t.Fatalf("Changes: %+v, %v", cs, err)
+			}
+			cs.Groups = nil // as LDAP's refint: dan's id alone
+
+			e.target.SetKnobs(tt.knobs)
+			e.resetStats(t)
+			res, err := s.ApplyChangeSet(ctx, cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCounts(t, "users", res.Users, reconcile.Counts{Deprovisioned: 1})
+			checkCounts(t, "groups", res.Groups, reconcile.Counts{Updated: 2})
+			checkNoFailures(t, "change set", res)
+			if got, want := sorted(e.targetGroup(t, ops.ID).MemberIDs), e.members(t, ada.ID); !slices.Equal(got, want) {
+				t.Errorf("ops members = %v, want %v", got, want)
+			}
+			if got := e.targetGroup(t, eng.ID).MemberIDs; len(got) != 0 {
+				t.Errorf("eng members = %v, want none", got)
+			}
+			for _, tg := range e.targetGroups(t) {
+				if tg.ID == hand && !slices.Equal(tg.MemberIDs, []string{danID}) {
+					t.Errorf("the hand-made group's members = %v, want dan kept", tg.MemberIDs)
+				}
+			}
+			if listed := e.target.Calls()["ListGroups"] > 0; listed != tt.listed {
+				t.Errorf("target groups listed: %v, want %v", listed, tt.listed)
+			}
+		})
+	}
+}
+
 // TestApplyEvents applies change events one batch at a time, as a change
 // webhook delivers them; each row builds on the target the rows before it
 // left.

@@ -2,12 +2,15 @@ package reconcile_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -102,5 +105,68 @@ func TestFailedChangeRetried(t *testing.T) {
 	checkCounts(t, "conflict", res.Users, reconcile.Counts{Conflicts: 1})
 	if len(res.Retry) != 0 {
 		t.Errorf("a conflict is to be retried: %+v", res.Retry)
+	}
+}
+
+// TestTargetFailures: a failure the target answers is taken by whether
+// retrying can cure it. A transient one (a 5xx, a 429 with the wait the
+// caller must honour) fails the whole run, so that the run is retried and
+// no change is lost; a rejection of the object itself (a 400) fails that
+// object alone, which is returned to be retried later, and the run goes on.
+func TestTargetFailures(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		// transient: the run fails; wantRetryAfter is the wait it asks.
+		transient      bool
+		wantRetryAfter time.Duration
+	}{
+		{name: "503", err: memory.ErrUnavailable, transient: true},
+		{name: "429", err: memory.RateLimited(3 * time.Second), transient: true, wantRetryAfter: 3 * time.Second},
+		{name: "400", err: memory.Rejected()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			users := e.addUsers(t, "f", 2)
+			var events []reconcile.Event
+			for _, u := range users {
+				events = append(events, reconcile.Event{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: u.ID})
+			}
+			s := e.syncer(reconcile.Options{})
+			// The first call the target gets (a lookup of one of the two
+			// users, applied at once) fails.
+			e.target.FailNext(1, tt.err)
+			res, err := s.ApplyEvents(ctx, events)
+
+			var rl *connectors.RateLimitError
+			switch {
+			case tt.transient && err == nil:
+				t.Fatalf("ApplyEvents: %+v, want the run to fail", res)
+			case tt.transient && tt.wantRetryAfter > 0 && (!errors.As(err, &rl) || rl.RetryAfter != tt.wantRetryAfter):
+				t.Errorf("ApplyEvents: %v, want a *RateLimitError asking to wait %s", err, tt.wantRetryAfter)
+			case !tt.transient && err != nil:
+				t.Fatalf("ApplyEvents: %v, want the object to fail alone", err)
+			case !tt.transient:
+				checkCounts(t, "users", res.Users, reconcile.Counts{Created: 1, Failed: 1})
+				if len(res.Retry) != 1 || !strings.Contains(res.Retry[0].Error, "400") {
+					t.Errorf("retry = %+v, want the failed user, with the 400", res.Retry)
+				}
+				events = []reconcile.Event{res.Retry[0].Event}
+			}
+
+			// Applied again, as the retried run or the retry events are,
+			// every user is there, once.
+			if _, err := s.ApplyEvents(ctx, events); err != nil {
+				t.Fatalf("again: %v", err)
+			}
+			for _, u := range users {
+				e.targetUser(t, u.ID)
+			}
+			if n := len(e.targetUsers(t)); n != len(users) {
+				t.Errorf("target has %d users, want %d", n, len(users))
+			}
+		})
 	}
 }
