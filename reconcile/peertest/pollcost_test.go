@@ -12,7 +12,8 @@ import (
 // what changed, not to the size of the target. 2,000 users (scimmy pages
 // by 20, so one listing of the users alone is 100 requests), then 100
 // changes: users modified, added and deleted (members of groups, which
-// they must leave), and groups whose members shrank.
+// they must leave), and groups whose members shrank. Package reconcile
+// checks the same rule in the calls a memory target receives.
 func TestPollCostFollowsChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2,000 users")
