@@ -13,6 +13,7 @@ import (
 
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/memory"
+	"github.com/idsync/idsync/internal/reconciletest"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -340,15 +341,6 @@ func (e *env) members(t *testing.T, exts ...string) []string {
 	return out
 }
 
-func sorted(ids []string) []string {
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	if ids == nil {
-		ids = []string{}
-	}
-	return ids
-}
-
 // mark returns the target's position in its change log; written then
 // says which objects were written since, as a SCIM server's meta.version
 // would. (A disable of a user already disabled changes nothing and is not
@@ -408,53 +400,6 @@ func (e *env) writes(t *testing.T) map[string]int {
 
 // --- running the Syncer ---
 
-// fullSync runs the users and then the groups phase, as a full resync
-// does, and fails the test on an error.
-func fullSync(t *testing.T, s *reconcile.Syncer) (users, groups reconcile.Result) {
-	t.Helper()
-	users, err := s.SyncUsers(context.Background())
-	if err != nil {
-		t.Fatalf("SyncUsers: %v", err)
-	}
-	groups, err = s.SyncGroups(context.Background())
-	if err != nil {
-		t.Fatalf("SyncGroups: %v", err)
-	}
-	return users, groups
-}
-
-func checkCounts(t *testing.T, what string, got, want reconcile.Counts) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s counts = %+v, want %+v", what, got, want)
-	}
-}
-
-// checkNoFailures fails the test if a result reports failed objects.
-func checkNoFailures(t *testing.T, what string, r reconcile.Result) {
-	t.Helper()
-	if len(r.Failures) > 0 {
-		t.Errorf("%s failures: %q", what, r.Failures)
-	}
-}
-
-// fullTarget and fullSource are the connectors these tests use, with
-// every capability: a memory connection has groups and changes unless
-// its settings take them away. Wrappers that embed fullTarget show only
-// these; the target's optional lookups (UserReader, MemberOf) are then
-// out of sight, as for a connector without them.
-type (
-	fullTarget interface {
-		connectors.Target
-		connectors.GroupTarget
-	}
-	fullSource interface {
-		connectors.Source
-		connectors.GroupSource
-		connectors.Incremental
-	}
-)
-
 // scopedSource is a source whose scope (an LDAP filter, a base) leaves
 // out the users in rejects: they are neither listed nor read, and a
 // change that takes one out of scope reports its id as deleted, as a
@@ -497,3 +442,19 @@ func (s *scopedSource) Changes(ctx context.Context, cursor string) (connectors.C
 	cs.Users = in
 	return cs, nil
 }
+
+// Shared with the other test package of reconcile (internal/reconciletest).
+var (
+	fullSync        = reconciletest.FullSync
+	checkCounts     = reconciletest.CheckCounts
+	checkNoFailures = reconciletest.CheckNoFailures
+	sorted          = reconciletest.Sorted
+)
+
+// A wrapper that embeds fullTarget shows only its methods: the target's
+// optional lookups (UserReader, MemberOf) are then out of sight, as for a
+// connector without them.
+type (
+	fullTarget = reconciletest.FullTarget
+	fullSource = reconciletest.FullSource
+)

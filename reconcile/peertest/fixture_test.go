@@ -24,6 +24,7 @@ import (
 	"github.com/idsync/idsync/connectors/ldap"
 	"github.com/idsync/idsync/connectors/scim"
 	"github.com/idsync/idsync/internal/peers"
+	"github.com/idsync/idsync/internal/reconciletest"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -285,15 +286,6 @@ func (e *env) members(t *testing.T, exts ...string) []string {
 	return out
 }
 
-func sorted(ids []string) []string {
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	if ids == nil {
-		ids = []string{}
-	}
-	return ids
-}
-
 // resetStats zeroes the SCIM server's request counts.
 func (e *env) resetStats(t *testing.T) {
 	t.Helper()
@@ -304,46 +296,15 @@ func (e *env) resetStats(t *testing.T) {
 
 // --- running the Syncer ---
 
-// fullSync runs the users and then the groups phase, as a full resync
-// does, and fails the test on an error.
-func fullSync(t *testing.T, s *reconcile.Syncer) (users, groups reconcile.Result) {
-	t.Helper()
-	users, err := s.SyncUsers(context.Background())
-	if err != nil {
-		t.Fatalf("SyncUsers: %v", err)
-	}
-	groups, err = s.SyncGroups(context.Background())
-	if err != nil {
-		t.Fatalf("SyncGroups: %v", err)
-	}
-	return users, groups
-}
+// Shared with the other test package of reconcile (internal/reconciletest).
+var (
+	fullSync        = reconciletest.FullSync
+	checkCounts     = reconciletest.CheckCounts
+	checkNoFailures = reconciletest.CheckNoFailures
+	sorted          = reconciletest.Sorted
+)
 
-func checkCounts(t *testing.T, what string, got, want reconcile.Counts) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s counts = %+v, want %+v", what, got, want)
-	}
-}
-
-// checkNoFailures fails the test if a result reports failed objects.
-func checkNoFailures(t *testing.T, what string, r reconcile.Result) {
-	t.Helper()
-	if len(r.Failures) > 0 {
-		t.Errorf("%s failures: %q", what, r.Failures)
-	}
-}
-
-// fullTarget and fullSource are the connectors these tests use, with
-// every capability: the SCIM and LDAP connectors have groups and changes.
 type (
-	fullTarget interface {
-		connectors.Target
-		connectors.GroupTarget
-	}
-	fullSource interface {
-		connectors.Source
-		connectors.GroupSource
-		connectors.Incremental
-	}
+	fullTarget = reconciletest.FullTarget
+	fullSource = reconciletest.FullSource
 )
