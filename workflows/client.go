@@ -33,11 +33,28 @@ type Client struct {
 
 // query runs a query against a running workflow only.
 func (c Client) query(ctx context.Context, workflowID, query string, out any) error {
-	resp, err := c.Temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
-		WorkflowID:           workflowID,
-		QueryType:            query,
-		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
-	})
+	var (
+		resp *client.QueryWorkflowWithOptionsResponse
+		err  error
+	)
+	// A query sent while the worker that had the workflow cached stops
+	// (a restart) can come back cancelled by the server though the caller
+	// is not: ask again, a new worker answers from the history.
+	for attempt := 1; ; attempt++ {
+		resp, err = c.Temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+			WorkflowID:           workflowID,
+			QueryType:            query,
+			QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
+		})
+		var canceled *serviceerror.Canceled
+		if !errors.As(err, &canceled) || ctx.Err() != nil || attempt == maxQueryAttempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+		}
+	}
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):
@@ -49,6 +66,10 @@ func (c Client) query(ctx context.Context, workflowID, query string, out any) er
 	}
 	return resp.QueryResult.Get(out)
 }
+
+// maxQueryAttempts bounds the queries sent again after a server-side
+// cancellation.
+const maxQueryAttempts = 4
 
 // Connection reads a connection's settings.
 func (c Client) Connection(ctx context.Context, name string) (connectors.Connection, error) {
