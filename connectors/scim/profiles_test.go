@@ -91,7 +91,10 @@ func TestRequireExternalID(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer srv.Close()
-	c := openTarget(t, srv.URL, "t", func(c *Config) { c.profile = Profiles["github-emu"]; c.vendor = map[string]string{"enterprise": "octo"} })
+	c := openTarget(t, srv.URL, "t", func(c *Config) {
+		c.profile = Profiles["github-emu"]
+		c.vendor = map[string]string{"enterprise": "octo"}
+	})
 	_, err := c.CreateUser(t.Context(), connectors.User{UserName: "ada"})
 	if !errors.Is(err, connectors.ErrRejected) || !strings.Contains(err.Error(), "requires externalId") {
 		t.Errorf("CreateUser without externalId: %v", err)

@@ -173,10 +173,10 @@ type Config struct {
 	// "0s", fails the activity, which Temporal retries after that delay.
 	MaxRetryWait string `json:"maxRetryWait,omitempty"`
 
-	profile      *Profile // the vendor's, or nil for plain SCIM
+	profile *Profile // the vendor's, or nil for plain SCIM
 	// vendor holds the settings of the profile's own (Profile.Settings),
 	// by key.
-	vendor map[string]string
+	vendor       map[string]string
 	budget       httpx.Limit
 	maxRetryWait time.Duration
 }
