@@ -81,9 +81,6 @@ func (a *Activities) open(ctx context.Context, name string, logger *slog.Logger)
 }
 
 func (a *Activities) openConn(ctx context.Context, c connectors.Connection, logger *slog.Logger) (connectors.Connector, error) {
-	if _, err := a.Registry.Parse(c.Type, c.Settings); err != nil {
-		return nil, fmt.Errorf("%w: connection %q: %w", errInvalidConfig, c.Name, err)
-	}
 	ctx = httpx.WithBudgets(ctx, a.Budgets, c.Name)
 	return a.Registry.Open(ctx, c.Name, c.Type, c.Settings, logger)
 }

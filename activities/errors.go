@@ -18,15 +18,12 @@ const (
 	ErrTypeMassDeprovision = "MassDeprovisionGuard"
 )
 
-// errInvalidConfig marks settings that do not parse or validate.
-var errInvalidConfig = errors.New("invalid configuration")
-
 // openError classifies a failure to open a rule's connection: a missing
 // connection or invalid settings will not mend by retrying; a lookup that
 // timed out or a server that did not answer may.
 func openError(role string, err error) error {
 	err = fmt.Errorf("%s: %w", role, err)
-	if errors.Is(err, connectors.ErrNotFound) || errors.Is(err, errInvalidConfig) {
+	if errors.Is(err, connectors.ErrNotFound) || errors.Is(err, connectors.ErrInvalidConfig) {
 		return configError(err)
 	}
 	return classify(err)

@@ -83,6 +83,8 @@ func TestOpenErrors(t *testing.T) {
 		{name: "missing connection", conns: connections{}, wantFinal: true},
 		{name: "invalid settings", conns: connections{byName: map[string]connectors.Connection{
 			"corp": {Name: "corp", Type: "ldap", Settings: []byte(`{"url":"http://nope"}`)}}}, wantFinal: true},
+		{name: "unknown type", conns: connections{byName: map[string]connectors.Connection{
+			"corp": {Name: "corp", Type: "ldapp", Settings: []byte(`{}`)}}}, wantFinal: true},
 		{name: "lookup timed out", conns: connections{err: fmt.Errorf("connection %q: %w", "corp", context.DeadlineExceeded)}},
 	}
 	for _, tt := range tests {

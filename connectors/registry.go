@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -104,24 +105,34 @@ func (r Registry) Cadence(connType string) Cadence {
 	return r[connType].Cadence.WithDefaults()
 }
 
+// ErrInvalidConfig is matched (errors.Is) by every error of Parse, and of
+// Open when the settings are at fault: retrying will not mend them.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// invalid marks err as an ErrInvalidConfig, its message unchanged.
+type invalid struct{ err error }
+
+func (e invalid) Error() string   { return e.err.Error() }
+func (e invalid) Unwrap() []error { return []error{e.err, ErrInvalidConfig} }
+
 // Parse decodes settings into the Config of connType and validates it.
 // Unknown fields are an error, so that a typo never silently becomes a
 // default.
 func (r Registry) Parse(connType string, settings json.RawMessage) (Config, error) {
 	t, ok := r[connType]
 	if !ok {
-		return nil, fmt.Errorf("unknown connection type %q (known: %v)", connType, r.Types())
+		return nil, invalid{fmt.Errorf("unknown connection type %q (known: %v)", connType, r.Types())}
 	}
 	cfg := t.New()
 	if len(settings) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(settings))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(cfg); err != nil {
-			return nil, fmt.Errorf("%s settings: %w", connType, err)
+			return nil, invalid{fmt.Errorf("%s settings: %w", connType, err)}
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s settings: %w", connType, err)
+		return nil, invalid{fmt.Errorf("%s settings: %w", connType, err)}
 	}
 	return cfg, nil
 }
