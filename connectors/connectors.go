@@ -34,6 +34,56 @@ type User struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
+// Field returns a field of u by its name: the User fields by their JSON
+// names (externalId, userName, givenName, familyName, displayName,
+// email), anything else from Attributes.
+func (u User) Field(name string) string {
+	switch name {
+	case MatchExternalID:
+		return u.ExternalID
+	case MatchUserName:
+		return u.UserName
+	case "givenName":
+		return u.GivenName
+	case "familyName":
+		return u.FamilyName
+	case "displayName":
+		return u.DisplayName
+	case MatchEmail:
+		return u.Email
+	}
+	return u.Attributes[name]
+}
+
+// SetField sets a field of u by its name, as Field reads it; an empty
+// attribute is removed. It writes to u.Attributes in place: clone the map
+// first when it is shared.
+func (u *User) SetField(name, v string) {
+	switch name {
+	case MatchExternalID:
+		u.ExternalID = v
+	case MatchUserName:
+		u.UserName = v
+	case "givenName":
+		u.GivenName = v
+	case "familyName":
+		u.FamilyName = v
+	case "displayName":
+		u.DisplayName = v
+	case MatchEmail:
+		u.Email = v
+	default:
+		if v == "" {
+			delete(u.Attributes, name)
+			return
+		}
+		if u.Attributes == nil {
+			u.Attributes = make(map[string]string)
+		}
+		u.Attributes[name] = v
+	}
+}
+
 // Group is the canonical group. Members are the ExternalIDs of member users.
 type Group struct {
 	ExternalID  string   `json:"externalId"`

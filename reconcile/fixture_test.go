@@ -164,28 +164,8 @@ func setFields(t *testing.T, u *connectors.User, fields []string) {
 		if !ok {
 			t.Fatalf("field %q: want \"name: value\"", f)
 		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "userName":
-			u.UserName = v
-		case "givenName":
-			u.GivenName = v
-		case "familyName":
-			u.FamilyName = v
-		case "displayName":
-			u.DisplayName = v
-		case "email":
-			u.Email = v
-		default:
-			u.Attributes = maps.Clone(u.Attributes)
-			if u.Attributes == nil {
-				u.Attributes = map[string]string{}
-			}
-			u.Attributes[k] = v
-			if v == "" {
-				delete(u.Attributes, k)
-			}
-		}
+		u.Attributes = maps.Clone(u.Attributes) // u may share it with the store's copy
+		u.SetField(k, strings.TrimSpace(v))
 	}
 }
 

@@ -368,7 +368,7 @@ func (t *ldapTarget) userMatches(tu connectors.TargetUser, attr, value string) b
 	if attr == connectors.MatchExternalID {
 		return tu.ExternalID == value
 	}
-	return strings.EqualFold(userField(tu.User, attr), value)
+	return strings.EqualFold(tu.Field(attr), value)
 }
 
 // LookupGroups implements connectors.Target: by externalId (the marker,
@@ -434,7 +434,7 @@ func (t *ldapTarget) toTargetUser(e *ldap.Entry) (tu connectors.TargetUser, ok b
 	}
 	tu.ExternalID = t.marker(e.GetEqualFoldAttributeValues(t.w.ExternalIDAttribute))
 	for _, f := range t.fields {
-		setUserField(&tu.User, f.field, e.GetEqualFoldAttributeValue(f.attr))
+		tu.SetField(f.field, e.GetEqualFoldAttributeValue(f.attr))
 	}
 	if t.person && tu.FamilyName == tu.UserName && strings.EqualFold(t.fieldAttr("familyName"), "sn") {
 		// sn is required: without a family name, idsync wrote userName.
@@ -492,48 +492,4 @@ func (t *ldapTarget) cutPrefix(v string) (string, bool) {
 		return "", false
 	}
 	return v[len(t.prefix):], true
-}
-
-// userField returns a canonical field of u by name.
-func userField(u connectors.User, field string) string {
-	switch field {
-	case "userName":
-		return u.UserName
-	case "givenName":
-		return u.GivenName
-	case "familyName":
-		return u.FamilyName
-	case "displayName":
-		return u.DisplayName
-	case "email":
-		return u.Email
-	case "externalId":
-		return u.ExternalID
-	}
-	return u.Attributes[field]
-}
-
-// setUserField sets a canonical field of u by name; an empty value of an
-// attribute is left out.
-func setUserField(u *connectors.User, field, v string) {
-	switch field {
-	case "userName":
-		u.UserName = v
-	case "givenName":
-		u.GivenName = v
-	case "familyName":
-		u.FamilyName = v
-	case "displayName":
-		u.DisplayName = v
-	case "email":
-		u.Email = v
-	default:
-		if v == "" {
-			return
-		}
-		if u.Attributes == nil {
-			u.Attributes = make(map[string]string)
-		}
-		u.Attributes[field] = v
-	}
 }

@@ -114,7 +114,7 @@ func (t *ldapTarget) DeprovisionUserAs(ctx context.Context, id, mode string) err
 // userValue returns the userDn template's field values of u.
 func userValue(u connectors.User) func(string) (string, bool) {
 	return func(field string) (string, bool) {
-		return userField(u, field), slices.Contains(userDNFields, field)
+		return u.Field(field), slices.Contains(userDNFields, field)
 	}
 }
 
@@ -136,7 +136,7 @@ func (t *ldapTarget) userByID(ctx context.Context, conn *ldap.Conn, id string) (
 func (t *ldapTarget) userWants(u connectors.User, cur *ldap.Entry) (wants, error) {
 	var ws wants
 	for _, f := range t.fields {
-		ws.set(f.attr, false, nonEmpty(userField(u, f.field))...)
+		ws.set(f.attr, false, nonEmpty(u.Field(f.field))...)
 	}
 	if t.person {
 		cn := u.DisplayName

@@ -73,7 +73,7 @@ func (t target) LookupUsers(ctx context.Context, attr, value string) ([]connecto
 	defer st.mu.Unlock()
 	var out []connectors.TargetUser
 	for _, tu := range st.sortedUsers() {
-		v := field(tu.User, attr)
+		v := tu.Field(attr)
 		if v == value || (attr != connectors.MatchExternalID && strings.EqualFold(v, value)) {
 			out = append(out, tu)
 		}
@@ -86,25 +86,6 @@ func (b *conn) storeRefuses(attr string) bool {
 	b.store.mu.Lock()
 	defer b.store.mu.Unlock()
 	return b.store.knobs.refuses(attr)
-}
-
-// field is a user's field by its SCIM name.
-func field(u connectors.User, attr string) string {
-	switch attr {
-	case connectors.MatchExternalID:
-		return u.ExternalID
-	case connectors.MatchUserName:
-		return u.UserName
-	case connectors.MatchEmail:
-		return u.Email
-	case "givenName":
-		return u.GivenName
-	case "familyName":
-		return u.FamilyName
-	case "displayName":
-		return u.DisplayName
-	}
-	return u.Attributes[attr]
 }
 
 // GetUserByID implements connectors.UserReader.
