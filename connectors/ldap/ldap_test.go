@@ -158,17 +158,11 @@ func lines(l []string) string {
 // uuid returns the entryUUID of dn.
 func (f *fixture) uuid(t *testing.T, dn string) string {
 	t.Helper()
-	conn, err := f.slapd.Conn(context.Background())
+	id, err := f.slapd.EntryUUID(context.Background(), dn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
-		"(objectClass=*)", []string{"entryUUID"}, nil))
-	if err != nil {
-		t.Fatalf("entryUUID of %s: %v", dn, err)
-	}
-	return res.Entries[0].GetAttributeValue("entryUUID")
+	return id
 }
 
 // open opens a connector on the fixture's config, changed by edit.

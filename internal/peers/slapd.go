@@ -348,6 +348,11 @@ func (s *Slapd) Modify(ctx context.Context, ldif string) error { return s.dir().
 // Delete deletes entries by DN, in order.
 func (s *Slapd) Delete(ctx context.Context, dns ...string) error { return s.dir().delete(ctx, dns...) }
 
+// EntryUUID reads an entry's entryUUID, the id an LDAP source gives it.
+func (s *Slapd) EntryUUID(ctx context.Context, dn string) (string, error) {
+	return s.dir().attr(ctx, dn, "entryUUID")
+}
+
 func (s *Slapd) dir() directory { return directory{name: "slapd", dial: s.Conn} }
 
 // slapdConfig is what the slapd.conf template needs.

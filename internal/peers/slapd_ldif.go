@@ -285,6 +285,21 @@ func (d directory) delete(ctx context.Context, dns ...string) error {
 	})
 }
 
+// attr reads one attribute of one entry.
+func (d directory) attr(ctx context.Context, dn, attr string) (string, error) {
+	var v string
+	err := d.withConn(ctx, func(conn *ldap.Conn) error {
+		res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{attr}, nil))
+		if err != nil {
+			return fmt.Errorf("%s: read %s of %s: %w", d.name, attr, dn, err)
+		}
+		v = res.Entries[0].GetAttributeValue(attr)
+		return nil
+	})
+	return v, err
+}
+
 func (d directory) withConn(ctx context.Context, fn func(*ldap.Conn) error) error {
 	conn, err := d.dial(ctx)
 	if err != nil {

@@ -208,17 +208,11 @@ func lines(l []string) string {
 // uuid returns the entryUUID of dn.
 func (e *env) uuid(t *testing.T, dn string) string {
 	t.Helper()
-	conn, err := e.slapd.Conn(context.Background())
+	id, err := e.slapd.EntryUUID(context.Background(), dn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	res, err := conn.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
-		"(objectClass=*)", []string{"entryUUID"}, nil))
-	if err != nil {
-		t.Fatalf("entryUUID of %s: %v", dn, err)
-	}
-	return res.Entries[0].GetAttributeValue("entryUUID")
+	return id
 }
 
 func ids(es []entry) []string {
