@@ -66,3 +66,25 @@ func Sorted(ids []string) []string {
 	}
 	return ids
 }
+
+// MemberIDs returns the target ids of the users with the given
+// ExternalIDs, sorted, to compare with a group's MemberIDs.
+func MemberIDs(t testing.TB, users []connectors.TargetUser, exts ...string) []string {
+	t.Helper()
+	byExt := map[string]string{}
+	for _, tu := range users {
+		if tu.ExternalID != "" {
+			byExt[tu.ExternalID] = tu.ID
+		}
+	}
+	out := make([]string, 0, len(exts))
+	for _, ext := range exts {
+		id, ok := byExt[ext]
+		if !ok {
+			t.Fatalf("no target user with externalId %q", ext)
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -262,22 +261,7 @@ func (e *env) targetGroup(t *testing.T, ext string) connectors.TargetGroup {
 // ExternalIDs, sorted, to compare with a group's MemberIDs.
 func (e *env) members(t *testing.T, exts ...string) []string {
 	t.Helper()
-	byExt := map[string]string{}
-	for _, tu := range e.targetUsers(t) {
-		if tu.ExternalID != "" {
-			byExt[tu.ExternalID] = tu.ID
-		}
-	}
-	out := make([]string, 0, len(exts))
-	for _, ext := range exts {
-		id, ok := byExt[ext]
-		if !ok {
-			t.Fatalf("no target user with externalId %q", ext)
-		}
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
+	return reconciletest.MemberIDs(t, e.targetUsers(t), exts...)
 }
 
 // resetStats zeroes the SCIM server's request counts.
