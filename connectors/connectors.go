@@ -272,6 +272,20 @@ type MemberOf interface {
 	GroupsOfUser(ctx context.Context, userID string) ([]TargetGroup, error)
 }
 
+// UpdateOnly is a Target whose records belong to another system of
+// record (Workday taking back the work email, phone and username that
+// other systems assign): idsync never creates, deprovisions or deletes one
+// of its records and owns none. A rule into it finds each source user's
+// record by the rule's match attributes (exactly one record, or none) and,
+// when they differ, updates only the fields UpdatedFields names (as
+// User.Field names them); a source user without a record is counted
+// Unmatched, never created, and a user who leaves the source is left as
+// it is. Such a target's CreateUser and DeprovisionUser return errors, so
+// that nothing reaches them by mistake.
+type UpdateOnly interface {
+	UpdatedFields() []string
+}
+
 // Deprovision modes a rule may ask of a target.
 const (
 	DeprovisionDisable = "disable"

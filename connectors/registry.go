@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"time"
 )
@@ -38,6 +39,14 @@ type Type struct {
 	Flags []Flag
 	// Examples are `starter connection create` command lines.
 	Examples []string
+	// VerifyPush, when set, checks a webhook that the vendor sends in its
+	// own format and signature scheme (WorkOS-Signature), with the
+	// connection's webhook secret; its error says why, safely for the
+	// sender to read. A webhook it accepts makes every rule reading the
+	// connection poll at once: the vendor's ordered, replayable feed stays
+	// the one way changes arrive, so a webhook that is duplicated, late or
+	// out of order applies nothing twice and loses nothing.
+	VerifyPush func(header http.Header, body, secret []byte, now time.Time) error
 }
 
 // Flag is a connection setting with a flag of its own. Types may share a

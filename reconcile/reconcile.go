@@ -138,6 +138,9 @@ type Counts struct {
 	// resync, objects written before ownership that no rule claimed), which
 	// the run left alone.
 	Foreign int `json:"foreign,omitempty"`
+	// Unmatched counts source users for whom an update-only target
+	// (connectors.UpdateOnly) has no record: nothing is created for them.
+	Unmatched int `json:"unmatched,omitempty"`
 }
 
 // Add returns the sum of c and o.
@@ -152,6 +155,7 @@ func (c Counts) Add(o Counts) Counts {
 		Kept:          c.Kept + o.Kept,
 		Conflicts:     c.Conflicts + o.Conflicts,
 		Foreign:       c.Foreign + o.Foreign,
+		Unmatched:     c.Unmatched + o.Unmatched,
 	}
 }
 
