@@ -339,6 +339,10 @@ func (r *incremental) eventGroup(ctx context.Context, e Event) (connectors.Group
 }
 
 func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
+	if uo, ok := r.s.updateOnly(); ok {
+		r.writeBackUser(ctx, uo, u)
+		return
+	}
 	cur, found, err := r.s.lookupUser(ctx, u, r.o)
 	if err == nil && found && r.s.userRelation(cur) == unmanaged {
 		// Adoptions one at a time, each looking again: two source users
@@ -558,6 +562,9 @@ func (r *incremental) membership(ctx context.Context, e Event) {
 }
 
 func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
+	if _, ok := r.s.updateOnly(); ok {
+		return false // its records are not idsync's to deprovision
+	}
 	found, err := r.s.Target.LookupUsers(ctx, connectors.MatchExternalID, ext)
 	if err != nil {
 		r.users.fail("deprovision user "+ext, err)

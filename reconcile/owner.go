@@ -279,7 +279,7 @@ func (t *ownedTarget) GroupsOfUser(ctx context.Context, userID string) ([]connec
 // groups is the target's group capability, nil unless the source and the
 // target both have groups: a store without groups never sees group work.
 func (s *Syncer) groups() connectors.GroupTarget {
-	if s.groupSource() == nil {
+	if _, ok := s.updateOnly(); ok || s.groupSource() == nil {
 		return nil
 	}
 	g, _ := capability[connectors.GroupTarget](s.Target)

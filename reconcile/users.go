@@ -151,6 +151,9 @@ func matchValue(u connectors.User, attr string) string {
 // exists, adopted or created, and equal in the target; every managed target
 // user that is no longer in the source is deprovisioned, within the guard.
 func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
+	if uo, ok := s.updateOnly(); ok {
+		return s.syncUpdateOnly(ctx, uo)
+	}
 	s = s.owned()
 	o := s.opts()
 	idx, err := s.indexUsers(ctx, o.MatchAttributes)
