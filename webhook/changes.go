@@ -65,11 +65,14 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, name string, lo
 	if err != nil {
 		return Response{}, err
 	}
-	key, err := h.webhookKey(name, logger)
+	conn, key, err := h.webhookKey(name, logger)
 	if err != nil {
 		return Response{}, err
 	}
 	now := h.now()
+	if verify := h.Registry[conn.Type].VerifyPush; verify != nil {
+		return h.doorbell(r, name, body, key, verify, now, logger)
+	}
 	sig, err := verify(r.Header.Get(SignatureHeader), body, key, now)
 	if err != nil {
 		return Response{}, refuse(http.StatusUnauthorized, "signature: %v", err)
@@ -127,9 +130,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 
 // webhookKey reads the connection's webhook secret. Concurrent requests
 // for a connection share one read.
-func (h *Handler) webhookKey(name string, logger *slog.Logger) ([]byte, error) {
+func (h *Handler) webhookKey(name string, logger *slog.Logger) (connectors.Connection, []byte, error) {
 	if err := workflows.ValidateName(name); err != nil {
-		return nil, refuse(http.StatusNotFound, "unknown connection")
+		return connectors.Connection{}, nil, refuse(http.StatusNotFound, "unknown connection")
 	}
 	conn, err := h.conns.do(name, func() (connectors.Connection, error) {
 		ctx, cancel := context.WithTimeout(h.co.ctx, lookupTimeout)
@@ -137,14 +140,14 @@ func (h *Handler) webhookKey(name string, logger *slog.Logger) ([]byte, error) {
 		return h.Backend.Connection(ctx, name)
 	})
 	if errors.Is(err, workflows.ErrNotFound) {
-		return nil, refuse(http.StatusNotFound, "unknown connection %q", name)
+		return conn, nil, refuse(http.StatusNotFound, "unknown connection %q", name)
 	}
 	if err != nil {
 		logger.Error("read connection", "error", err)
-		return nil, unavailable("cannot read the connection now; retry later")
+		return conn, nil, unavailable("cannot read the connection now; retry later")
 	}
 	if conn.WebhookSecret == "" {
-		return nil, refuse(http.StatusUnauthorized, "connection %q has no webhook secret: webhooks are disabled for it", name)
+		return conn, nil, refuse(http.StatusUnauthorized, "connection %q has no webhook secret: webhooks are disabled for it", name)
 	}
 	resolve := h.ResolveSecret
 	if resolve == nil {
@@ -154,9 +157,9 @@ func (h *Handler) webhookKey(name string, logger *slog.Logger) ([]byte, error) {
 	if err != nil {
 		// The error names the reference, never the value.
 		logger.Error("resolve webhook secret", "error", err)
-		return nil, unavailable("the worker cannot read this connection's webhook secret")
+		return conn, nil, unavailable("the worker cannot read this connection's webhook secret")
 	}
-	return []byte(key), nil
+	return conn, []byte(key), nil
 }
 
 // decodeForSignal decodes the batch and measures it as a signal carries

@@ -9,6 +9,13 @@
 //	Idempotency-Key: <optional, up to 255 characters>
 //	{"changes": [{"kind": "user", "op": "upsert", "id": "…", "attributes": {…}}, …]}
 //
+// A connection whose type has a webhook scheme of its own (WorkOS) takes
+// its vendor's webhooks at the same address instead, in the vendor's
+// format and signature (connectors.Type.VerifyPush). They are a doorbell:
+// a verified one makes every rule reading the connection poll at once, and
+// the poll reads the vendor's ordered feed from the rule's cursor, so that
+// a webhook delivered twice, late or out of order applies nothing twice.
+//
 // The key is the connection's webhook secret (a secret reference the worker
 // resolves). Bad requests are refused whole: nothing is signalled unless
 // every event in the batch is valid. A 202 means the batch was signalled to
@@ -48,12 +55,17 @@ type Backend interface {
 	Connection(ctx context.Context, name string) (connectors.Connection, error)
 	Rules(ctx context.Context, connection, role string) ([]string, error)
 	SignalChanges(ctx context.Context, rule string, batch workflows.ChangeBatch) error
+	PollNow(ctx context.Context, rule string) error
 }
 
 // Handler serves the webhook endpoints. Call Drain when the server has
 // shut down, so that every accepted change has been signalled.
 type Handler struct {
 	Backend Backend
+	// Registry finds a connection type's own webhook scheme
+	// (connectors.Type.VerifyPush): such a connection's webhooks are
+	// verified by it and make the rules reading the connection poll.
+	Registry connectors.Registry
 	// MaxBody bounds a request body (default DefaultMaxBody).
 	MaxBody int64
 	Logger  *slog.Logger
@@ -131,6 +143,9 @@ func allow(next http.Handler, methods ...string) http.Handler {
 type Response struct {
 	Accepted int      `json:"accepted"`
 	Rules    []string `json:"rules"`
+	// PollRequested says the webhook was a vendor's doorbell: the rules
+	// were asked to poll, and read the changes from the vendor's feed.
+	PollRequested bool `json:"pollRequested,omitempty"`
 }
 
 // errorBody is the body of every error. Code is set where a client must

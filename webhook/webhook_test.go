@@ -32,7 +32,21 @@ type recorder struct {
 
 	mu      sync.Mutex
 	signals map[string][]workflows.ChangeBatch
+	polls   map[string]int
 	fail    error // every signal fails with it while set
+}
+
+func (r *recorder) PollNow(_ context.Context, rule string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rule == r.failRule {
+		return errors.New("boom")
+	}
+	if r.polls == nil {
+		r.polls = map[string]int{}
+	}
+	r.polls[rule]++
+	return nil
 }
 
 func (r *recorder) Connection(_ context.Context, name string) (connectors.Connection, error) {

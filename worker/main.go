@@ -134,7 +134,7 @@ func run(o options) error {
 		if err != nil {
 			return fmt.Errorf("webhook listener: %w", err)
 		}
-		h := &webhook.Handler{Backend: wc, MaxBody: o.maxBody, Logger: logger}
+		h := &webhook.Handler{Backend: wc, Registry: all.Registry(), MaxBody: o.maxBody, Logger: logger}
 		srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
