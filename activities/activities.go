@@ -149,6 +149,8 @@ type PollResult struct {
 	Changes        int              `json:"changes"`
 	ResyncRequired bool             `json:"resyncRequired,omitempty"`
 	Result         reconcile.Result `json:"result"`
+	// More: the source has more changes after Cursor; poll again now.
+	More bool `json:"more,omitempty"`
 }
 
 // Poll reads what changed at the source since the cursor and applies it to
@@ -187,7 +189,7 @@ func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err 
 	if n > 0 {
 		logger.Info("poll applied changes", "changes", n, "users", res.Users, "groups", res.Groups)
 	}
-	return PollResult{Cursor: cs.Cursor, Changes: n, Result: res}, nil
+	return PollResult{Cursor: cs.Cursor, Changes: n, Result: res, More: cs.More}, nil
 }
 
 // ChangeCheck says whether the source changed since a cursor.

@@ -124,6 +124,11 @@ type ChangeSet struct {
 	// since the cursor (an expired cookie, a lost session log): the caller
 	// must run a full resync, which finds deletions by comparison.
 	ResyncRequired bool `json:"resyncRequired,omitempty"`
+	// More says the source has more changes after Cursor than one
+	// ChangeSet carries (a source bounds a ChangeSet, so that a backlog
+	// is applied in pieces of a size a run can finish): the rule polls
+	// again at once instead of after its interval.
+	More bool `json:"more,omitempty"`
 }
 
 // Connector is an open connection to an identity store. What it can do is

@@ -313,6 +313,12 @@ func (r *rule) maybePoll() {
 	r.state.LastSuccess = now
 	r.state.Cursor = out.Cursor
 	r.state.LastPollResult = fmt.Sprintf("ok: %d changes", out.Changes)
+	if out.More {
+		// A backlog the source hands out in pieces: the next piece now.
+		// Histories from before More have it false, so they replay.
+		r.state.PollNow = true
+		r.state.LastPollResult += ", more to read"
+	}
 	r.took(nil, out.Result)
 	if len(out.Result.Failures) > 0 {
 		r.state.LastError = "poll: " + out.Result.Failures[0]

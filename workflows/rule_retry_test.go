@@ -65,3 +65,30 @@ func (s *ruleSuite) TestFailedChangesRetried() {
 	s.Equal(maxRetryAttempts, end.FailedForGood[0].Attempts)
 	s.Len(applies, maxRetryAttempts-1, "the poll was the first attempt; one apply per retry after it, none after the last")
 }
+
+// TestPollMore: a source that hands out a backlog in pieces (ChangeSet.More)
+// is polled again at once, piece after piece, not once per interval.
+func (s *ruleSuite) TestPollMore() {
+	state := ruleState("workos", func(c *RuleConfig) {
+		c.PollInterval = 10 * time.Minute
+		c.ResyncInterval = -1
+	})
+	s.mockPoll(func(n int, in activities.PollInput) (activities.PollResult, error) {
+		res, err := okPoll(n, in)
+		res.More = n < 3 // three more pieces after the first poll's
+		return res, err
+	})
+	s.runToDelete(state, 25*time.Minute)
+
+	var cursors []string
+	var at []time.Duration
+	for _, p := range s.rec.polls {
+		cursors = append(cursors, p.Cursor)
+		at = append(at, p.At.Sub(t0))
+	}
+	s.Require().GreaterOrEqual(len(cursors), 5, "polls %v", cursors)
+	s.Equal([]string{"c0", "c1", "c2", "c3"}, cursors[:4], "each piece from the cursor the last one ended at")
+	s.Equal([]time.Duration{10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute}, at[:4],
+		"the pieces follow one another at once")
+	s.Equal(20*time.Minute, at[4], "then the interval again")
+}
