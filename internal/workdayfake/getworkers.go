@@ -18,7 +18,10 @@ const (
 type getWorkersRequest struct {
 	Version    string `xml:"version,attr"`
 	References *struct {
-		Skip    string      `xml:"Skip_Non_Existing_Instances"`
+		// [U] An attribute in the clients the notes cite; an element is
+		// taken too.
+		Skip    string      `xml:"Skip_Non_Existing_Instances,attr"`
+		SkipEl  string      `xml:"Skip_Non_Existing_Instances"`
 		Workers []reference `xml:"Worker_Reference"`
 	} `xml:"Request_References"`
 	Criteria *struct {
@@ -111,7 +114,7 @@ func (s *Server) parseQuery(r *getWorkersRequest, now time.Time, today string) (
 		}
 	}
 	if rr := r.References; rr != nil {
-		q.skip = truthy(rr.Skip)
+		q.skip = truthy(rr.Skip) || truthy(rr.SkipEl)
 		for _, ref := range rr.Workers {
 			q.refs = append(q.refs, ref.IDs...)
 		}
