@@ -72,7 +72,7 @@ func decodeCursor(cur string) (cursorState, error) {
 // Cursor implements connectors.Incremental: the tenant's now, without
 // reading any worker.
 func (c *conn) Cursor(ctx context.Context) (string, error) {
-	now, err := c.now(ctx, true)
+	now, err := c.now(ctx)
 	if err != nil {
 		return "", fmt.Errorf("workday: cursor: %w", err)
 	}
@@ -81,7 +81,7 @@ func (c *conn) Cursor(ctx context.Context) (string, error) {
 
 // Changes implements connectors.Incremental (see the package doc).
 func (c *conn) Changes(ctx context.Context, cursor string) (connectors.ChangeSet, error) {
-	now, err := c.now(ctx, true)
+	now, err := c.now(ctx)
 	if err != nil {
 		return connectors.ChangeSet{}, fmt.Errorf("workday: changes: %w", err)
 	}

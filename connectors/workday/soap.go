@@ -134,7 +134,6 @@ func (c *conn) observeDate(h string, sent time.Time) {
 	skew := t.Sub(sent)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lastDate = sent
 	if skew > maxSkew || skew < -maxSkew {
 		c.offset = skew
 	} else {
@@ -152,22 +151,28 @@ func (c *conn) tenantNow() time.Time {
 // today is the tenant-local date of t in the connection's time zone.
 func (c *conn) today(t time.Time) string { return t.In(c.cfg.loc).Format(dateLayout) }
 
-// probeAge is how old the clock estimate may be before a read asks the
-// tenant's clock again.
-const probeAge = time.Minute
-
-// now is the tenant's current moment: from the Date header of a small
-// request when fresh is set or the last answer is older than probeAge,
-// else as last learned.
-func (c *conn) now(ctx context.Context, fresh bool) (time.Time, error) {
-	c.mu.Lock()
-	stale := c.lastDate.IsZero() || c.localNow().Sub(c.lastDate) > probeAge
-	c.mu.Unlock()
-	if fresh || stale {
-		q := workersQuery{asOf: c.today(c.tenantNow()), count: 1, refsOnly: true}
-		if _, err := c.call(ctx, "Get_Workers", q.body(c.cfg.Version, 1)); err != nil {
-			return time.Time{}, err
-		}
+// now is the tenant's current moment, from the Date header of a small
+// request (Workday refuses an Updated_Through past its current moment,
+// so windows are cut by its clock, not ours).
+func (c *conn) now(ctx context.Context) (time.Time, error) {
+	q := workersQuery{asOf: c.today(c.tenantNow()), count: 1, refsOnly: true}
+	if _, err := c.call(ctx, "Get_Workers", q.body(c.cfg.Version, 1)); err != nil {
+		return time.Time{}, err
 	}
 	return c.tenantNow(), nil
+}
+
+// atToday runs read as of the tenant's today as last learned, without a
+// request to learn it; when the answer shows the tenant's date differs
+// (a clock moved, the first request of a connection), it runs read once
+// more with the right date.
+func (c *conn) atToday(read func(today string) error) error {
+	today := c.today(c.tenantNow())
+	if err := read(today); err != nil {
+		return err
+	}
+	if now := c.today(c.tenantNow()); now != today {
+		return read(now)
+	}
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 // others wait for the end of the listing, since a better record of the
 // same Worker_ID (a rehire, a conversion) may come on a later page.
 func (c *conn) list(ctx context.Context, fn func(chosen) error) error {
-	now, err := c.now(ctx, true)
+	now, err := c.now(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,11 +111,11 @@ func (c *conn) GetUser(ctx context.Context, externalID string) (connectors.User,
 	if externalID == "" {
 		return connectors.User{}, false, nil
 	}
-	now, err := c.now(ctx, false)
-	if err != nil {
-		return connectors.User{}, false, fmt.Errorf("workday: read worker %s: %w", externalID, err)
-	}
-	got, err := c.readUsers(ctx, []string{externalID}, c.today(now))
+	var got map[string]chosen
+	err := c.atToday(func(today string) (err error) {
+		got, err = c.readUsers(ctx, []string{externalID}, today)
+		return err
+	})
 	if err != nil {
 		return connectors.User{}, false, fmt.Errorf("workday: read worker %s: %w", externalID, err)
 	}
@@ -156,11 +156,12 @@ func (g *groupSource) ListGroups(ctx context.Context, fn func(connectors.Group) 
 // GetGroup implements connectors.GroupSource: the workers of the org
 // active today.
 func (g *groupSource) GetGroup(ctx context.Context, externalID string) (connectors.Group, bool, error) {
-	now, err := g.now(ctx, false)
-	if err != nil {
-		return connectors.Group{}, false, fmt.Errorf("workday: read org group %s: %w", externalID, err)
-	}
-	gr, found, err := g.readGroup(ctx, externalID, g.today(now))
+	var gr connectors.Group
+	var found bool
+	err := g.atToday(func(today string) (err error) {
+		gr, found, err = g.readGroup(ctx, externalID, today)
+		return err
+	})
 	if err != nil {
 		return connectors.Group{}, false, fmt.Errorf("workday: read org group %s: %w", externalID, err)
 	}

@@ -62,24 +62,23 @@ func (t *target) LookupUsers(ctx context.Context, attr, value string) ([]connect
 	if value == "" {
 		return nil, nil
 	}
-	now, err := t.c.now(ctx, false)
-	if err != nil {
-		return nil, fmt.Errorf("workday: look up %s: %w", attr, err)
-	}
-	today := t.c.today(now)
-	q := workersQuery{asOf: today}
-	for _, typ := range types {
-		q.refs = append(q.refs, ref{typ, value})
-	}
-	var recs []record
-	if err := t.c.getWorkers(ctx, q, func(rs []record) error { recs = append(recs, rs...); return nil }); err != nil {
-		return nil, fmt.Errorf("workday: look up %s %q: %w", attr, value, err)
-	}
 	var chs []chosen
-	for _, ch := range t.c.choose(recs, today) {
-		chs = append(chs, ch)
-	}
-	if err := t.c.complete(ctx, chs); err != nil {
+	err := t.c.atToday(func(today string) error {
+		q := workersQuery{asOf: today}
+		for _, typ := range types {
+			q.refs = append(q.refs, ref{typ, value})
+		}
+		var recs []record
+		if err := t.c.getWorkers(ctx, q, func(rs []record) error { recs = append(recs, rs...); return nil }); err != nil {
+			return err
+		}
+		chs = chs[:0]
+		for _, ch := range t.c.choose(recs, today) {
+			chs = append(chs, ch)
+		}
+		return t.c.complete(ctx, chs)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("workday: look up %s %q: %w", attr, value, err)
 	}
 	out := make([]connectors.TargetUser, 0, len(chs))
@@ -116,12 +115,13 @@ func (t *target) UpdateUser(ctx context.Context, id string, u connectors.User) e
 }
 
 func (t *target) update(ctx context.Context, wid string, u connectors.User) error {
-	now, err := t.c.now(ctx, false)
-	if err != nil {
+	var recs []record
+	var today string
+	err := t.c.atToday(func(d string) (err error) {
+		today = d
+		recs, err = t.c.readWIDs(ctx, []string{wid}, d, false)
 		return err
-	}
-	today := t.c.today(now)
-	recs, err := t.c.readWIDs(ctx, []string{wid}, today, false)
+	})
 	if err != nil {
 		return err
 	}
