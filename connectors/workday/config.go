@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
 )
 
 // Type is the "workday" connection type.
@@ -49,6 +50,7 @@ const (
 	DefaultPageSize      = 100
 	MaxPageSize          = 999
 	DefaultTimeout       = 2 * time.Minute
+	DefaultMaxRetryWait  = time.Minute
 )
 
 // Organization types that can become groups.
@@ -104,9 +106,14 @@ type Config struct {
 	ReportPassword string `json:"reportPassword,omitempty"`
 	// Timeout bounds one request; default 2m.
 	Timeout string `json:"timeout,omitempty"`
+	// MaxRetryWait is the longest Retry-After of a 429 or 503 that the
+	// connector waits out itself before it sends the request again (up
+	// to 5 times); a longer one, or "0s", is returned as a rate limit
+	// for the engine to wait. Default 1m.
+	MaxRetryWait string `json:"maxRetryWait,omitempty"`
 
-	loc              *time.Location
-	overlap, timeout time.Duration
+	loc                            *time.Location
+	overlap, timeout, maxRetryWait time.Duration
 }
 
 // OrgTypes is a list of organization types; it also reads one string of
@@ -225,6 +232,14 @@ func (c *Config) Validate() error {
 	} else {
 		c.timeout = d
 	}
+	c.maxRetryWait = DefaultMaxRetryWait
+	if c.MaxRetryWait == "" {
+		c.MaxRetryWait = DefaultMaxRetryWait.String()
+	} else if d, err := time.ParseDuration(c.MaxRetryWait); err != nil || d < 0 {
+		bad("maxRetryWait %q: want a Go duration such as 1m, or 0s", trunc(c.MaxRetryWait, 20))
+	} else {
+		c.maxRetryWait = d
+	}
 	return errors.Join(errs...)
 }
 
@@ -285,7 +300,9 @@ func (c *Config) Open(_ context.Context, logger *slog.Logger) (connectors.Connec
 		endpoint: strings.TrimSuffix(c.URL, "/") + "/ccx/service/" + c.Tenant + "/Human_Resources/" + c.Version,
 		isu:      user,
 		password: password,
-		http:     &http.Client{Timeout: c.timeout},
+		// Get_Workers and the write-backs set values: sending one again
+		// after a 429 or 503 is safe.
+		http:     &http.Client{Timeout: c.timeout, Transport: &httpx.Transport{MaxWait: c.maxRetryWait}},
 		logger:   logger.With("tenant", c.Tenant),
 		settle:   defaultSettle,
 		localNow: time.Now,

@@ -59,7 +59,7 @@ func TestErrors(t *testing.T) {
 			}))
 			defer hs.Close()
 			fake := newFake(t, workdayfake.Options{})
-			c := openConn(t, fake, nil)
+			c := openConn(t, fake, map[string]any{"maxRetryWait": "0s"})
 			c.endpoint = hs.URL + "/ccx/service/acme/Human_Resources/v44.0"
 			_, _, err := c.GetUser(t.Context(), "1001")
 			if err == nil {
