@@ -99,7 +99,7 @@ func (c *workosConnector) Cursor(ctx context.Context) (string, error) {
 // ChangeSet's Cursor is the last event read, so that the next call goes
 // on from there; a batch cut short is not marked otherwise (the next
 // poll goes on where it stopped). A cursor older than the retention or
-// refused by the API, and a directory deleted or activated, set
+// refused by the API, and a directory deleted, activated or deactivated, set
 // ResyncRequired.
 func (c *workosConnector) Changes(ctx context.Context, cursor string) (connectors.ChangeSet, error) {
 	p, err := parseCursor(cursor)
@@ -266,16 +266,16 @@ func (f *fold) apply(e event) error {
 			return nil
 		}
 		f.touch(m.Group)
-	case "dsync.activated", "dsync.deleted":
+	case "dsync.activated", "dsync.deactivated", "dsync.deleted":
 		var d struct {
 			ID string `json:"id"`
 		}
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return err
 		}
-		// A deleted directory sends no user or group deletions, and an
-		// activated one may come back with other contents: only a full
-		// comparison can say what changed.
+		// A deleted directory sends no user or group deletions, and a
+		// directory activated again, or deactivated, may come back with
+		// other contents: only a full comparison can say what changed.
 		if d.ID == f.directory {
 			f.resync = e.Event
 		}

@@ -24,7 +24,7 @@
 // with its members as they are now); a large backlog is cut into batches
 // of at most MaxBatchEvents events, each ending at a cursor, so that
 // several polls apply it. A cursor the API refuses (expired, unknown) and
-// a directory deleted or re-activated ask for a full resync.
+// a directory deleted, activated or deactivated ask for a full resync.
 //
 // Webhooks are only a doorbell. WorkOS delivers them without order and
 // sometimes twice, while the Events API is ordered and replayable, as
@@ -88,7 +88,7 @@ const (
 // EventTypes are the Directory Sync event types, the default of
 // Config.EventTypes.
 var EventTypes = []string{
-	"dsync.activated", "dsync.deleted",
+	"dsync.activated", "dsync.deactivated", "dsync.deleted",
 	"dsync.user.created", "dsync.user.updated", "dsync.user.deleted",
 	"dsync.group.created", "dsync.group.updated", "dsync.group.deleted",
 	"dsync.group.user_added", "dsync.group.user_removed",

@@ -53,6 +53,7 @@ const (
 	GroupUserAdded   = "dsync.group.user_added"
 	GroupUserRemoved = "dsync.group.user_removed"
 	DirActivated     = "dsync.activated"
+	DirDeactivated   = "dsync.deactivated" // in the spec, not in the notes
 	DirDeleted       = "dsync.deleted"
 )
 
@@ -79,7 +80,8 @@ func (d *Directory) CreateUser(in UserInput) User {
 	return *u
 }
 
-// UpdateUser changes a user through fn and records dsync.user.updated
+// UpdateUser changes a user through fn (on a copy, whose
+// CustomAttributes it may change in place) and records dsync.user.updated
 // with previous_attributes, the old values of what changed (a shallow
 // diff; an attribute that was absent is null). A change that changes
 // nothing records nothing.
@@ -93,6 +95,9 @@ func (d *Directory) UpdateUser(id string, fn func(*User)) (User, error) {
 	}
 	next := *u
 	next.CustomAttributes = maps.Clone(u.CustomAttributes)
+	if next.CustomAttributes == nil {
+		next.CustomAttributes = map[string]any{} // fn may set one
+	}
 	fn(&next)
 	next.ID, next.DirectoryID, next.OrganizationID, next.CreatedAt = u.ID, u.DirectoryID, u.OrganizationID, u.CreatedAt
 	prev := previous(u.wire(), next.wire())
@@ -311,7 +316,17 @@ func (d *Directory) Activate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tick()
-	s.record(DirActivated, d.OrganizationID, d.wire("linked"))
+	s.record(DirActivated, d.OrganizationID, d.wire("active"))
+}
+
+// Deactivate records dsync.deactivated, as a directory whose link is
+// broken or turned off; its users and groups stay [U].
+func (d *Directory) Deactivate() {
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick()
+	s.record(DirDeactivated, d.OrganizationID, d.wire("inactive"))
 }
 
 // Delete deletes the directory: its users and groups go with only a
@@ -333,7 +348,7 @@ func (d *Directory) Delete() {
 		}
 	}
 	d.deleted = true
-	s.record(DirDeleted, d.OrganizationID, d.wire("linked"))
+	s.record(DirDeleted, d.OrganizationID, d.wire("active"))
 }
 
 // User returns a user by id.

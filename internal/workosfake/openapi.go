@@ -132,7 +132,13 @@ func (s *specTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func describe[E interface{ Error() string }](errs []E) []string {
 	var out []string
 	for _, e := range errs {
-		out = append(out, e.Error())
+		// A oneOf failure lists every branch (over 100 event types):
+		// the start says enough.
+		msg := e.Error()
+		if len(msg) > 1500 {
+			msg = msg[:1500] + "…"
+		}
+		out = append(out, msg)
 	}
 	return out
 }

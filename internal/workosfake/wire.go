@@ -56,8 +56,14 @@ func (g Group) wire() map[string]any {
 	}
 }
 
+// wire is the directory as dsync.activated, dsync.deactivated and
+// dsync.deleted carry it. The spec's states are active, validating,
+// invalid_credentials, inactive and deleting (the notes' linked and
+// unlinked are older names); activated also requires external_key and
+// domains.
 func (d *Directory) wire(state string) map[string]any {
 	return map[string]any{
+		"external_key":    "fake-" + d.ID,
 		"object":          "directory",
 		"id":              d.ID,
 		"organization_id": d.OrganizationID,
