@@ -186,6 +186,33 @@ func TestChangesMixed(t *testing.T) {
 				t.Errorf("after %d polls the replica differs from the directory:\n%s", polls, strings.Join(d[:min(len(d), 10)], "\n"))
 			}
 			t.Logf("%d polls", polls)
+
+			// Membership changes alone (no other event names the
+			// groups) reach the replica too.
+			users, groups = state(dir)
+			for _, g := range groups {
+				if len(g.Members) > 0 {
+					if err := dir.RemoveMember(g.ExternalID, g.Members[0]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for id := range users {
+					if !slices.Contains(g.Members, id) {
+						if err := dir.AddMember(g.ExternalID, id); err != nil {
+							t.Fatal(err)
+						}
+						break
+					}
+				}
+			}
+			cs, err := c.Changes(t.Context(), cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.apply(cs)
+			if d := r.diff(dir); len(d) > 0 {
+				t.Errorf("after membership changes the replica differs from the directory:\n%s", strings.Join(d[:min(len(d), 10)], "\n"))
+			}
 		})
 	}
 }
