@@ -71,7 +71,10 @@ func randomHex(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-func setup(t *testing.T) *env {
+// setup starts the dev server, slapd, scimmy and the worker; vars are
+// "NAME=value" pairs the worker's environment gets besides the secrets of
+// those peers (a fake's password for a connection's secret reference).
+func setup(t *testing.T, vars ...string) *env {
 	srv := devserver.Start(t)
 	e := &env{
 		t: t, bin: build(t), address: srv.FrontendHostPort(),
@@ -85,6 +88,7 @@ func setup(t *testing.T) *env {
 		"HOOK_KEY="+e.hookKey,
 		"TEMPORAL_ADDRESS="+e.address,
 	)
+	e.vars = append(e.vars, vars...)
 	hookAddr := freeAddr(t)
 	e.hookURL = "http://" + hookAddr
 

@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/internal/peers"
+	"github.com/idsync/idsync/internal/workdayfake"
+	"github.com/idsync/idsync/workflows"
+)
+
+// workdayWorkers is the tenant's size in TestWorkdayToSCIM.
+const workdayWorkers = 1000
+
+// TestWorkdayToSCIM runs a Workday → SCIM rule through the dev server
+// and the worker binary, against a fake tenant that is slow and lags
+// (its transaction log shows an entry seconds late, as Workday's does an
+// hour late) and a SCIM target that is slow too: 1,000 workers converge;
+// a hire, a termination on its effective date (not before), a rehire
+// (the same target account) and a manager change each reach the target
+// after one poll; an outage past the failure threshold opens the breaker,
+// and its timer ends in a child full resync that converges.
+func TestWorkdayToSCIM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 workers through the dev server")
+	}
+	wd := workdayfake.ForTest(t, workdayfake.Options{Lag: 2 * time.Second,
+		Knobs: workdayfake.Knobs{Latency: 5 * time.Millisecond, LatencyMax: 40 * time.Millisecond}})
+	ids := wd.Populate(workdayWorkers)
+	e := setup(t, "WORKDAY_PASSWORD="+wd.Password())
+	ctx := context.Background()
+	if err := e.scim.SetKnobs(ctx, peers.SCIMKnobs{Latency: time.Millisecond, LatencyMax: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.starter(false, "connection", "create", "hr", "--type", "workday", "--url", wd.URL(), "--tenant", wd.Tenant(),
+		"--username", wd.Username(), "--password", "env:WORKDAY_PASSWORD", "--set", "timeZone="+wd.TimeZone(),
+		"--set", "windowOverlap=10s")
+	e.starter(false, "connection", "create", "app", "--type", "scim",
+		"--set", "baseUrl="+e.scim.URL, "--set", "token=env:SCIM_TOKEN")
+	if out := e.starter(false, "connection", "test", "hr"); !strings.Contains(out, "ok") {
+		t.Errorf("connection test hr: %q", out)
+	}
+	// The rule takes Workday's cadence (15 min, breaker 12 h) unless told.
+	e.starter(false, "rule", "create", "hr-to-app", "--source", "hr", "--target", "app",
+		"--poll-interval", "3s", "--breaker-reset", "20s", "--resync-interval", "off", "--concurrency", "8")
+
+	began := time.Now()
+	e.eventually("1,000 workers converge", 4*time.Minute, func() error {
+		users, groups := e.targetState()
+		if len(users) != workdayWorkers || len(groups) != 20 {
+			return fmt.Errorf("%d users and %d groups", len(users), len(groups))
+		}
+		return nil
+	})
+	t.Logf("initial sync of %d workers: %s", workdayWorkers, time.Since(began).Round(time.Second))
+	users, _ := e.targetState()
+	first := users["user0"]
+	if first.ExternalID != ids[0] || first.Email != "user0@acme.example" || !first.Active {
+		t.Errorf("worker %s in the target: %+v", ids[0], first)
+	}
+	if got := users["user17"].Attributes["manager"]; !strings.HasSuffix(got, ids[2]) {
+		t.Errorf("user17's manager is %q, want worker %s", got, ids[2])
+	}
+
+	// A hire today reaches the target after one poll.
+	hire := wd.Hire(workdayfake.Hire{UserID: "newhire", FirstName: "Nora", LastName: "New", Email: "nora@acme.example",
+		ManagerID: ids[0], Orgs: map[string]string{"SUPERVISORY": "SUP-03"}})
+	e.eventually("the hire", 30*time.Second, func() error {
+		u, g := e.targetState()
+		if got := u["newhire"]; got.ExternalID != hire || !got.Active || !hasMember(g["Team 03"], got.ID) {
+			return fmt.Errorf("newhire: %+v", got)
+		}
+		return nil
+	})
+
+	// A termination effective tomorrow: active until then, inactive on
+	// the day. The fake's clock moves to tomorrow; the connector reads
+	// the tenant's clock from its answers.
+	leaver := ids[5]
+	wd.Terminate(leaver, workdayfake.AddDays(wd.Today(), 1))
+	e.waitPolls(t, "hr-to-app", 2)
+	if u, _ := e.targetState(); !u["user5"].Active {
+		t.Fatalf("user5 is inactive before the termination's effective date")
+	}
+	wd.Advance(24 * time.Hour)
+	e.eventually("the termination on its date", 30*time.Second, func() error {
+		if u, _ := e.targetState(); u["user5"].Active {
+			return fmt.Errorf("user5 still active on %s", wd.Today())
+		}
+		return nil
+	})
+	before, _ := e.targetState()
+
+	// A rehire: the same Worker_ID with a new WID, and the same account.
+	wd.Rehire(leaver, "")
+	e.eventually("the rehire", 30*time.Second, func() error {
+		if u, _ := e.targetState(); !u["user5"].Active {
+			return fmt.Errorf("user5 inactive after the rehire")
+		}
+		return nil
+	})
+	after, _ := e.targetState()
+	if after["user5"].ID != before["user5"].ID || len(after) != workdayWorkers+1 {
+		t.Errorf("rehire: target id %s → %s, %d users: want the same account, no new one", before["user5"].ID, after["user5"].ID, len(after))
+	}
+
+	// A manager change.
+	wd.ChangeManager(ids[30], ids[1], "")
+	e.eventually("the manager change", 30*time.Second, func() error {
+		u, _ := e.targetState()
+		if got := u["user30"].Attributes["manager"]; !strings.HasSuffix(got, ids[1]) {
+			return fmt.Errorf("user30's manager is %q", got)
+		}
+		return nil
+	})
+
+	// An outage past 5 polls opens the breaker; its timer (20 s here,
+	// 12 h by default) ends in a child full resync, which converges and
+	// finds the change made during the outage.
+	wd.SetOutage(true)
+	e.eventually("the breaker opens", 3*time.Minute, func() error {
+		if st := e.ruleStatus(t, "hr-to-app"); st.State != workflows.StateCircuitOpen {
+			return fmt.Errorf("state %s, %d failures: %s", st.State, st.ConsecutiveFailures, st.LastError)
+		}
+		return nil
+	})
+	wd.Change(ids[40], "", func(w *workdayfake.Worker) { w.Title = "Chief Engineer" })
+	wd.SetOutage(false)
+	e.eventually("the resync after the breaker", 2*time.Minute, func() error {
+		st := e.ruleStatus(t, "hr-to-app")
+		if st.State != workflows.StateIdle || st.LastResync == nil || st.LastResync.Reason != workflows.ReasonBreaker {
+			return fmt.Errorf("state %s, last resync %+v", st.State, st.LastResync)
+		}
+		return nil
+	})
+	if st := e.ruleStatus(t, "hr-to-app"); st.LastResync.Error != "" || st.ConsecutiveFailures != 0 {
+		t.Errorf("the resync after the breaker: %+v", st.LastResync)
+	}
+	u, _ := e.targetState()
+	if got := u["user40"].Attributes["title"]; got != "Chief Engineer" {
+		t.Errorf("user40's title after the resync: %q", got)
+	}
+	if len(u) != workdayWorkers+1 {
+		t.Errorf("%d users after the resync, want %d", len(u), workdayWorkers+1)
+	}
+}
+
+// hasMember says whether a target group has the member id.
+func hasMember(g connectors.TargetGroup, id string) bool { return id != "" && slices.Contains(g.MemberIDs, id) }
+
+// ruleStatus is `starter status NAME -o json`.
+func (e *env) ruleStatus(t *testing.T, rule string) workflows.RuleStatus {
+	t.Helper()
+	var st workflows.RuleStatus
+	if err := json.Unmarshal([]byte(e.starter(false, "status", rule, "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitPolls waits until the rule has polled n more times successfully.
+func (e *env) waitPolls(t *testing.T, rule string, n int) {
+	t.Helper()
+	start := e.ruleStatus(t, rule).LastSuccess
+	seen := 0
+	last := start
+	e.eventually(fmt.Sprintf("%d polls", n), time.Minute, func() error {
+		if s := e.ruleStatus(t, rule).LastSuccess; s.After(last) {
+			last = s
+			seen++
+		}
+		if seen < n {
+			return fmt.Errorf("%d polls since %s", seen, start)
+		}
+		return nil
+	})
+}
