@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -88,9 +87,10 @@ type Config struct {
 	WindowOverlap string `json:"windowOverlap,omitempty"`
 	// PageSize is Get_Workers' Count: 1 to 999, default 100.
 	PageSize int `json:"pageSize,omitempty"`
-	// Groups are the organization types that become groups
-	// (SUPERVISORY, COST_CENTER, LOCATION); default ["SUPERVISORY"]; an
-	// empty list makes a source without groups.
+	// Groups are the organization types (Organization_Type_ID) that
+	// become groups: SUPERVISORY, COST_CENTER, LOCATION or a tenant's
+	// own (a worker may be in many orgs of a custom type); default
+	// ["SUPERVISORY"]; an empty list makes a source without groups.
 	Groups OrgTypes `json:"groups,omitempty"`
 	// IncludeInactive lists terminated workers, inactive (default true),
 	// so that their accounts are disabled; false leaves them out, so
@@ -141,6 +141,7 @@ func (o *OrgTypes) UnmarshalJSON(data []byte) error {
 var (
 	versionRE = regexp.MustCompile(`^v?\d{1,3}\.\d$`)
 	tenantRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	orgTypeRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
 	reportRE  = regexp.MustCompile(`^/ccx/service/customreport2/[^/?#]+/[^/?#]+/[^/?#]+$`)
 )
 
@@ -203,8 +204,8 @@ func (c *Config) Validate() error {
 	for i, g := range c.Groups {
 		g = strings.ToUpper(strings.TrimSpace(g))
 		c.Groups[i] = g
-		if !slices.Contains([]string{OrgSupervisory, OrgCostCenter, OrgLocation}, g) {
-			bad("groups: %q is not SUPERVISORY, COST_CENTER or LOCATION", trunc(g, 30))
+		if !orgTypeRE.MatchString(g) {
+			bad("groups: %q is not an organization type ID such as SUPERVISORY, COST_CENTER, LOCATION or a custom one", trunc(g, 30))
 		}
 	}
 	if c.IncludeInactive == nil {

@@ -172,11 +172,13 @@ func (c *conn) groupIDs(ch chosen) []string {
 		return nil
 	}
 	var ids []string
-	for _, typ := range c.cfg.Groups {
-		if o, ok := ch.rec.Orgs[typ]; ok && o.ID != "" {
-			ids = append(ids, groupID(typ, o.ID))
+	for gid := range ch.rec.Memberships {
+		typ, id, _ := strings.Cut(gid, "/")
+		if id != "" && slices.Contains(c.cfg.Groups, typ) {
+			ids = append(ids, gid)
 		}
 	}
+	slices.Sort(ids)
 	return ids
 }
 

@@ -91,9 +91,10 @@ func reportRecord(e map[string]json.RawMessage) record {
 	for typ, name := range reportOrgColumns {
 		if id := col(name + "_ID"); id != "" {
 			if r.Orgs == nil {
-				r.Orgs = map[string]org{}
+				r.Orgs, r.Memberships = map[string]org{}, map[string]string{}
 			}
 			r.Orgs[typ] = org{ID: id, Name: col(name)}
+			r.Memberships[groupID(typ, id)] = col(name)
 		}
 	}
 	return r

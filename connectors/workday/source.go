@@ -134,8 +134,7 @@ func (g *groupSource) ListGroups(ctx context.Context, fn func(connectors.Group) 
 		for _, id := range g.groupIDs(ch) {
 			gr := groups[id]
 			if gr == nil {
-				typ, _, _ := strings.Cut(id, "/")
-				gr = &connectors.Group{ExternalID: id, DisplayName: ch.rec.Orgs[typ].Name}
+				gr = &connectors.Group{ExternalID: id, DisplayName: ch.rec.Memberships[id]}
 				groups[id] = gr
 			}
 			gr.Members = append(gr.Members, ch.rec.WorkerID)
@@ -177,12 +176,12 @@ func (c *conn) readGroup(ctx context.Context, externalID, today string) (connect
 	seen := map[string]bool{}
 	err := c.getWorkers(ctx, workersQuery{asOf: today, org: orgID, excludeInactive: true}, func(recs []record) error {
 		for _, r := range recs {
-			o, in := r.Orgs[typ]
-			if !in || o.ID != orgID || c.rank(r, today) != rankActive || seen[r.WorkerID] {
+			name, in := r.Memberships[externalID]
+			if !in || c.rank(r, today) != rankActive || seen[r.WorkerID] {
 				continue
 			}
 			seen[r.WorkerID] = true
-			gr.DisplayName = o.Name
+			gr.DisplayName = name
 			gr.Members = append(gr.Members, r.WorkerID)
 		}
 		return nil

@@ -126,8 +126,11 @@ type record struct {
 	Title, WorkerType         string
 	Active, Terminated        bool
 	HireDate, TerminationDate string
-	// Orgs by organization type.
+	// Orgs by organization type: the first of each type.
 	Orgs map[string]org
+	// Memberships are every org the worker is in, as "TYPE/ID" group
+	// ids, with their names.
+	Memberships map[string]string
 	// ManagerWID and ManagerID (Employee_ID or Contingent_Worker_ID,
 	// when the reference has it) name the direct manager.
 	ManagerWID, ManagerID string
@@ -153,7 +156,7 @@ func (w *wdWorker) toRecord() record {
 		EmployeeID:   w.Ref.id("Employee_ID"),
 		ContingentID: w.Ref.id("Contingent_Worker_ID"),
 		WorkerID:     strings.TrimSpace(d.WorkerID),
-		UserID:       strings.TrimSpace(d.UserID),
+		UserID:       d.UserID,
 		First:        d.Personal.Legal.First,
 		Last:         d.Personal.Legal.Last,
 		Formatted:    d.Personal.Legal.Formatted,
@@ -191,9 +194,13 @@ func (w *wdWorker) toRecord() record {
 			continue
 		}
 		if r.Orgs == nil {
-			r.Orgs = map[string]org{}
+			r.Orgs, r.Memberships = map[string]org{}, map[string]string{}
 		}
-		r.Orgs[typ] = org{ID: cmpOr(o.RefID, o.Code), Name: o.Name}
+		o2 := org{ID: cmpOr(o.RefID, o.Code), Name: o.Name}
+		if _, ok := r.Orgs[typ]; !ok {
+			r.Orgs[typ] = o2
+		}
+		r.Memberships[groupID(typ, o2.ID)] = o2.Name
 	}
 	// The direct manager is the last link of the first chain (notes A3).
 	if len(d.Chains) > 0 && len(d.Chains[0].Chain) > 0 {

@@ -229,6 +229,12 @@ func (s *Server) getWorkers(r *getWorkersRequest) (string, *fault) {
 
 // match returns the records a query selects, in creation order.
 func (s *Server) match(q query, now time.Time) ([]*record, *fault) {
+	for _, id := range q.orgs {
+		if _, ok := s.orgs[id]; !ok {
+			return nil, validation(fmt.Sprintf("Invalid ID value. '%s' is not a valid ID value for type = 'Organization_Reference_ID'", id),
+				xpathReq+"/bsvc:Request_Criteria[1]/bsvc:Organization_Reference[1]/bsvc:ID[1]")
+		}
+	}
 	var cand []*record
 	if len(q.refs) > 0 {
 		seen := map[*record]bool{}
@@ -279,6 +285,11 @@ func (s *Server) match(q query, now time.Time) ([]*record, *fault) {
 
 func inOrgs(w Worker, orgs []string) bool {
 	for _, id := range w.Orgs {
+		if slices.Contains(orgs, id) {
+			return true
+		}
+	}
+	for _, id := range w.Memberships {
 		if slices.Contains(orgs, id) {
 			return true
 		}

@@ -2,6 +2,7 @@ package workdayfake
 
 import (
 	"maps"
+	"slices"
 	"sort"
 	"time"
 )
@@ -46,6 +47,9 @@ type Worker struct {
 	// Orgs maps an organization type (SUPERVISORY, COST_CENTER,
 	// LOCATION) to the id of the worker's organization of that type.
 	Orgs map[string]string
+	// Memberships are ids of further orgs, of types a worker can be in
+	// many of (a tenant's custom types, such as matrix teams).
+	Memberships []string
 	// Active is computed: hired on or before the as-of date and not
 	// terminated by it.
 	Active bool
@@ -114,6 +118,7 @@ func (r *record) state(d string, m time.Time) Worker {
 		e.apply(&w)
 	}
 	w.Orgs = maps.Clone(w.Orgs)
+	w.Memberships = slices.Clone(w.Memberships)
 	w.Active = w.HireDate != "" && w.HireDate <= d && (w.TerminationDate == "" || w.TerminationDate > d)
 	return w
 }

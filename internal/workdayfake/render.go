@@ -134,8 +134,12 @@ func (s *Server) writeOrgs(b *strings.Builder, w Worker) {
 		types = append(types, t)
 	}
 	slices.Sort(types)
+	ids := make([]string, 0, len(types)+len(w.Memberships))
 	for _, t := range types {
-		o, ok := s.orgs[w.Orgs[t]]
+		ids = append(ids, w.Orgs[t])
+	}
+	for _, id := range append(ids, w.Memberships...) {
+		o, ok := s.orgs[id]
 		if !ok {
 			continue
 		}

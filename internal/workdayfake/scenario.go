@@ -3,6 +3,7 @@ package workdayfake
 import (
 	"fmt"
 	"maps"
+	"slices"
 )
 
 // Hire describes a new worker. Zero fields take defaults: WorkerID the
@@ -19,8 +20,10 @@ type Hire struct {
 	// ManagerID is the manager's WorkerID.
 	ManagerID string
 	// Orgs maps an organization type to an org id (see PutOrg; an
-	// unknown id makes an org named after it).
-	Orgs map[string]string
+	// unknown id makes an org named after it); Memberships are further
+	// orgs (see JoinOrg).
+	Orgs        map[string]string
+	Memberships []string
 }
 
 // The scenario helpers below change the tenant as its HR staff would,
@@ -75,7 +78,7 @@ func (s *Server) newRecord(h Hire, originalHire string) *record {
 		if originalHire != "" {
 			w.OriginalHireDate, w.Rehire = originalHire, true
 		}
-		w.ManagerID, w.Orgs = h.ManagerID, maps.Clone(orgs)
+		w.ManagerID, w.Orgs, w.Memberships = h.ManagerID, maps.Clone(orgs), slices.Clone(h.Memberships)
 	}}}
 	s.records = append(s.records, r)
 	s.byWID[r.wid] = r
@@ -108,7 +111,9 @@ func (s *Server) date(d string) string {
 }
 
 // Change enters a change of a worker's latest record, effective date:
-// fn changes the worker's data (not its ids, dates or Active).
+// fn changes the worker's data (not its ids, dates or Active). fn is
+// kept and run on every read that the change applies to, under the
+// fake's lock: it must only set fields, and never call the Server.
 func (s *Server) Change(workerID, date string, fn func(*Worker)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,6 +148,23 @@ func (s *Server) ChangeOrg(workerID, orgType, orgID, date string) {
 		} else {
 			w.Orgs[orgType] = orgID
 		}
+	})
+}
+
+// JoinOrg adds a worker to an org of a type it can be in many of (see
+// Worker.Memberships); LeaveOrg takes it out.
+func (s *Server) JoinOrg(workerID, orgID, date string) {
+	s.Change(workerID, date, func(w *Worker) {
+		if !slices.Contains(w.Memberships, orgID) {
+			w.Memberships = append(slices.Clone(w.Memberships), orgID)
+		}
+	})
+}
+
+// LeaveOrg: see JoinOrg.
+func (s *Server) LeaveOrg(workerID, orgID, date string) {
+	s.Change(workerID, date, func(w *Worker) {
+		w.Memberships = slices.DeleteFunc(slices.Clone(w.Memberships), func(id string) bool { return id == orgID })
 	})
 }
 
@@ -220,7 +242,7 @@ func (s *Server) again(old *record, d string, contingent bool) *record {
 	h := Hire{WorkerID: old.workerID, Contingent: contingent, HireDate: d, UserID: w.UserID,
 		FirstName: w.FirstName, LastName: w.LastName, PreferredFirstName: w.PreferredFirstName,
 		PreferredLastName: w.PreferredLastName, Email: w.Email, Phone: w.Phone, Title: w.Title,
-		ManagerID: w.ManagerID, Orgs: w.Orgs}
+		ManagerID: w.ManagerID, Orgs: w.Orgs, Memberships: w.Memberships}
 	if contingent == old.contingent {
 		h.WorkerType = w.WorkerType
 	}
