@@ -35,9 +35,13 @@ func stage(err error) string {
 	var recErr tls.RecordHeaderError
 	var f *Fault
 	var h *HTTPError
+	var rl *connectors.RateLimitError
 	switch {
 	case errors.Is(err, connectors.ErrUnauthorized):
 		return connectors.StageAuth
+	case errors.As(err, &rl):
+		// Throttled or down for maintenance: reached, but not serving.
+		return connectors.StageTCP
 	case errors.As(err, &dnsErr):
 		return connectors.StageDNS
 	case errors.As(err, &certErr), errors.As(err, &recErr), strings.Contains(err.Error(), "tls:"):
