@@ -9,6 +9,7 @@ import (
 	"github.com/idsync/idsync/connectors/ldap"
 	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/connectors/scim"
+	"github.com/idsync/idsync/connectors/workday"
 )
 
 // Registry maps each connection type to its connector's Type: ldap,
@@ -16,8 +17,9 @@ import (
 // zoom, github-emu, aquera).
 func Registry() connectors.Registry {
 	r := connectors.Registry{
-		"ldap":   ldap.Type,
-		"memory": memory.Type,
+		"ldap":    ldap.Type,
+		"memory":  memory.Type,
+		"workday": workday.Type,
 	}
 	maps.Copy(r, scim.Types())
 	return r
