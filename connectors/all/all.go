@@ -10,6 +10,7 @@ import (
 	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/connectors/scim"
 	"github.com/idsync/idsync/connectors/workday"
+	"github.com/idsync/idsync/connectors/workos"
 )
 
 // Registry maps each connection type to its connector's Type: ldap,
@@ -20,6 +21,7 @@ func Registry() connectors.Registry {
 		"ldap":    ldap.Type,
 		"memory":  memory.Type,
 		"workday": workday.Type,
+		"workos":  workos.Type,
 	}
 	maps.Copy(r, scim.Types())
 	return r
