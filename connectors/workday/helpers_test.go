@@ -27,7 +27,7 @@ func newFake(t *testing.T, opts workdayfake.Options) *workdayfake.Server {
 
 // settingsFor are a connection's settings for the fake, the password
 // by a file: reference; extra overrides.
-func settingsFor(t *testing.T, srv *workdayfake.Server, extra map[string]any) json.RawMessage {
+func settingsFor(t testing.TB, srv *workdayfake.Server, extra map[string]any) json.RawMessage {
 	t.Helper()
 	pw := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pw, []byte(srv.Password()+"\n"), 0o600); err != nil {
@@ -44,8 +44,16 @@ func settingsFor(t *testing.T, srv *workdayfake.Server, extra map[string]any) js
 	return b
 }
 
+type connectorsUser = connectors.User
+
+// openConnB is openConn for a benchmark.
+func openConnB(b *testing.B, srv *workdayfake.Server, extra map[string]any) *conn {
+	b.Helper()
+	return openConn(b, srv, extra)
+}
+
 // openConn opens a connection to the fake and returns its conn.
-func openConn(t *testing.T, srv *workdayfake.Server, extra map[string]any) *conn {
+func openConn(t testing.TB, srv *workdayfake.Server, extra map[string]any) *conn {
 	t.Helper()
 	reg := connectors.Registry{"workday": Type}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
