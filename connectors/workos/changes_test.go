@@ -336,3 +336,49 @@ func TestResyncRequired(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesManyGroups: a batch re-reads the members of at most
+// maxBatchGroups groups; the rest come in the next polls, none lost.
+func TestChangesManyGroups(t *testing.T) {
+	srv := workosfake.ForTest(t, workosfake.Options{})
+	dir := srv.Directory()
+	users, _ := dir.Populate(3)
+	c := open(t, srv, nil)
+	cur, err := c.Cursor(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := range n {
+		g := dir.CreateGroup(fmt.Sprintf("g%03d", i))
+		if err := dir.AddMember(g.ID, users[i%3].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	polls := 0
+	for ; polls < 20; polls++ {
+		srv.ResetRequests()
+		cs, err := c.Changes(t.Context(), cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs.Groups) > maxBatchGroups || srv.Requests("/directory_users") > maxBatchGroups {
+			t.Errorf("poll %d: %d groups, %d member reads; want at most %d", polls, len(cs.Groups),
+				srv.Requests("/directory_users"), maxBatchGroups)
+		}
+		for _, g := range cs.Groups {
+			if len(g.Members) != 1 {
+				t.Errorf("group %s has members %v", g.DisplayName, g.Members)
+			}
+			seen[g.ExternalID] = true
+		}
+		if cs.Cursor == cur {
+			break
+		}
+		cur = cs.Cursor
+	}
+	if len(seen) != n || polls < 3 {
+		t.Errorf("%d of %d groups reported in %d polls", len(seen), n, polls)
+	}
+}

@@ -95,7 +95,8 @@ func (c *workosConnector) Cursor(ctx context.Context) (string, error) {
 
 // Changes implements connectors.Incremental: the events after the cursor,
 // read in order page by page and folded into one ChangeSet, at most
-// MaxBatchEvents events (or about 1 MiB of them) in one call. The
+// MaxBatchEvents events (or about 1 MiB of them, or maxBatchGroups
+// groups) in one call. The
 // ChangeSet's Cursor is the last event read, so that the next call goes
 // on from there; a batch cut short is not marked otherwise (the next
 // poll goes on where it stopped). A cursor older than the retention or
@@ -125,6 +126,7 @@ func (c *workosConnector) Changes(ctx context.Context, cursor string) (connector
 		if err != nil {
 			return connectors.ChangeSet{}, fmt.Errorf("workos: read events after %s: %w", cursor, err)
 		}
+		stopped := false
 		for _, raw := range pg.Data {
 			var e event
 			if err := json.Unmarshal(raw, &e); err != nil {
@@ -133,6 +135,12 @@ func (c *workosConnector) Changes(ctx context.Context, cursor string) (connector
 			at, err := parseStamp(e.CreatedAt)
 			if err != nil {
 				return connectors.ChangeSet{}, fmt.Errorf("workos: event %s: %w", e.ID, err)
+			}
+			if g := groupOf(e); g != "" && f.full(g) {
+				// The group's members would be one more read from
+				// /directory_users: leave the event to the next batch.
+				stopped = true
+				break
 			}
 			if err := f.apply(e); err != nil {
 				return connectors.ChangeSet{}, fmt.Errorf("workos: event %s (%s): %w", e.ID, e.Event, err)
@@ -148,7 +156,7 @@ func (c *workosConnector) Changes(ctx context.Context, cursor string) (connector
 				break
 			}
 		}
-		if pg.ListMetadata.After == nil || len(pg.Data) == 0 {
+		if stopped || pg.ListMetadata.After == nil || len(pg.Data) == 0 {
 			break
 		}
 	}
@@ -200,6 +208,41 @@ func (c *workosConnector) changeSet(ctx context.Context, f *fold) (connectors.Ch
 		cs.Groups = append(cs.Groups, connectors.Group{ExternalID: id, DisplayName: name, Members: members})
 	}
 	return cs, nil
+}
+
+// maxBatchGroups bounds the groups of one ChangeSet: each costs a read
+// of its members from /directory_users (4 requests/s per directory), so
+// that a batch ends in seconds, well within a poll's time.
+const maxBatchGroups = 40
+
+// full says whether the fold has no room for group id: it holds
+// maxBatchGroups others already.
+func (f *fold) full(id string) bool {
+	_, ok := f.groups[id]
+	return !ok && len(f.groups) >= maxBatchGroups
+}
+
+// groupOf is the group whose members an event makes the batch read:
+// created, updated and membership events of a group; "" for others (a
+// deleted group's members are not read).
+func groupOf(e event) string {
+	var d struct {
+		ID    string `json:"id"`
+		Group struct {
+			ID string `json:"id"`
+		} `json:"group"`
+	}
+	switch e.Event {
+	case "dsync.group.created", "dsync.group.updated":
+		if json.Unmarshal(e.Data, &d) == nil {
+			return d.ID
+		}
+	case "dsync.group.user_added", "dsync.group.user_removed":
+		if json.Unmarshal(e.Data, &d) == nil {
+			return d.Group.ID
+		}
+	}
+	return ""
 }
 
 // fold is the state of a batch of events, applied in order: the last
