@@ -111,10 +111,9 @@ type conn struct {
 	settle   time.Duration
 	localNow func() time.Time
 
-	mu       sync.Mutex
-	offset   time.Duration     // tenant clock − local clock (see observeDate)
-	lastDate time.Time         // when offset was last learned (local clock)
-	wids     map[string]string // WID → Worker_ID, for managers
+	mu     sync.Mutex
+	offset time.Duration     // tenant clock − local clock (see observeDate)
+	wids   map[string]string // WID → Worker_ID, for managers
 }
 
 var (
