@@ -32,6 +32,12 @@ const (
 type cursorState struct {
 	// End is the last Updated window's end (an entry moment).
 	End time.Time `json:"end"`
+	// Floor, set by Cursor, is where Updated windows start at the
+	// earliest: what was entered before it was read by the full resync
+	// that follows Cursor (reads of data do not lag, only the log does),
+	// so the first polls need not reach back past it. Dropped once the
+	// overlap no longer reaches it.
+	Floor time.Time `json:"floor,omitzero"`
 	// Date is the last tenant-local date whose effective changes were
 	// read (and, with preHireDays, the hires up to Date+preHireDays).
 	Date string `json:"date"`
@@ -76,7 +82,8 @@ func (c *conn) Cursor(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("workday: cursor: %w", err)
 	}
-	return cursorState{End: now.Add(-c.settle), Date: c.today(now)}.encode(), nil
+	end := now.Add(-c.settle)
+	return cursorState{End: end, Floor: end, Date: c.today(now)}.encode(), nil
 }
 
 // Changes implements connectors.Incremental (see the package doc).
@@ -108,8 +115,12 @@ func (c *conn) Changes(ctx context.Context, cursor string) (connectors.ChangeSet
 	if err != nil {
 		return connectors.ChangeSet{}, fmt.Errorf("workday: changes: %w", err)
 	}
-	cs.Cursor = cursorState{End: maxTime(through, st.End), Date: max(today, st.Date), Seen: next}.encode()
-	c.logger.Debug("workday poll", "updated_from", st.End.Add(-c.cfg.overlap), "updated_through", through,
+	next2 := cursorState{End: maxTime(through, st.End), Date: max(today, st.Date), Seen: next}
+	if st.Floor.After(next2.End.Add(-c.cfg.overlap)) {
+		next2.Floor = st.Floor
+	}
+	cs.Cursor = next2.encode()
+	c.logger.Debug("workday poll", "updated_from", maxTime(st.End.Add(-c.cfg.overlap), st.Floor), "updated_through", through,
 		"effective_from", st.Date, "effective_through", today, "found", len(ids), "users", len(cs.Users),
 		"groups", len(cs.Groups), "deleted", len(cs.DeletedIDs))
 	return cs, nil
@@ -133,7 +144,7 @@ func (c *conn) changedIDs(ctx context.Context, st cursorState, through time.Time
 		}
 		return nil
 	}
-	from := st.End.Add(-c.cfg.overlap)
+	from := maxTime(st.End.Add(-c.cfg.overlap), st.Floor)
 	if from.After(through) {
 		from = through
 	}

@@ -200,12 +200,24 @@ func TestGroupChanges(t *testing.T) {
 
 func sortIDs(ids ...string) []string { slices.Sort(ids); return ids }
 
-// TestCursor: Cursor costs one small request; a cursor Changes cannot
-// read, or one older than 30 days, asks for a resync.
+// TestCursor: Cursor costs one small request; the first polls after it
+// do not report what was entered before it (the full resync read it); a
+// cursor Changes cannot read, or one older than 30 days, asks for a
+// resync.
 func TestCursor(t *testing.T) {
 	srv := newFake(t, workdayfake.Options{})
 	srv.Populate(50)
 	c := openConn(t, srv, nil)
+	srv.Advance(10 * time.Second)
+	p := newPoller(t, c)
+	late := srv.Hire(workdayfake.Hire{FirstName: "After", HireDate: "2024-01-02"})
+	for range 3 {
+		srv.Advance(10 * time.Minute)
+		cs := p.poll()
+		if _, n := userIn(cs, late); len(cs.Users) != n || len(cs.DeletedIDs)+len(cs.Groups) != 0 {
+			t.Fatalf("a poll after Cursor reports what was entered before it: %d users, %v deleted, %d groups", len(cs.Users), cs.DeletedIDs, len(cs.Groups))
+		}
+	}
 	before := srv.Requests("Get_Workers")
 	cur, err := c.Cursor(t.Context())
 	if err != nil || !strings.HasPrefix(cur, "workday:v1:") {

@@ -33,7 +33,9 @@
 // The cursor ("workday:v1:{json}") holds the end of the last Updated
 // window (an entry moment), the last date whose effective changes were
 // read, and the digests of users reported in the last windowOverlap. A
-// poll reads (a) the Updated window [end − windowOverlap, now], since
+// poll reads (a) the Updated window [end − windowOverlap, now] (never
+// before the moment Cursor was called: the full resync that follows it
+// reads what was entered before, and data reads do not lag), since
 // Workday's transaction log shows an entry up to about an hour late, so
 // windowOverlap must be at least that lag; (b) the Effective window
 // (last date, today], for changes entered earlier that take effect now
