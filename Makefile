@@ -31,8 +31,14 @@ testdata/scim-server/node_modules: testdata/scim-server/package-lock.json
 	npm ci --prefix testdata/scim-server --no-audit --no-fund
 	@touch $@
 
+# WorkOS's published OpenAPI description, which internal/workosfake's
+# responses and the workos connector's requests are checked against.
+testdata/workos-openapi/node_modules: testdata/workos-openapi/package-lock.json
+	npm ci --prefix testdata/workos-openapi --no-audit --no-fund
+	@touch $@
+
 .PHONY: deps
-deps: $(TEMPORAL) testdata/scim-server/node_modules ## install what the tests need (Temporal CLI, SCIM test server)
+deps: $(TEMPORAL) testdata/scim-server/node_modules testdata/workos-openapi/node_modules ## install what the tests need (Temporal CLI, SCIM test server, WorkOS OpenAPI file)
 	go mod download
 
 .PHONY: build
