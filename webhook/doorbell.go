@@ -3,52 +3,108 @@ package webhook
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/idsync/idsync/workflows"
 )
 
-// doorbell serves a vendor's own webhook (see connectors.Type.VerifyPush):
-// once verified, every rule reading the connection is asked to poll. The
-// vendor retries until it gets a 2xx (WorkOS for up to three days), so a
-// webhook no rule needs is still acknowledged, and a failure to reach a
-// rule is a 503 the vendor retries.
+// doorbell serves a vendor's own webhook (see connectors.Type.VerifyPush).
+// Once it is verified, the rules reading the connection are asked to poll,
+// in the background (see ringer), and the vendor is answered at once: a
+// vendor sends one webhook per event, thousands in a burst, and expects a
+// fast 2xx. Should the rules not be reached (Temporal down, the worker
+// stopping), the changes wait for the rules' next regular poll: the
+// vendor's feed keeps them, so nothing is lost.
 func (h *Handler) doorbell(r *http.Request, name string, body, key []byte,
 	verify func(http.Header, []byte, []byte, time.Time) error, now time.Time, logger *slog.Logger) (Response, error) {
 	if err := verify(r.Header, body, key, now); err != nil {
 		return Response{}, refuse(http.StatusUnauthorized, "signature: %v", err)
 	}
-	rules, err := h.rules.do(name, func() ([]string, error) {
-		ctx, cancel := context.WithTimeout(h.co.ctx, lookupTimeout)
-		defer cancel()
-		return h.Backend.Rules(ctx, name, "source")
-	})
+	if !h.ring.ring(name, func() { h.pollRules(name, logger) }) {
+		return Response{}, unavailable("the worker is shutting down; retry later")
+	}
+	return Response{PollRequested: true}, nil
+}
+
+// pollRules asks every rule reading the connection to poll now.
+func (h *Handler) pollRules(name string, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(h.co.ctx, lookupTimeout)
+	rules, err := h.Backend.Rules(ctx, name, "source")
+	cancel()
 	if err != nil {
-		logger.Error("list rules", "error", err)
-		return Response{}, unavailable("cannot list rules now; retry later")
+		logger.Error("list rules for a vendor webhook; they read the changes at their next poll", "error", err)
+		return
 	}
-	if len(rules) == 0 {
-		logger.Warn("vendor webhook for a connection no running rule reads: nothing to poll")
-	}
-	var failed []string
 	for _, rule := range rules {
 		ctx, cancel := context.WithTimeout(h.co.ctx, signalTimeout)
 		err := h.Backend.PollNow(ctx, rule)
 		cancel()
-		if errors.Is(err, workflows.ErrNotFound) {
-			continue // deleted since the list: nothing to poll
-		}
-		if err != nil {
-			logger.Error("ask rule to poll", "rule", rule, "error", err)
-			failed = append(failed, fmt.Sprintf("%q", rule))
+		if err != nil && !errors.Is(err, workflows.ErrNotFound) {
+			logger.Error("ask a rule to poll for a vendor webhook; it reads the changes at its next poll", "rule", rule, "error", err)
 		}
 	}
-	if len(failed) > 0 {
-		return Response{}, unavailable("could not reach rule %s; retry later", strings.Join(failed, ", "))
+}
+
+// ringer runs at most one round of poll requests per connection at a
+// time. A doorbell during a round asks for one more round after it, so a
+// burst of webhooks costs two rounds, not one per webhook, and every
+// doorbell is still followed by a poll that starts after it.
+type ringer struct {
+	mu     sync.Mutex
+	rounds map[string]*bool // connection → another round wanted
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ring has round run for the connection, now or after the round in
+// progress; false once the ringer is closed.
+func (g *ringer) ring(conn string, round func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
 	}
-	return Response{Rules: rules, PollRequested: true}, nil
+	if again, ok := g.rounds[conn]; ok {
+		*again = true
+		return true
+	}
+	if g.rounds == nil {
+		g.rounds = map[string]*bool{}
+	}
+	again := new(bool)
+	g.rounds[conn] = again
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for {
+			round()
+			g.mu.Lock()
+			if !*again {
+				delete(g.rounds, conn)
+				g.mu.Unlock()
+				return
+			}
+			*again = false
+			g.mu.Unlock()
+		}
+	}()
+	return true
+}
+
+// drain refuses new rounds and waits for those in progress, or ctx.
+func (g *ringer) drain(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

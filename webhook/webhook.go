@@ -26,6 +26,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"path"
@@ -79,6 +80,7 @@ type Handler struct {
 	once      sync.Once
 	co        *coalescer
 	seen      *seenCache
+	ring      ringer
 	conns     flight[connectors.Connection]
 	rules     flight[[]string]
 	lastEvict atomic.Int64 // unix nanoseconds of the last warning that the replay cache is full
@@ -95,7 +97,7 @@ func (h *Handler) init() {
 // for signalling are signalled, or ctx ends (see coalescer.drain).
 func (h *Handler) Drain(ctx context.Context) error {
 	h.init()
-	return h.co.drain(ctx)
+	return errors.Join(h.ring.drain(ctx), h.co.drain(ctx)) // rings use the coalescer's context
 }
 
 // Routes returns the handler's mux. Every answer, errors included, is
@@ -142,9 +144,10 @@ func allow(next http.Handler, methods ...string) http.Handler {
 // Response is the body of a 202.
 type Response struct {
 	Accepted int      `json:"accepted"`
-	Rules    []string `json:"rules"`
+	Rules    []string `json:"rules,omitempty"`
 	// PollRequested says the webhook was a vendor's doorbell: the rules
-	// were asked to poll, and read the changes from the vendor's feed.
+	// reading the connection are being asked to poll, and read the
+	// changes from the vendor's feed.
 	PollRequested bool `json:"pollRequested,omitempty"`
 }
 

@@ -33,10 +33,19 @@ type recorder struct {
 	mu      sync.Mutex
 	signals map[string][]workflows.ChangeBatch
 	polls   map[string]int
+	// pollGate, when set, holds every PollNow until it receives.
+	pollGate chan struct{}
 	fail    error // every signal fails with it while set
 }
 
-func (r *recorder) PollNow(_ context.Context, rule string) error {
+func (r *recorder) PollNow(ctx context.Context, rule string) error {
+	if r.pollGate != nil {
+		select {
+		case <-r.pollGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rule == r.failRule {
