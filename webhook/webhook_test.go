@@ -35,7 +35,7 @@ type recorder struct {
 	polls   map[string]int
 	// pollGate, when set, holds every PollNow until it receives.
 	pollGate chan struct{}
-	fail    error // every signal fails with it while set
+	fail     error // every signal fails with it while set
 }
 
 func (r *recorder) PollNow(ctx context.Context, rule string) error {
