@@ -114,6 +114,20 @@ func TestLifecycle(t *testing.T) {
 				return s.Hire(workdayfake.Hire{WorkerID: "31337", FirstName: "Bare"})
 			},
 			want: want{found: true, active: true, userName: "31337"}},
+		{name: "terminated, inactive workers left out", settings: map[string]any{"includeInactive": false},
+			setup: func(s *workdayfake.Server) string {
+				id := s.Hire(workdayfake.Hire{FirstName: "Gone", HireDate: "2024-01-02"})
+				s.Terminate(id, "2025-01-01")
+				return id
+			},
+			want: want{found: false}},
+		{name: "rescinded hire",
+			setup: func(s *workdayfake.Server) string {
+				id := s.Hire(workdayfake.Hire{FirstName: "Never", HireDate: "2024-01-02"})
+				s.RescindHire(id)
+				return id
+			},
+			want: want{found: false}},
 		{name: "termination today in Sydney, read in Sydney", settings: map[string]any{"timeZone": sydney}, fakeTZ: sydney,
 			setup: func(s *workdayfake.Server) string {
 				id := s.Hire(workdayfake.Hire{FirstName: "Syd", HireDate: "2024-01-02"})
