@@ -48,7 +48,13 @@ func TestBacklog(t *testing.T) {
 			got[u.ExternalID] = true
 		}
 		if cs.Cursor == cur {
+			if cs.More {
+				t.Errorf("poll %d: no new event, yet More", polls+1)
+			}
 			break
+		}
+		if !cs.More && polls < 9 {
+			t.Errorf("poll %d of a 10-batch backlog: More is false, so the rule would wait its interval", polls+1)
 		}
 		cur = cs.Cursor
 	}

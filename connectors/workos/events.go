@@ -98,8 +98,8 @@ func (c *workosConnector) Cursor(ctx context.Context) (string, error) {
 // MaxBatchEvents events (or about 1 MiB of them, or maxBatchGroups
 // groups) in one call. The
 // ChangeSet's Cursor is the last event read, so that the next call goes
-// on from there; a batch cut short is not marked otherwise (the next
-// poll goes on where it stopped). A cursor older than the retention or
+// on from there, and a batch cut short sets More, so that the rule polls
+// again at once. A cursor older than the retention or
 // refused by the API, and a directory deleted, activated or deactivated, set
 // ResyncRequired.
 func (c *workosConnector) Changes(ctx context.Context, cursor string) (connectors.ChangeSet, error) {
@@ -117,6 +117,7 @@ func (c *workosConnector) Changes(ctx context.Context, cursor string) (connector
 	}
 	f := newFold(c.cfg.Directory)
 	read, size := 0, 0
+	stopped := false
 	for read < c.cfg.MaxBatchEvents && size < maxBatchBytes {
 		pg, err := c.eventPage(ctx, p)
 		if p.after != "" && refusedCursor(err) {
@@ -126,7 +127,6 @@ func (c *workosConnector) Changes(ctx context.Context, cursor string) (connector
 		if err != nil {
 			return connectors.ChangeSet{}, fmt.Errorf("workos: read events after %s: %w", cursor, err)
 		}
-		stopped := false
 		for _, raw := range pg.Data {
 			var e event
 			if err := json.Unmarshal(raw, &e); err != nil {
@@ -165,6 +165,9 @@ func (c *workosConnector) Changes(ctx context.Context, cursor string) (connector
 		return connectors.ChangeSet{}, err
 	}
 	cs.Cursor = p.String()
+	// Cut short: the rule polls again at once for the rest (at worst
+	// once more than needed, when the stream ended right at the limit).
+	cs.More = stopped || read >= c.cfg.MaxBatchEvents || size >= maxBatchBytes
 	if read > 0 {
 		c.logger.Debug("read events", "events", read, "bytes", size, "users", len(cs.Users),
 			"groups", len(cs.Groups), "deleted", len(cs.DeletedIDs), "cursor", cs.Cursor)
