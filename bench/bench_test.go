@@ -74,6 +74,7 @@ func BenchmarkIdsync(b *testing.B) {
 
 	fullResyncSCIM(b, rs, slapd, dir)
 	fullResyncLDAP(b, rs, slapd, dir)
+	workdayToSCIM(b, rs, n)
 
 	h := newHarness(b, slapd)
 	fullResyncWorker(b, rs, h, dir)
