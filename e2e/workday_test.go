@@ -172,12 +172,14 @@ func (e *env) waitPolls(t *testing.T, rule string, n int) {
 	seen := 0
 	last := start
 	e.eventually(fmt.Sprintf("%d polls", n), time.Minute, func() error {
-		if s := e.ruleStatus(t, rule).LastSuccess; s.After(last) {
+		st := e.ruleStatus(t, rule)
+		if s := st.LastSuccess; s.After(last) {
 			last = s
 			seen++
 		}
 		if seen < n {
-			return fmt.Errorf("%d polls since %s", seen, start)
+			return fmt.Errorf("%d polls since %s; state %s, last poll %s %q, error %q",
+				seen, start.Format(time.TimeOnly), st.State, st.LastPoll.Format(time.TimeOnly), st.LastPollResult, st.LastError)
 		}
 		return nil
 	})

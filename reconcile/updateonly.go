@@ -23,7 +23,9 @@ import (
 
 // updateOnly is the target as an update-only one.
 func (s *Syncer) updateOnly() (connectors.UpdateOnly, bool) {
-	return capability[connectors.UpdateOnly](s.Target)
+	// Not capability: the ownership layer has no UpdatedFields to offer.
+	uo, ok := rawTarget(s.Target).(connectors.UpdateOnly)
+	return uo, ok
 }
 
 // rawTarget is the connector's target without the rule's ownership layer,

@@ -34,7 +34,9 @@ func (w *writeBackTarget) DeprovisionUser(context.Context, string) error {
 	return errors.New("update-only target: never deprovisions")
 }
 
-var writeBackMatch = reconcile.Options{Policy: reconcile.Policy{MatchAttributes: []string{"employeeNumber"}}}
+// writeBackMatch: a rule's options, with an owner as the worker sets it
+// (the ownership layer must not hide that the target is update-only).
+var writeBackMatch = reconcile.Options{Policy: reconcile.Policy{MatchAttributes: []string{"employeeNumber"}}, Owner: "corp-to-hr"}
 
 // worker puts an HR record in the target store, as Workday has it.
 func (e *env) worker(t *testing.T, employee, userName, email string) string {
