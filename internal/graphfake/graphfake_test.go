@@ -1,0 +1,179 @@
+package graphfake
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+type client struct {
+	t     *testing.T
+	srv   *Server
+	token string
+}
+
+func newClient(t *testing.T) *client {
+	t.Helper()
+	srv := Start(Options{Tenant: "contoso", ClientID: "app", ClientSecret: "s3cret"})
+	t.Cleanup(srv.Close)
+	c := &client{t: t, srv: srv}
+	resp, err := http.PostForm(srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "client_id": {"app"},
+		"client_secret": {"s3cret"}, "scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" || tok.ExpiresIn != 3599 {
+		t.Fatalf("token: %d %+v %v", resp.StatusCode, tok, err)
+	}
+	c.token = tok.AccessToken
+	return c
+}
+
+// do sends a request and decodes the answer into a map (nil for 204).
+func (c *client) do(method, path string, body any) (int, http.Header, map[string]any) {
+	c.t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	u := path
+	if !strings.HasPrefix(path, "http") {
+		u = c.srv.GraphURL() + path
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, resp.Header, out
+}
+
+func userBody(upn string) map[string]any {
+	return map[string]any{"accountEnabled": true, "displayName": upn, "mailNickname": "n", "userPrincipalName": upn,
+		"passwordProfile": map[string]any{"password": "x", "forceChangePasswordNextSignIn": true}}
+}
+
+func errCode(m map[string]any) (string, string) {
+	e, _ := m["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	msg, _ := e["message"].(string)
+	return code, msg
+}
+
+func TestTokenRefused(t *testing.T) {
+	srv := Start(Options{Tenant: "contoso", ClientID: "app", ClientSecret: "s3cret"})
+	defer srv.Close()
+	resp, err := http.PostForm(srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "client_id": {"app"},
+		"client_secret": {"wrong"}, "scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong secret: %d, want 401", resp.StatusCode)
+	}
+	c := &client{t: t, srv: srv, token: "nope"}
+	if st, _, body := c.do("GET", "/users", nil); st != 401 {
+		t.Errorf("bad token: %d %v", st, body)
+	}
+}
+
+func TestUsersFilterPagingDuplicates(t *testing.T) {
+	c := newClient(t)
+	for _, upn := range []string{"a@x.org", "o'brien@x.org", "c@x.org"} {
+		if st, _, body := c.do("POST", "/users", userBody(upn)); st != 201 || body["id"] == "" {
+			t.Fatalf("create %s: %d %v", upn, st, body)
+		}
+	}
+	st, _, body := c.do("POST", "/users", userBody("O'Brien@X.org"))
+	if code, msg := errCode(body); st != 400 || code != "Request_BadRequest" || !strings.Contains(msg, "already exists") {
+		t.Errorf("duplicate UPN: %d %s %s", st, code, msg)
+	}
+	st, _, body = c.do("GET", "/users?$filter="+url.QueryEscape("userPrincipalName eq 'O''BRIEN@x.org'")+"&$select=id,userPrincipalName", nil)
+	if v := body["value"].([]any); st != 200 || len(v) != 1 {
+		t.Fatalf("filter: %d %v", st, body)
+	}
+	if st, _, _ := c.do("GET", "/users?$top=1000", nil); st != 400 {
+		t.Errorf("$top=1000: %d, want 400", st)
+	}
+	seen := 0
+	next := c.srv.GraphURL() + "/users?$top=2&$select=id"
+	for next != "" {
+		st, _, body := c.do("GET", next, nil)
+		if st != 200 {
+			t.Fatalf("page: %d %v", st, body)
+		}
+		seen += len(body["value"].([]any))
+		next, _ = body["@odata.nextLink"].(string)
+	}
+	if seen != 3 {
+		t.Errorf("paged %d users, want 3", seen)
+	}
+	if st, _, body := c.do("GET", "/users?$filter="+url.QueryEscape("city eq 'x'"), nil); st != 400 {
+		t.Errorf("unsupported filter: %d %v", st, body)
+	}
+}
+
+func TestMembersAndKnobs(t *testing.T) {
+	c := newClient(t)
+	_, _, u := c.do("POST", "/users", userBody("m@x.org"))
+	_, _, g := c.do("POST", "/groups", map[string]any{"displayName": "G", "mailEnabled": false, "mailNickname": "g1", "securityEnabled": true})
+	gid, uid := g["id"].(string), u["id"].(string)
+	ref := map[string]any{"@odata.id": c.srv.GraphURL() + "/directoryObjects/" + uid}
+	if st, _, body := c.do("POST", "/groups/"+gid+"/members/$ref", ref); st != 204 {
+		t.Fatalf("add member: %d %v", st, body)
+	}
+	st, _, body := c.do("POST", "/groups/"+gid+"/members/$ref", ref)
+	if _, msg := errCode(body); st != 400 || msg != errExists {
+		t.Errorf("add again: %d %q", st, msg)
+	}
+	if st, _, _ := c.do("DELETE", "/groups/"+gid+"/members/"+uid+"/$ref", nil); st != 204 {
+		t.Errorf("remove: %d", st)
+	}
+	if st, _, _ := c.do("DELETE", "/groups/"+gid+"/members/"+uid+"/$ref", nil); st != 404 {
+		t.Errorf("remove again: %d, want 404", st)
+	}
+
+	c.srv.SetKnobs(Knobs{ReplicationDelay: time.Hour, ThrottleEvery: 3, RetryAfter: 2 * time.Second})
+	_, _, fresh := c.do("POST", "/users", userBody("fresh@x.org")) // request 1 of the knobs? counted from the start
+	statuses := []int{}
+	for range 3 {
+		st, h, _ := c.do("GET", "/users/"+fresh["id"].(string), nil)
+		if st == 429 && h.Get("Retry-After") != "2" {
+			t.Errorf("429 with Retry-After %q", h.Get("Retry-After"))
+		}
+		statuses = append(statuses, st)
+	}
+	if !contains(statuses, 404) || !contains(statuses, 429) {
+		t.Errorf("statuses %v: want a 404 (replication delay) and a 429", statuses)
+	}
+	if s := c.srv.Stats(); s.Throttled == 0 || s.Replication == 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func contains(l []int, v int) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

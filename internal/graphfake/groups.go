@@ -1,0 +1,228 @@
+package graphfake
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxBind is the most references one members@odata.bind may carry
+// (https://learn.microsoft.com/en-us/graph/api/group-update, example 3:
+// "up to 20 members").
+const maxBind = 20
+
+// errExists is Graph's 400 for a member already there
+// (https://learn.microsoft.com/en-us/graph/api/group-post-members).
+const errExists = "One or more added object references already exist for the following modified properties: 'members'."
+
+// groupsRoot: https://learn.microsoft.com/en-us/graph/api/group-list and
+// group-post-groups (security group example: mailEnabled false,
+// securityEnabled true).
+func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		lq, ok := parseList(w, r, true, 100)
+		if !ok {
+			return
+		}
+		objs, token := page(s.groups, lq)
+		s.writeList(w, r, "groups", objs, lq.selects, groupDefaults, token)
+	case http.MethodPost:
+		body := decodeBody(w, r)
+		if body == nil {
+			return
+		}
+		props := map[string]any{}
+		binds, msg := applyProps(props, body, groupProps, "Group")
+		if msg != "" {
+			graphError(w, http.StatusBadRequest, "Request_BadRequest", msg)
+			return
+		}
+		for _, req := range []string{"displayName", "mailEnabled", "mailNickname", "securityEnabled"} {
+			if props[req] == nil {
+				graphError(w, http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid value specified for property '%s' of resource 'Group'.", req))
+				return
+			}
+		}
+		if !s.checkNickname(w, props, "") || !s.checkBinds(w, nil, binds) {
+			return
+		}
+		s.stats.Writes++
+		o := s.newObject(props)
+		o.props["createdDateTime"] = o.created.UTC().Format(time.RFC3339)
+		if _, ok := o.props["groupTypes"]; !ok {
+			o.props["groupTypes"] = []any{}
+		}
+		o.members = binds
+		s.groups[o.id()] = o
+		writeJSON(w, http.StatusCreated, project(o, nil, groupDefaults))
+	default:
+		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
+	}
+}
+
+// checkNickname refuses a mailNickname with the characters Graph
+// refuses (@ () \ [] " ; : <> , SPACE, non-ASCII) or, for groups, one
+// another group has, with the ObjectConflict 400.
+func (s *Server) checkNickname(w http.ResponseWriter, props map[string]any, self string) bool {
+	nick, _ := props["mailNickname"].(string)
+	if nick == "" || strings.ContainsAny(nick, "@()\\[]\";:<>, ") || strings.IndexFunc(nick, func(r rune) bool { return r > 127 }) >= 0 {
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property 'mailNickname' of resource 'Group'.")
+		return false
+	}
+	for id, o := range s.groups {
+		if id != self && strings.EqualFold(o.props["mailNickname"].(string), nick) {
+			graphError(w, http.StatusBadRequest, "Request_BadRequest", "Another object with the same value for property mailNickname already exists.")
+			return false
+		}
+	}
+	return true
+}
+
+// checkBinds refuses more than 20 references, a reference to an object
+// that does not exist (or is within the replication delay), and one to
+// a member already there; all or nothing.
+func (s *Server) checkBinds(w http.ResponseWriter, g *object, binds []string) bool {
+	if len(binds) > maxBind {
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "The request exceeds the maximum of 20 references in members@odata.bind.")
+		return false
+	}
+	for _, id := range binds {
+		u := s.users[id]
+		if u == nil || s.fresh(u) {
+			notFound(w, id)
+			return false
+		}
+		if g != nil && slices.Contains(g.members, id) {
+			graphError(w, http.StatusBadRequest, "Request_BadRequest", errExists)
+			return false
+		}
+	}
+	return true
+}
+
+// groupByID: https://learn.microsoft.com/en-us/graph/api/group-get,
+// group-update (204, members@odata.bind) and group-delete (204).
+func (s *Server) groupByID(w http.ResponseWriter, r *http.Request, id string) {
+	o := s.groups[id]
+	if o == nil || (r.Method == http.MethodGet && s.fresh(o)) {
+		notFound(w, id)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		var sel []string
+		if v := r.URL.Query().Get("$select"); v != "" {
+			sel = strings.Split(v, ",")
+		}
+		out := project(o, sel, groupDefaults)
+		out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#groups/$entity"
+		writeJSON(w, http.StatusOK, out)
+	case http.MethodPatch:
+		body := decodeBody(w, r)
+		if body == nil {
+			return
+		}
+		props := cloneProps(o.props)
+		binds, msg := applyProps(props, body, groupProps, "Group")
+		if msg != "" {
+			graphError(w, http.StatusBadRequest, "Request_BadRequest", msg)
+			return
+		}
+		if !s.checkNickname(w, props, id) || !s.checkBinds(w, o, binds) {
+			return
+		}
+		s.stats.Writes++
+		o.props = props
+		o.members = append(o.members, binds...)
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodDelete:
+		s.stats.Writes++
+		delete(s.groups, id)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
+	}
+}
+
+// listMembers: https://learn.microsoft.com/en-us/graph/api/group-list-members
+// (directoryObjects with @odata.type, paged by @odata.nextLink).
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, id string) {
+	g := s.groups[id]
+	if g == nil || s.fresh(g) {
+		notFound(w, id)
+		return
+	}
+	lq, ok := parseList(w, r, false, 100)
+	if !ok {
+		return
+	}
+	var value []map[string]any
+	token := ""
+	for i, m := range g.members {
+		if int64(i) < lq.after {
+			continue
+		}
+		if len(value) == lq.top {
+			token = fmt.Sprintf("X%x", i)
+			break
+		}
+		u := s.users[m]
+		if u == nil {
+			continue
+		}
+		p := project(u, lq.selects, []string{"id", "displayName", "userPrincipalName"})
+		p["@odata.type"] = "#microsoft.graph.user"
+		value = append(value, p)
+	}
+	if value == nil {
+		value = []map[string]any{}
+	}
+	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects", "value": value}
+	if token != "" {
+		out["@odata.nextLink"] = nextLink(r, s.GraphURL(), token)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// addMemberRef: https://learn.microsoft.com/en-us/graph/api/group-post-members
+// (POST {"@odata.id": ".../directoryObjects/{id}"} → 204; 400 for a
+// member already there).
+func (s *Server) addMemberRef(w http.ResponseWriter, r *http.Request, id string) {
+	g := s.groups[id]
+	if g == nil || s.fresh(g) {
+		notFound(w, id)
+		return
+	}
+	body := decodeBody(w, r)
+	if body == nil {
+		return
+	}
+	ref, _ := body["@odata.id"].(string)
+	mid := refID(ref)
+	if mid == "" {
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid object identifier '"+ref+"'.")
+		return
+	}
+	if !s.checkBinds(w, g, []string{mid}) {
+		return
+	}
+	s.stats.Writes++
+	g.members = append(g.members, mid)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeMember: https://learn.microsoft.com/en-us/graph/api/group-delete-members
+// (204; 404 Request_ResourceNotFound for a non-member).
+func (s *Server) removeMember(w http.ResponseWriter, id, mid string) {
+	g := s.groups[id]
+	if g == nil || !slices.Contains(g.members, mid) {
+		notFound(w, mid)
+		return
+	}
+	s.stats.Writes++
+	g.members = without(g.members, mid)
+	w.WriteHeader(http.StatusNoContent)
+}
