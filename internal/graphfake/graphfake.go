@@ -20,7 +20,7 @@
 //     GET /groups/{id}/members; POST /groups/{id}/members/$ref;
 //     DELETE /groups/{id}/members/{id}/$ref.
 //   - Errors as {"error":{"code","message","innerError":{…}}}.
-//   - $filter: one or more "prop eq 'value'" joined by "or" ('' is a
+//   - $filter: one or more "prop eq 'value'" joined by "or" (” is a
 //     quote), on userPrincipalName, mail, employeeId, displayName,
 //     mailNickname, onPremisesImmutableId, id and extension_* properties;
 //     strings compare case-insensitively, as Graph's do.

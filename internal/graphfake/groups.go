@@ -218,7 +218,11 @@ func (s *Server) addMemberRef(w http.ResponseWriter, r *http.Request, id string)
 // (204; 404 Request_ResourceNotFound for a non-member).
 func (s *Server) removeMember(w http.ResponseWriter, id, mid string) {
 	g := s.groups[id]
-	if g == nil || !slices.Contains(g.members, mid) {
+	if g == nil {
+		notFound(w, id)
+		return
+	}
+	if !slices.Contains(g.members, mid) {
 		notFound(w, mid)
 		return
 	}

@@ -13,7 +13,7 @@ import (
 // clause is one "prop eq 'value'" of a $filter.
 type clause struct{ prop, value string }
 
-// parseFilter reads "prop eq 'value' [or prop eq 'value' …]", with ''
+// parseFilter reads "prop eq 'value' [or prop eq 'value' …]", with ”
 // for a quote inside a value, as OData string literals have it
 // (https://learn.microsoft.com/en-us/graph/filter-query-parameter,
 // "Escaping single quotes").
@@ -95,7 +95,7 @@ func matches(o *object, cs []clause) bool {
 
 // listQuery is a list request's $filter, $select, $top and $skiptoken.
 type listQuery struct {
-	filter []clause
+	filter  []clause
 	selects []string
 	top     int
 	after   int64 // the seq of the last object of the previous page

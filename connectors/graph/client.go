@@ -1,0 +1,344 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
+)
+
+// graphConnector is an open graph connection.
+type graphConnector struct {
+	base            string // the Graph v1.0 base, without a trailing slash
+	client          *http.Client
+	secret          string
+	domain          string
+	extAttr         string
+	deprovision     string
+	pageSize        int
+	replicationWait time.Duration
+	logger          *slog.Logger
+
+	mu     sync.Mutex
+	recent map[string]time.Time // objects this connection created, when
+	known  map[string]string    // ExternalID → user id
+}
+
+var (
+	_ connectors.Target            = (*graphConnector)(nil)
+	_ connectors.GroupTarget       = (*graphConnector)(nil)
+	_ connectors.KnownUsers        = (*graphConnector)(nil)
+	_ connectors.UserReader        = (*graphConnector)(nil)
+	_ connectors.ModeDeprovisioner = (*graphConnector)(nil)
+	_ connectors.Tester            = (*graphConnector)(nil)
+)
+
+func newConnector(ctx context.Context, c *Config, secret string, logger *slog.Logger) *graphConnector {
+	transport := http.DefaultTransport
+	tokenClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	cc := &clientcredentials.Config{ClientID: c.ClientID, ClientSecret: secret, TokenURL: c.TokenURL,
+		Scopes: []string{"https://graph.microsoft.com/.default"}, AuthStyle: oauth2.AuthStyleInParams}
+	tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, tokenClient)
+	budgeted := &httpx.Transport{Base: transport, Budget: httpx.BudgetFor(ctx, c.limit), MaxWait: c.maxRetryWait}
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &oauth2.Transport{Source: cc.TokenSource(tctx), Base: budgeted}}
+	return &graphConnector{
+		base: strings.TrimRight(c.GraphURL, "/"), client: client, secret: secret, domain: c.Domain,
+		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, pageSize: c.PageSize,
+		replicationWait: c.replicationWait, logger: logger.With(slog.Group("connector", "type", "graph")),
+		recent: map[string]time.Time{}, known: map[string]string{},
+	}
+}
+
+func (c *graphConnector) Close() error { c.client.CloseIdleConnections(); return nil }
+
+// Error is a non-2xx answer from Graph, with the code and message of its
+// error body ({"error":{"code","message"}}). It unwraps to
+// connectors.ErrNotFound (404), ErrAlreadyExists (a 400 "Another object
+// with the same value … already exists", ObjectConflict), ErrUnauthorized
+// (401, 403) or ErrRejected (another 4xx); 429 and 503 come inside a
+// *connectors.RateLimitError, 409 Directory_ConcurrencyViolation and
+// 5xx unwrap to nothing (a retry may succeed).
+type Error struct {
+	Method, Path string
+	Status       int
+	Code         string
+	Message      string
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("graph: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Code != "" {
+		s += " (" + e.Code + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error {
+	switch {
+	case e.Status == http.StatusNotFound:
+		return connectors.ErrNotFound
+	case e.Status == http.StatusBadRequest && strings.Contains(e.Message, "Another object with the same value"):
+		return connectors.ErrAlreadyExists
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return connectors.ErrUnauthorized
+	case e.Status == http.StatusTooManyRequests || e.Status == http.StatusConflict:
+		return nil
+	case e.Status >= 400 && e.Status < 500:
+		return connectors.ErrRejected
+	}
+	return nil
+}
+
+// memberExists is the 400 message of a member added twice.
+const memberExists = "One or more added object references already exist"
+
+func isMemberExists(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusBadRequest && strings.Contains(e.Message, memberExists)
+}
+
+func isNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusNotFound ||
+		// the 400 Entra ID also sends for a reference not replicated yet
+		e.Status == http.StatusBadRequest && strings.Contains(e.Message, "objects being referenced do not exist"))
+}
+
+const maxQuote = 300
+
+// do sends a request to path (below the base, or an absolute nextLink)
+// with body as JSON, and decodes a 2xx answer into out (when not nil).
+func (c *graphConnector) do(ctx context.Context, method, path string, body, out any) error {
+	u := path
+	if !strings.HasPrefix(path, "http://") && !strings.HasPrefix(path, "https://") {
+		u = c.base + path
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("graph: encode %s %s: %w", method, pathOf(u), err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("graph: %s %s: %w", method, pathOf(u), err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return c.transportError(method, u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("graph: %s %s: read the answer: %w", method, pathOf(u), err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return c.newError(method, u, resp, data)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("graph: %s %s: malformed %d answer (%v); body starts %q", method, pathOf(u), resp.StatusCode, err, quote(string(data)))
+	}
+	return nil
+}
+
+func (c *graphConnector) newError(method, u string, resp *http.Response, data []byte) error {
+	var eb struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	e := &Error{Method: method, Path: pathOf(u), Status: resp.StatusCode}
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+		e.Code, e.Message = quote(eb.Error.Code), quote(eb.Error.Message)
+	} else {
+		e.Message = fmt.Sprintf("%q", quote(strings.TrimSpace(string(data))))
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		wait, _ := httpx.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return &connectors.RateLimitError{RetryAfter: wait, Err: e}
+	}
+	return e
+}
+
+// transportError reports a failure to send, the token request's among
+// them: a token endpoint's 4xx (a wrong secret, an unknown client or
+// tenant) is ErrUnauthorized, its 429/503 a RateLimitError.
+func (c *graphConnector) transportError(method, u string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		st := re.Response.StatusCode
+		msg := fmt.Sprintf("graph: token request: %d %s (%s): %s", st, http.StatusText(st), quote(re.ErrorCode), quote(re.ErrorDescription))
+		msg = strings.ReplaceAll(msg, c.secret, "[redacted]")
+		switch {
+		case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
+			wait, _ := httpx.RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+			return &connectors.RateLimitError{RetryAfter: wait, Err: errors.New(msg)}
+		case st/100 == 4:
+			return fmt.Errorf("%s: %w", msg, connectors.ErrUnauthorized)
+		}
+		return errors.New(msg)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("graph: %s %s: %s", method, pathOf(u), strings.ReplaceAll(err.Error(), c.secret, "[redacted]"))
+}
+
+// pathOf is the path of u below the base, without the query.
+func pathOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return strings.TrimPrefix(p.Path, "/v1.0")
+}
+
+func quote(s string) string {
+	if len(s) <= maxQuote {
+		return s
+	}
+	n := maxQuote
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// created remembers that this connection created id now.
+func (c *graphConnector) created(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	c.recent[id] = now
+	for k, t := range c.recent {
+		if now.Sub(t) > c.replicationWait {
+			delete(c.recent, k)
+		}
+	}
+}
+
+// forget drops id from the recent creations: it was deleted, and a
+// 404 about it now means what it says.
+func (c *graphConnector) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.recent, id)
+	for k, v := range c.known {
+		if v == id {
+			delete(c.known, k)
+		}
+	}
+}
+
+// youngest is the latest creation among ids by this connection, or zero.
+func (c *graphConnector) youngest(ids ...string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var t time.Time
+	for _, id := range ids {
+		if r, ok := c.recent[id]; ok && r.After(t) {
+			t = r
+		}
+	}
+	return t
+}
+
+// retryFresh runs fn and, while it fails with a 404 and one of ids was
+// created by this connection within replicationWait, runs it again after
+// a backoff: the object exists, Graph has not replicated it everywhere
+// yet.
+func (c *graphConnector) retryFresh(ctx context.Context, fn func() error, ids ...string) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !isNotFound(err) {
+			return err
+		}
+		born := c.youngest(ids...)
+		if born.IsZero() || time.Since(born)+wait > c.replicationWait {
+			return err
+		}
+		c.logger.Debug("graph: 404 within the replication delay; retrying", "ids", ids, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// list GETs path and each @odata.nextLink after it, calling fn with the
+// raw items of each page.
+func (c *graphConnector) list(ctx context.Context, path string, fn func(json.RawMessage) error) error {
+	next := path
+	for next != "" {
+		var pg struct {
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"@odata.nextLink"`
+		}
+		if err := c.do(ctx, http.MethodGet, next, nil, &pg); err != nil {
+			return err
+		}
+		for _, item := range pg.Value {
+			if err := fn(item); err != nil {
+				return err
+			}
+		}
+		next = pg.NextLink
+	}
+	return nil
+}
+
+// query is "?"+q encoded, with "$" kept as Graph's examples write it.
+func query(q url.Values) string {
+	return "?" + strings.ReplaceAll(q.Encode(), "%24", "$")
+}
+
+// literal quotes v as an OData string literal: ' doubled.
+func literal(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
+// Test reads one page of one user: the token endpoint, the credentials
+// and User.Read.All.
+func (c *graphConnector) Test(ctx context.Context) error {
+	var pg struct {
+		Value []json.RawMessage `json:"value"`
+	}
+	err := c.do(ctx, http.MethodGet, "/users"+query(url.Values{"$top": {"1"}, "$select": {"id"}}), nil, &pg)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, connectors.ErrUnauthorized) && strings.Contains(err.Error(), "token request"):
+		return &connectors.TestError{Stage: connectors.StageAuth, Err: err}
+	case errors.Is(err, connectors.ErrUnauthorized):
+		return &connectors.TestError{Stage: connectors.StagePermissions, Err: err}
+	}
+	return &connectors.TestError{Stage: connectors.StageTCP, Err: err}
+}

@@ -1,0 +1,293 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// attrProps maps User.Attributes keys to Graph user properties.
+var attrProps = map[string]string{"title": "jobTitle", "department": "department", "employeeNumber": "employeeId", "phoneNumber": "mobilePhone"}
+
+// userSelect is the $select of every user read: only what is mapped.
+func (c *graphConnector) userSelect() string {
+	return "id,userPrincipalName,displayName,givenName,surname,mail,accountEnabled,jobTitle,department,employeeId,mobilePhone," + c.extAttr
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+// toUser reads a Graph user.
+func (c *graphConnector) toUser(raw json.RawMessage) (connectors.TargetUser, error) {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return connectors.TargetUser{}, fmt.Errorf("graph: malformed user: %w", err)
+	}
+	upn := str(m, "userPrincipalName")
+	u := connectors.TargetUser{ID: str(m, "id"), User: connectors.User{
+		ExternalID: str(m, c.extAttr), UserName: c.nameOf(upn), GivenName: str(m, "givenName"),
+		FamilyName: str(m, "surname"), DisplayName: str(m, "displayName"), Email: str(m, "mail"),
+	}}
+	if u.ID == "" {
+		return u, errors.New("graph: a user without an id")
+	}
+	u.Active, _ = m["accountEnabled"].(bool)
+	if u.DisplayName == upn {
+		u.DisplayName = ""
+	}
+	for a, p := range attrProps {
+		if v := str(m, p); v != "" {
+			if u.Attributes == nil {
+				u.Attributes = map[string]string{}
+			}
+			u.Attributes[a] = v
+		}
+	}
+	if u.ExternalID != "" {
+		c.mu.Lock()
+		c.known[u.ExternalID] = u.ID
+		c.mu.Unlock()
+	}
+	return u, nil
+}
+
+// upnOf is the userPrincipalName of a userName.
+func (c *graphConnector) upnOf(name string) (string, error) {
+	if strings.Contains(name, "@") {
+		return name, nil
+	}
+	if c.domain == "" {
+		return "", fmt.Errorf("graph: userName %q has no domain and the connection sets none (setting domain): %w", name, connectors.ErrRejected)
+	}
+	return name + "@" + c.domain, nil
+}
+
+// nameOf is the userName of a userPrincipalName: without "@domain" in
+// the connection's domain.
+func (c *graphConnector) nameOf(upn string) string {
+	if c.domain != "" {
+		suffix := "@" + c.domain
+		if len(upn) > len(suffix) && strings.EqualFold(upn[len(upn)-len(suffix):], suffix) {
+			return upn[:len(upn)-len(suffix)]
+		}
+	}
+	return upn
+}
+
+// userBody is the properties of u as Graph takes them; an empty field
+// is null, which clears it on PATCH.
+func (c *graphConnector) userBody(u connectors.User) (map[string]any, error) {
+	upn, err := c.upnOf(u.UserName)
+	if err != nil {
+		return nil, err
+	}
+	orNull := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	display := u.DisplayName
+	if display == "" {
+		display = upn // required by Graph; reads back empty
+	}
+	b := map[string]any{
+		"accountEnabled": u.Active, "userPrincipalName": upn, "displayName": display,
+		"givenName": orNull(u.GivenName), "surname": orNull(u.FamilyName), "mail": orNull(u.Email),
+		c.extAttr: orNull(u.ExternalID),
+	}
+	for a, p := range attrProps {
+		b[p] = orNull(u.Attributes[a])
+	}
+	return b, nil
+}
+
+// mailNickname is a user's or group's alias: the ASCII letters, digits
+// and . - _ of s, at most 56 characters (room for a suffix).
+func mailNickname(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 56 {
+			break
+		}
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			b.WriteRune(r)
+		}
+	}
+	n := strings.Trim(b.String(), ".")
+	if n == "" {
+		n = "idsync"
+	}
+	return n
+}
+
+// password is a random initial password that meets Entra ID's complexity
+// rules (upper, lower, digit, symbol); it must be changed at the first
+// sign-in and is never kept.
+func password() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return "Id!" + base64.RawURLEncoding.EncodeToString(b[:]) + "a9Z"
+}
+
+// CreateUser: POST /users (https://learn.microsoft.com/en-us/graph/api/user-post-users).
+func (c *graphConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
+	b, err := c.userBody(u)
+	if err != nil {
+		return "", err
+	}
+	for k, v := range b {
+		if v == nil {
+			delete(b, k)
+		}
+	}
+	local, _, _ := strings.Cut(b["userPrincipalName"].(string), "@")
+	b["mailNickname"] = mailNickname(local)
+	b["passwordProfile"] = map[string]any{"password": password(), "forceChangePasswordNextSignIn": true}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/users", b, &out); err != nil {
+		return "", fmt.Errorf("graph: create user %q: %w", u.UserName, err)
+	}
+	if out.ID == "" {
+		return "", fmt.Errorf("graph: create user %q: the answer has no id", u.UserName)
+	}
+	c.created(out.ID)
+	if u.ExternalID != "" {
+		c.mu.Lock()
+		c.known[u.ExternalID] = out.ID
+		c.mu.Unlock()
+	}
+	return out.ID, nil
+}
+
+// UpdateUser: PATCH /users/{id} (204).
+func (c *graphConnector) UpdateUser(ctx context.Context, id string, u connectors.User) error {
+	b, err := c.userBody(u)
+	if err != nil {
+		return err
+	}
+	err = c.retryFresh(ctx, func() error { return c.do(ctx, http.MethodPatch, "/users/"+url.PathEscape(id), b, nil) }, id)
+	if err != nil {
+		return fmt.Errorf("graph: update user %s: %w", id, err)
+	}
+	if u.ExternalID != "" {
+		c.mu.Lock()
+		c.known[u.ExternalID] = id
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// DeprovisionUser disables or deletes, as the connection is configured.
+func (c *graphConnector) DeprovisionUser(ctx context.Context, id string) error {
+	return c.DeprovisionUserAs(ctx, id, c.deprovision)
+}
+
+// DeprovisionUserAs: PATCH accountEnabled false, or DELETE (to the
+// recycle bin, https://learn.microsoft.com/en-us/graph/api/user-delete).
+func (c *graphConnector) DeprovisionUserAs(ctx context.Context, id, mode string) error {
+	var err error
+	switch mode {
+	case connectors.DeprovisionDisable:
+		err = c.retryFresh(ctx, func() error {
+			return c.do(ctx, http.MethodPatch, "/users/"+url.PathEscape(id), map[string]any{"accountEnabled": false}, nil)
+		}, id)
+	case connectors.DeprovisionDelete:
+		err = c.retryFresh(ctx, func() error { return c.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(id), nil, nil) }, id)
+		c.forget(id)
+	default:
+		return fmt.Errorf("graph: deprovision mode %q: want disable or delete", mode)
+	}
+	if err != nil {
+		return fmt.Errorf("graph: %s user %s: %w", mode, id, err)
+	}
+	return nil
+}
+
+// ListUsers streams every user, $top pageSize, by @odata.nextLink.
+func (c *graphConnector) ListUsers(ctx context.Context, fn func(connectors.TargetUser) error) error {
+	q := url.Values{"$select": {c.userSelect()}, "$top": {fmt.Sprint(c.pageSize)}}
+	return c.list(ctx, "/users"+query(q), func(raw json.RawMessage) error {
+		u, err := c.toUser(raw)
+		if err != nil {
+			return err
+		}
+		return fn(u)
+	})
+}
+
+// LookupUsers filters by the ExternalID's extension property,
+// userPrincipalName or mail with eq; Graph compares without regard to
+// case, so an ExternalID is compared again here, exactly.
+func (c *graphConnector) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
+	var prop string
+	switch attr {
+	case connectors.MatchExternalID:
+		prop = c.extAttr
+	case connectors.MatchUserName:
+		prop = "userPrincipalName"
+		upn, err := c.upnOf(value)
+		if err != nil {
+			return nil, nil // no user can have it
+		}
+		value = upn
+	case connectors.MatchEmail:
+		prop = "mail"
+	default:
+		return nil, fmt.Errorf("graph: look up users by %q: %w", attr, connectors.ErrLookupUnsupported)
+	}
+	if value == "" {
+		return nil, nil
+	}
+	q := url.Values{"$filter": {prop + " eq " + literal(value)}, "$select": {c.userSelect()}, "$top": {fmt.Sprint(c.pageSize)}}
+	var out []connectors.TargetUser
+	err := c.list(ctx, "/users"+query(q), func(raw json.RawMessage) error {
+		u, err := c.toUser(raw)
+		if err != nil {
+			return err
+		}
+		if attr != connectors.MatchExternalID || u.ExternalID == value {
+			out = append(out, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graph: look up users by %s: %w", attr, err)
+	}
+	return out, nil
+}
+
+// GetUserByID reads one user; a 404 is "not found" unless this
+// connection created it within the replication delay.
+func (c *graphConnector) GetUserByID(ctx context.Context, id string) (connectors.TargetUser, bool, error) {
+	var raw json.RawMessage
+	err := c.retryFresh(ctx, func() error {
+		return c.do(ctx, http.MethodGet, "/users/"+url.PathEscape(id)+query(url.Values{"$select": {c.userSelect()}}), nil, &raw)
+	}, id)
+	if errors.Is(err, connectors.ErrNotFound) {
+		return connectors.TargetUser{}, false, nil
+	}
+	if err != nil {
+		return connectors.TargetUser{}, false, fmt.Errorf("graph: read user %s: %w", id, err)
+	}
+	u, err := c.toUser(raw)
+	return u, err == nil, err
+}
+
+// KnownUserID is the id of a user this connection listed, created or
+// found by ExternalID.
+func (c *graphConnector) KnownUserID(externalID string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.known[externalID]
+	return id, ok
+}
