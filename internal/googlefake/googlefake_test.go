@@ -1,0 +1,326 @@
+package googlefake_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2/google"
+	admin "google.golang.org/api/admin/directory/v1"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/idsync/idsync/internal/googlefake"
+)
+
+// service is the official client against f, authorized by the JWT flow
+// with f's service account key, impersonating subject.
+func service(t *testing.T, f *googlefake.Fake, subject string) *admin.Service {
+	t.Helper()
+	cfg, err := google.JWTConfigFromJSON(f.ServiceAccountKey(), admin.AdminDirectoryUserScope, admin.AdminDirectoryGroupScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Subject = subject
+	svc, err := admin.NewService(t.Context(), option.WithEndpoint(f.Endpoint()), option.WithHTTPClient(cfg.Client(t.Context())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func reason(err error) string {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && len(ge.Errors) > 0 {
+		return fmt.Sprintf("%d %s", ge.Code, ge.Errors[0].Reason)
+	}
+	return fmt.Sprint(err)
+}
+
+func newUser(email string) *admin.User {
+	return &admin.User{PrimaryEmail: email, Name: &admin.UserName{GivenName: "Ada", FamilyName: "Lovelace"}, Password: "s3cret-Passw0rd",
+		ExternalIds:   []map[string]string{{"type": "custom", "customType": "idsync", "value": "ext-1"}},
+		Organizations: []map[string]any{{"title": "Countess", "department": "Math", "primary": true}},
+		Relations:     []map[string]string{{"type": "manager", "value": "boss@example.org"}}}
+}
+
+func TestUsersThroughOfficialClient(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	svc := service(t, f, "admin@example.org")
+	ctx := t.Context()
+	u, err := svc.Users.Insert(newUser("Ada.Lovelace@example.org")).Context(ctx).Do()
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if u.Id == "" || u.PrimaryEmail != "ada.lovelace@example.org" || u.Name.FullName != "Ada Lovelace" {
+		t.Errorf("inserted %+v", u)
+	}
+	if _, err := svc.Users.Insert(newUser("ADA.lovelace@example.org")).Context(ctx).Do(); reason(err) != "409 duplicate" {
+		t.Errorf("duplicate insert: %v, want 409 duplicate", err)
+	}
+	got, err := svc.Users.Get("ADA.LOVELACE@example.org").Context(ctx).Do()
+	if err != nil || got.Id != u.Id {
+		t.Fatalf("get by email in another case: %v, %v", got, err)
+	}
+	if _, err := svc.Users.Patch(u.Id, &admin.User{Suspended: true, Name: &admin.UserName{GivenName: "Augusta"}}).Context(ctx).Do(); err != nil {
+		t.Fatalf("patch: %v", err)
+	}
+	got, _ = svc.Users.Get(u.Id).Context(ctx).Do()
+	if !got.Suspended || got.Name.GivenName != "Augusta" || got.Name.FamilyName != "Lovelace" {
+		t.Errorf("after patch: suspended %t, name %+v", got.Suspended, got.Name)
+	}
+	found, err := svc.Users.List().Customer("my_customer").Query("externalId:ext-1").Context(ctx).Do()
+	if err != nil || len(found.Users) != 1 {
+		t.Fatalf("query externalId: %v, %v", found, err)
+	}
+	if err := svc.Users.Delete(u.Id).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Users.Get(u.Id).Context(ctx).Do(); reason(err) != "404 notFound" {
+		t.Errorf("get deleted: %v", err)
+	}
+	st := f.Stats()
+	if st.Tokens != 1 || st.Subjects[0] != "admin@example.org" {
+		t.Errorf("tokens %d, subjects %v", st.Tokens, st.Subjects)
+	}
+}
+
+func TestPaging(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	svc := service(t, f, "admin@example.org")
+	ctx := t.Context()
+	for i := range 7 {
+		if _, err := svc.Users.Insert(newUser(fmt.Sprintf("u%d@example.org", i))).Context(ctx).Do(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	pages := 0
+	err := svc.Users.List().Customer("my_customer").MaxResults(3).Pages(ctx, func(p *admin.Users) error {
+		pages++
+		for _, u := range p.Users {
+			if seen[u.Id] {
+				t.Errorf("user %s twice", u.Id)
+			}
+			seen[u.Id] = true
+		}
+		return nil
+	})
+	if err != nil || pages != 3 || len(seen) != 7 {
+		t.Errorf("paging: %v, %d pages, %d users", err, pages, len(seen))
+	}
+	if _, err := svc.Users.List().Context(ctx).Do(); reason(err) != "400 invalid" {
+		t.Errorf("list without customer or domain: %v", err)
+	}
+}
+
+func TestGroupsAndMembers(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	svc := service(t, f, "admin@example.org")
+	ctx := t.Context()
+	u, err := svc.Users.Insert(newUser("m@example.org")).Context(ctx).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Groups.Insert(&admin.Group{Email: "Eng@example.org", Name: "Engineering"}).Context(ctx).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Groups.Insert(&admin.Group{Email: "eng@example.org"}).Context(ctx).Do(); reason(err) != "409 duplicate" {
+		t.Errorf("duplicate group: %v", err)
+	}
+	if _, err := svc.Members.Insert(g.Id, &admin.Member{Id: u.Id, Role: "MEMBER"}).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Members.Insert(g.Id, &admin.Member{Email: "M@example.org"}).Context(ctx).Do()
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Code != 409 || ge.Message != "Member already exists." {
+		t.Errorf("duplicate member: %v", err)
+	}
+	ms, err := svc.Members.List("eng@example.org").Context(ctx).Do()
+	if err != nil || len(ms.Members) != 1 || ms.Members[0].Id != u.Id || ms.Members[0].Type != "USER" {
+		t.Fatalf("members: %+v, %v", ms, err)
+	}
+	of, err := svc.Groups.List().UserKey(u.Id).Context(ctx).Do()
+	if err != nil || len(of.Groups) != 1 || of.Groups[0].DirectMembersCount != 1 {
+		t.Errorf("groups of user: %+v, %v", of, err)
+	}
+	if err := svc.Members.Delete(g.Id, u.Id).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Members.Delete(g.Id, u.Id).Context(ctx).Do(); reason(err) != "404 notFound" {
+		t.Errorf("delete a non-member: %v", err)
+	}
+}
+
+func TestThrottlingKnobs(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{RateLimitEvery: 2})
+	svc := service(t, f, "admin@example.org")
+	var got []string
+	for range 8 {
+		_, err := svc.Users.Get("nobody@example.org").Context(t.Context()).Do()
+		got = append(got, reason(err))
+	}
+	want := "404 notFound|403 userRateLimitExceeded|404 notFound|403 quotaExceeded|404 notFound|429 rateLimitExceeded|404 notFound|403 rateLimitExceeded"
+	if strings.Join(got, "|") != want {
+		t.Errorf("got %s\nwant %s", strings.Join(got, "|"), want)
+	}
+	if st := f.Stats(); st.Requests != 8 || st.RateLimited != 4 || st.ByOp["GET users"] != 8 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	// No token.
+	resp, err := http.Get(f.URL + "/admin/directory/v1/users?customer=my_customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token: %d", resp.StatusCode)
+	}
+	// A key the fake does not trust.
+	other := googlefake.New(t, googlefake.Knobs{})
+	var key map[string]string
+	_ = json.Unmarshal(other.ServiceAccountKey(), &key)
+	key["token_uri"] = f.TokenURL()
+	raw, _ := json.Marshal(key)
+	cfg, err := google.JWTConfigFromJSON(raw, admin.AdminDirectoryUserScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Subject = "admin@example.org"
+	if _, err := cfg.TokenSource(context.Background()).Token(); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("untrusted key: %v, want invalid_grant", err)
+	}
+	// No subject: no domain-wide delegation.
+	cfg, _ = google.JWTConfigFromJSON(f.ServiceAccountKey(), admin.AdminDirectoryUserScope)
+	if _, err := cfg.TokenSource(context.Background()).Token(); err == nil || !strings.Contains(err.Error(), "unauthorized_client") {
+		t.Errorf("no subject: %v, want unauthorized_client", err)
+	}
+}
+
+// TestResponsesMatchDiscovery checks every property the fake returns for
+// User, Group, Member, Users, Groups and Members against the discovery
+// document that ships in the client module.
+func TestResponsesMatchDiscovery(t *testing.T) {
+	doc := discovery(t)
+	f := googlefake.New(t, googlefake.Knobs{})
+	tok := f.Token("admin@example.org")
+	call := func(method, path, body string) any {
+		t.Helper()
+		req, _ := http.NewRequest(method, f.URL+"/admin/directory/v1/"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d, %v", method, path, resp.StatusCode, err)
+		}
+		return v
+	}
+	u := newUser("s@example.org")
+	ub, _ := json.Marshal(u)
+	user := call("POST", "users", string(ub))
+	id := user.(map[string]any)["id"].(string)
+	checks := map[string]any{
+		"User":  user,
+		"Users": call("GET", "users?customer=my_customer&maxResults=1", ""),
+		"Group": call("POST", "groups", `{"email":"g@example.org","name":"G","description":"d","externalIds":[{"namespace":"idsync","id":"x"}]}`),
+	}
+	checks["Member"] = call("POST", "groups/g@example.org/members", `{"id":"`+id+`"}`)
+	checks["Groups"] = call("GET", "groups?customer=my_customer", "")
+	checks["Members"] = call("GET", "groups/g@example.org/members", "")
+	checks["User patched"] = call("PATCH", "users/"+id, `{"suspended":true,"name":{"givenName":"X"}}`)
+	for name, v := range checks {
+		schema := strings.Fields(name)[0]
+		for _, p := range conform(doc, map[string]any{"$ref": schema}, v, schema) {
+			t.Errorf("%s: %s", name, p)
+		}
+	}
+}
+
+func discovery(t *testing.T) map[string]any {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "google.golang.org/api").Output()
+	if err != nil {
+		t.Fatalf("go list google.golang.org/api: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "admin", "directory", "v1", "admin-api.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// conform returns how v breaks schema s of the discovery document doc.
+func conform(doc, s map[string]any, v any, at string) []string {
+	if ref, ok := s["$ref"].(string); ok {
+		s = doc["schemas"].(map[string]any)[ref].(map[string]any)
+	}
+	typ, _ := s["type"].(string)
+	bad := func() []string { return []string{fmt.Sprintf("%s: %T %v, want %s (%v)", at, v, v, typ, s["format"])} }
+	switch typ {
+	case "any", "":
+		return nil
+	case "string":
+		if _, ok := v.(string); !ok {
+			return bad()
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			return bad()
+		}
+	case "integer", "number":
+		if _, ok := v.(float64); !ok {
+			return bad()
+		}
+	case "array":
+		a, ok := v.([]any)
+		if !ok {
+			return bad()
+		}
+		var out []string
+		for i, e := range a {
+			out = append(out, conform(doc, s["items"].(map[string]any), e, fmt.Sprintf("%s[%d]", at, i))...)
+		}
+		return out
+	case "object":
+		o, ok := v.(map[string]any)
+		if !ok {
+			return bad()
+		}
+		props, _ := s["properties"].(map[string]any)
+		var out []string
+		for k, e := range o {
+			ps, ok := props[k].(map[string]any)
+			if !ok {
+				if ap, ok := s["additionalProperties"].(map[string]any); ok {
+					ps = ap
+				} else {
+					out = append(out, fmt.Sprintf("%s.%s: not in the schema", at, k))
+					continue
+				}
+			}
+			out = append(out, conform(doc, ps, e, at+"."+k)...)
+		}
+		return out
+	}
+	return nil
+}
