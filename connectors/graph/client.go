@@ -279,7 +279,7 @@ func (c *graphConnector) retryFresh(ctx context.Context, fn func() error, ids ..
 		if err == nil || !isNotFound(err) {
 			return err
 		}
-		born := c.youngest(ids...)
+		born := c.youngest(named(err, ids)...)
 		if born.IsZero() || time.Since(born)+wait > c.replicationWait {
 			return err
 		}
@@ -293,6 +293,27 @@ func (c *graphConnector) retryFresh(ctx context.Context, fn func() error, ids ..
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// named is the ids that err's message names ("Resource '{id}' does not
+// exist …"), or all of ids when it names none of them: a 404 about a
+// group deleted long ago is not waited out because its new member is
+// young.
+func named(err error, ids []string) []string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return ids
+	}
+	var out []string
+	for _, id := range ids {
+		if strings.Contains(e.Message, "'"+id+"'") {
+			out = append(out, id)
+		}
+	}
+	if out == nil {
+		return ids
+	}
+	return out
 }
 
 // list GETs path and each @odata.nextLink after it, calling fn with the

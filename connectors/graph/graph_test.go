@@ -1,0 +1,135 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/internal/graphfake"
+)
+
+func TestValidate(t *testing.T) {
+	c := &Config{Tenant: "t", ClientID: "ab-cd", ClientSecret: "env:X"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ExternalIDAttribute != "extension_abcd_idsyncExternalId" || c.PageSize != 999 || c.Deprovision != "disable" ||
+		c.TokenURL != "https://login.microsoftonline.com/t/oauth2/v2.0/token" || c.GraphURL != DefaultGraphURL || c.limit != DefaultLimit {
+		t.Errorf("defaults: %+v", c)
+	}
+	bad := &Config{ClientSecret: "plain", PageSize: 1000, Deprovision: "suspend", ExternalIDAttribute: "employeeId", Domain: "x"}
+	err := bad.Validate()
+	for _, want := range []string{"tenant is required", "clientId is required", "clientSecret", "pageSize 1000", "deprovision", "externalIdAttribute", "domain"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v; want it to say %q", err, want)
+		}
+	}
+}
+
+func TestTokenRefused(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	s := settings(t, srv, nil)
+	s["clientId"] = "someone-else"
+	tgt := openTarget(t, s)
+	_, err := tgt.CreateUser(t.Context(), connectors.User{UserName: "a", Active: true})
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "AADSTS700016") {
+		t.Errorf("CreateUser with an unknown client: %v, want ErrUnauthorized quoting AADSTS700016", err)
+	}
+	if strings.Contains(err.Error(), testSecret) {
+		t.Errorf("the error shows the secret: %v", err)
+	}
+	var te *connectors.TestError
+	if err := tgt.(connectors.Tester).Test(t.Context()); !errors.As(err, &te) || te.Stage != connectors.StageAuth {
+		t.Errorf("Test: %v, want a TestError at stage auth", err)
+	}
+	if err := openTarget(t, settings(t, srv, nil)).(connectors.Tester).Test(t.Context()); err != nil {
+		t.Errorf("Test with good credentials: %v", err)
+	}
+}
+
+// TestRateLimitHandedBack: with maxRetryWait 0s a 429 is no wait here
+// but a RateLimitError carrying the Retry-After.
+func TestRateLimitHandedBack(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{ThrottleEvery: 1, RetryAfter: 7 * time.Second})
+	tgt := openTarget(t, settings(t, srv, map[string]any{"maxRetryWait": "0s"}))
+	_, err := tgt.LookupUsers(t.Context(), connectors.MatchEmail, "a@example.org")
+	var rl *connectors.RateLimitError
+	if !errors.As(err, &rl) || rl.RetryAfter != 7*time.Second || !strings.Contains(err.Error(), "TooManyRequests") {
+		t.Errorf("LookupUsers when throttled: %v, want a RateLimitError after 7s quoting the code", err)
+	}
+}
+
+// TestMembersInBulk: 45 members go in three PATCHes of at most 20;
+// adding them again (Graph refuses the whole PATCH) is done one by one
+// without error; removing non-members is done.
+func TestMembersInBulk(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	tgt := openTarget(t, settings(t, srv, nil))
+	gt := tgt.(connectors.GroupTarget)
+	ctx := t.Context()
+	var ids []string
+	for i := range 45 {
+		id, err := tgt.CreateUser(ctx, connectors.User{ExternalID: fmt.Sprint("e", i), UserName: fmt.Sprint("bulk", i), Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	gid, err := gt.CreateGroup(ctx, connectors.Group{ExternalID: "g", DisplayName: "Bulk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Stats().Writes
+	if err := gt.AddMembers(ctx, gid, ids[:40]); err != nil {
+		t.Fatal(err)
+	}
+	if w := srv.Stats().Writes - before; w != 2 {
+		t.Errorf("40 members took %d writes, want 2", w)
+	}
+	if err := gt.AddMembers(ctx, gid, ids); err != nil {
+		t.Fatalf("add again with 5 new: %v", err)
+	}
+	if err := gt.RemoveMembers(ctx, gid, []string{ids[0], ids[0]}); err != nil {
+		t.Fatalf("remove twice: %v", err)
+	}
+	found, err := gt.LookupGroups(ctx, connectors.MatchExternalID, "g")
+	if err != nil || len(found) != 1 {
+		t.Fatalf("lookup: %v %v", found, err)
+	}
+	got := slices.Sorted(slices.Values(found[0].MemberIDs))
+	want := slices.Sorted(slices.Values(ids[1:]))
+	if !slices.Equal(got, want) {
+		t.Errorf("members: %d, want %d", len(got), len(want))
+	}
+}
+
+// TestUserPrincipalName: a userName without "@" gets the domain and reads
+// back without it; one with "@" is kept; an apostrophe and case are
+// looked up through the filter.
+func TestUserPrincipalName(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	tgt := openTarget(t, settings(t, srv, nil))
+	ctx := t.Context()
+	id, err := tgt.CreateUser(ctx, connectors.User{ExternalID: "x1", UserName: "O'Neil.Zoë", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upn := srv.Users()[0].Props["userPrincipalName"]; upn != "O'Neil.Zoë@"+testDomain {
+		t.Errorf("userPrincipalName %v", upn)
+	}
+	found, err := tgt.LookupUsers(ctx, connectors.MatchUserName, "o'neil.ZOË")
+	if err != nil || len(found) != 1 || found[0].ID != id || found[0].UserName != "O'Neil.Zoë" {
+		t.Errorf("lookup: %+v %v", found, err)
+	}
+	if _, err := tgt.CreateUser(ctx, connectors.User{UserName: "full@other.example", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	found, err = tgt.LookupUsers(ctx, connectors.MatchUserName, "FULL@other.example")
+	if err != nil || len(found) != 1 || found[0].UserName != "full@other.example" {
+		t.Errorf("lookup of a full UPN: %+v %v", found, err)
+	}
+}
