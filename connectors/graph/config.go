@@ -263,5 +263,5 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return newConnector(ctx, c, secret, logger), nil
+	return &graphSource{t: newConnector(ctx, c, secret, logger)}, nil
 }
