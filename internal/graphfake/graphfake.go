@@ -32,8 +32,15 @@
 // created less than ReplicationDelay ago answers 404
 // Request_ResourceNotFound, as Entra ID does right after a create.
 //
-// Not modelled: $batch, delta queries, the recycle bin (a deleted user is
-// gone), $count and ConsistencyLevel, $orderby, $search.
+//   - GET /users/delta and /groups/delta: an initial round of every
+//     object, then what changed since a token, each object once as it is
+//     now; @odata.deltaLink; "@removed" for deleted objects; members@delta
+//     for memberships; $deltatoken=latest; 410 syncStateNotFound for a
+//     token made unknown by ExpireDeltaTokens.
+//
+// Not modelled: $batch, the recycle bin (a deleted user is gone), $count
+// and ConsistencyLevel, $orderby, $search, userPrincipalName character
+// rules (the fake takes any local part).
 package graphfake
 
 import (
@@ -73,6 +80,8 @@ type Knobs struct {
 	// RetryAfter is the Retry-After of 429s and 503s, whole seconds (0
 	// is sent as "0").
 	RetryAfter time.Duration
+	// DeltaPageSize is how many objects a delta page holds; default 100.
+	DeltaPageSize int
 	// ReplicationDelay: a GET of an object, and a member reference to
 	// it, within this long of its creation answers 404.
 	ReplicationDelay time.Duration
@@ -102,6 +111,12 @@ type Server struct {
 	users  map[string]*object
 	groups map[string]*object
 	tokens map[string]time.Time
+
+	// The change log that delta queries read; a delta token is
+	// "<gen>.<seq>" and a token of another generation is expired.
+	changes  []change
+	cseq     int64
+	deltaGen int
 }
 
 // object is a user or a group: its JSON properties, its creation
@@ -197,6 +212,7 @@ func (s *Server) AddUser(props map[string]any) string {
 	o := s.newObject(props)
 	o.created = time.Time{}
 	s.users[o.id()] = o
+	s.record(false, o.id(), "", false)
 	return o.id()
 }
 

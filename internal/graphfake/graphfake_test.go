@@ -177,3 +177,74 @@ func contains(l []int, v int) bool {
 	}
 	return false
 }
+
+// deltaRound follows link through its pages; it returns the items and
+// the deltaLink.
+func (c *client) deltaRound(link string) ([]map[string]any, string) {
+	c.t.Helper()
+	var items []map[string]any
+	for {
+		st, _, body := c.do("GET", link, nil)
+		if st != 200 {
+			c.t.Fatalf("delta %s: %d %v", link, st, body)
+		}
+		for _, v := range body["value"].([]any) {
+			items = append(items, v.(map[string]any))
+		}
+		if d, ok := body["@odata.deltaLink"].(string); ok {
+			return items, d
+		}
+		link = body["@odata.nextLink"].(string)
+	}
+}
+
+func TestDelta(t *testing.T) {
+	c := newClient(t)
+	c.srv.SetKnobs(Knobs{DeltaPageSize: 2})
+	var ids []string
+	for _, upn := range []string{"a@x.org", "b@x.org", "c@x.org"} {
+		_, _, u := c.do("POST", "/users", userBody(upn))
+		ids = append(ids, u["id"].(string))
+	}
+	_, _, g := c.do("POST", "/groups", map[string]any{"displayName": "G", "mailEnabled": false, "mailNickname": "g1", "securityEnabled": true,
+		"members@odata.bind": []string{c.srv.GraphURL() + "/directoryObjects/" + ids[0]}})
+	gid := g["id"].(string)
+
+	users, link := c.deltaRound("/users/delta?$select=id,userPrincipalName")
+	if len(users) != 3 {
+		t.Fatalf("initial round: %d users, want 3", len(users))
+	}
+	_, glink := c.deltaRound("/groups/delta?$select=id,displayName")
+	_, _, latest := c.do("GET", "/users/delta?$deltatoken=latest", nil)
+	if len(latest["value"].([]any)) != 0 || latest["@odata.deltaLink"] == nil {
+		t.Errorf("latest: %v", latest)
+	}
+
+	c.do("PATCH", "/users/"+ids[1], map[string]any{"jobTitle": "Boss"})
+	c.do("DELETE", "/users/"+ids[0], nil) // also leaves G
+	c.do("POST", "/groups/"+gid+"/members/$ref", map[string]any{"@odata.id": c.srv.GraphURL() + "/directoryObjects/" + ids[2]})
+
+	users, _ = c.deltaRound(link)
+	if len(users) != 2 || users[0]["id"] != ids[1] || users[1]["@removed"] == nil {
+		t.Errorf("changes: %v", users)
+	}
+	groups, _ := c.deltaRound(glink)
+	if len(groups) != 1 {
+		t.Fatalf("group changes: %v", groups)
+	}
+	md := groups[0]["members@delta"].([]any)
+	removed := map[string]bool{}
+	for _, m := range md {
+		m := m.(map[string]any)
+		removed[m["id"].(string)] = m["@removed"] != nil
+	}
+	if len(removed) != 2 || !removed[ids[0]] || removed[ids[2]] {
+		t.Errorf("members@delta: %v", md)
+	}
+
+	c.srv.ExpireDeltaTokens()
+	st, _, body := c.do("GET", link, nil)
+	if code, _ := errCode(body); st != 410 || code != "syncStateNotFound" {
+		t.Errorf("expired token: %d %v", st, body)
+	}
+}

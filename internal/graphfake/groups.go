@@ -57,6 +57,10 @@ func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 		}
 		o.members = binds
 		s.groups[o.id()] = o
+		s.record(true, o.id(), "", false)
+		for _, m := range binds {
+			s.record(true, o.id(), m, false)
+		}
 		writeJSON(w, http.StatusCreated, project(o, nil, groupDefaults))
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
@@ -137,10 +141,15 @@ func (s *Server) groupByID(w http.ResponseWriter, r *http.Request, id string) {
 		s.stats.Writes++
 		o.props = props
 		o.members = append(o.members, binds...)
+		s.record(true, id, "", false)
+		for _, m := range binds {
+			s.record(true, id, m, false)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodDelete:
 		s.stats.Writes++
 		delete(s.groups, id)
+		s.record(true, id, "", true)
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
@@ -211,6 +220,7 @@ func (s *Server) addMemberRef(w http.ResponseWriter, r *http.Request, id string)
 	}
 	s.stats.Writes++
 	g.members = append(g.members, mid)
+	s.record(true, id, mid, false)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -228,5 +238,6 @@ func (s *Server) removeMember(w http.ResponseWriter, id, mid string) {
 	}
 	s.stats.Writes++
 	g.members = without(g.members, mid)
+	s.record(true, id, mid, true)
 	w.WriteHeader(http.StatusNoContent)
 }

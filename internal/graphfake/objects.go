@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,6 +37,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, seg []string) {
 	switch {
 	case seg[0] == "users" && len(seg) == 1:
 		s.usersRoot(w, r)
+	case (seg[0] == "users" || seg[0] == "groups") && len(seg) == 2 && seg[1] == "delta" && r.Method == http.MethodGet:
+		s.delta(w, r, seg[0] == "groups")
 	case seg[0] == "users" && len(seg) == 2:
 		s.userByKey(w, r, seg[1])
 	case seg[0] == "users" && len(seg) == 4 && seg[2] == "manager" && seg[3] == "$ref":
@@ -187,6 +190,7 @@ func (s *Server) usersRoot(w http.ResponseWriter, r *http.Request) {
 		o := s.newObject(props)
 		o.props["createdDateTime"] = o.created.UTC().Format(time.RFC3339)
 		s.users[o.id()] = o
+		s.record(false, o.id(), "", false)
 		writeJSON(w, http.StatusCreated, project(o, nil, userDefaults))
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
@@ -268,12 +272,17 @@ func (s *Server) userByKey(w http.ResponseWriter, r *http.Request, key string) {
 		}
 		s.stats.Writes++
 		o.props = props
+		s.record(false, o.id(), "", false)
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodDelete:
 		s.stats.Writes++
 		delete(s.users, o.id())
-		for _, g := range s.groups {
-			g.members = without(g.members, o.id())
+		s.record(false, o.id(), "", true)
+		for gid, g := range s.groups {
+			if slices.Contains(g.members, o.id()) {
+				g.members = without(g.members, o.id())
+				s.record(true, gid, o.id(), true)
+			}
 		}
 		for _, u := range s.users {
 			if u.manager == o.id() {
@@ -308,6 +317,7 @@ func (s *Server) manager(w http.ResponseWriter, r *http.Request, key string) {
 		}
 		s.stats.Writes++
 		o.manager = m.id()
+		s.record(false, o.id(), "", false)
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodDelete:
 		if o.manager == "" {
@@ -316,6 +326,7 @@ func (s *Server) manager(w http.ResponseWriter, r *http.Request, key string) {
 		}
 		s.stats.Writes++
 		o.manager = ""
+		s.record(false, o.id(), "", false)
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
