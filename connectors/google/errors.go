@@ -1,0 +1,119 @@
+package google
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"google.golang.org/api/googleapi"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// rateLimited reports whether err is Google's answer to too many
+// requests: a 429, or a 403 whose reason is rateLimitExceeded,
+// userRateLimitExceeded or quotaExceeded (a 403 of any other reason is a
+// refusal).
+func rateLimited(err error) bool {
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	if ge.Code == http.StatusTooManyRequests {
+		return true
+	}
+	if ge.Code != http.StatusForbidden {
+		return false
+	}
+	for _, e := range ge.Errors {
+		switch e.Reason {
+		case "rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded":
+			return true
+		}
+	}
+	return false
+}
+
+// call runs fn, retrying it after rate-limit answers with a doubling
+// wait (the requests were refused before they were applied); after
+// MaxRetries it returns a connectors.RateLimitError. Other errors are
+// classified (classify).
+func (g *googleConnector) call(ctx context.Context, fn func() error) error {
+	wait := g.cfg.retryWait
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if !rateLimited(err) {
+			return classify(err)
+		}
+		if attempt >= g.cfg.MaxRetries {
+			return &connectors.RateLimitError{RetryAfter: wait, Err: fmt.Errorf("google: %w", err)}
+		}
+		g.logger.Debug("rate limited, backing off", "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// classify maps Google's answers to the engine's errors, the message of
+// the body kept.
+func classify(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		// invalid_grant, unauthorized_client (no domain-wide delegation
+		// for these scopes), invalid_scope: the key or the grant.
+		// x/oauth2/jwt leaves ErrorCode empty: quote the body, Google's
+		// {"error","error_description"} (no secret in it).
+		body := strings.TrimSpace(string(re.Body))
+		if len(body) > 300 {
+			body = body[:300]
+		}
+		return fmt.Errorf("google: token: %s: %w", body, connectors.ErrUnauthorized)
+	}
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return fmt.Errorf("google: %w", err)
+	}
+	var kind error
+	switch ge.Code {
+	case http.StatusNotFound:
+		kind = connectors.ErrNotFound
+	case http.StatusConflict:
+		kind = connectors.ErrAlreadyExists
+	case http.StatusUnauthorized, http.StatusForbidden:
+		kind = connectors.ErrUnauthorized
+	case http.StatusBadRequest, http.StatusPreconditionFailed:
+		kind = connectors.ErrRejected
+	default:
+		return fmt.Errorf("google: %w", err)
+	}
+	return fmt.Errorf("google: %d %s: %w", ge.Code, ge.Message, kind)
+}
+
+// memberGone reports whether err is the 404 of a member that is not in
+// the group (not that of a missing group: "Resource Not Found: groupKey").
+func memberGone(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusNotFound && strings.Contains(ge.Message, "memberKey")
+}
+
+// done is err, or nil if err is one of oks: a member already there, a
+// member already gone.
+func done(err error, oks ...error) error {
+	for _, ok := range oks {
+		if errors.Is(err, ok) {
+			return nil
+		}
+	}
+	return err
+}

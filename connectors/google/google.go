@@ -1,0 +1,250 @@
+// Package google is the "google" connection type: Google Workspace users
+// and groups through the Admin SDK Directory API, with the official client
+// google.golang.org/api/admin/directory/v1, as a target.
+//
+// Auth is a service account key with domain-wide delegation: the key (a
+// secret reference, never in history) signs a JWT for subject, an admin the
+// account impersonates, with the user, group and member scopes.
+//
+//	{"domain": "example.org", "subject": "idsync-admin@example.org",
+//	 "credentials": "file:/run/secrets/idsync-sa.json", "deprovision": "disable"}
+//
+// How users map (see users.go): userName is the account's primaryEmail
+// (name@domain, or the part before @domain when the userName has no @), its
+// letter case kept in an externalIds entry of type login_id, as Google
+// lower-cases primaryEmail; the ExternalID is an externalIds entry of type
+// custom, customType "idsync"; email is a secondary address of type work;
+// title and department the primary organization; employeeNumber the
+// externalIds entry of type organization (the console's Employee ID);
+// manager a relation of type manager. Active is not suspended.
+package google
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2/google"
+	admin "google.golang.org/api/admin/directory/v1"
+	"google.golang.org/api/option"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+// Type is the "google" connection type.
+var Type = connectors.Type{
+	New:     func() connectors.Config { return new(Config) },
+	Summary: "Google Workspace (Admin SDK Directory API) users, groups and members, with a service account key and domain-wide delegation, as a target",
+	Cadence: connectors.Cadence{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
+	Flags: []connectors.Flag{
+		{Name: "deprovision", Key: "deprovision", Help: "what deprovisioning a user does: disable (default) or delete"},
+		{Name: "domain", Key: "domain", Help: "google: the Workspace domain of the accounts (userName@domain)"},
+		{Name: "subject", Key: "subject", Help: "google: the admin the service account impersonates (domain-wide delegation)"},
+		{Name: "credentials", Key: "credentials", Help: "google: secret reference (env:NAME or file:PATH) to the service account's JSON key"},
+	},
+	Examples: []string{
+		"starter connection create workspace --type google --domain example.org --subject idsync-admin@example.org --credentials file:/run/secrets/idsync-sa.json",
+		"starter connection create workspace --type google --domain example.org --subject idsync-admin@example.org --credentials env:GOOGLE_SA_KEY --deprovision delete --set pageSize=200",
+	},
+}
+
+// Defaults and limits of the settings.
+const (
+	DefaultCustomer = "my_customer"
+	DefaultPageSize = 500 // users.list's cap; groups and members cap at 200
+	maxGroupPage    = 200
+)
+
+// Scopes are the OAuth scopes a target connection asks for; the service
+// account's client id must be granted them in the Admin console.
+var Scopes = []string{admin.AdminDirectoryUserScope, admin.AdminDirectoryGroupScope, admin.AdminDirectoryGroupMemberScope}
+
+// Config is a google connection's settings.
+type Config struct {
+	// Domain is the Workspace domain: a userName without @ becomes
+	// userName@domain, and groups get addresses in it. Required.
+	Domain string `json:"domain"`
+	// Customer is the account's customer id; default my_customer (the
+	// subject's own).
+	Customer string `json:"customer,omitempty"`
+	// Subject is the admin the service account impersonates. Required.
+	Subject string `json:"subject"`
+	// Credentials is a secret reference to the service account's JSON key.
+	Credentials string `json:"credentials"`
+	// Endpoint is the API's root URL, default https://admin.googleapis.com/;
+	// TokenURL overrides the key's token_uri. For proxies and fakes.
+	Endpoint string `json:"endpoint,omitempty"`
+	TokenURL string `json:"tokenUrl,omitempty"`
+	// Deprovision is what DeprovisionUser does: disable (suspend, the
+	// default) or delete (undoable for about 20 days in the console).
+	Deprovision string `json:"deprovision,omitempty"`
+	// PageSize is maxResults of listings (users up to 500, groups and
+	// members up to 200); default 500.
+	PageSize int `json:"pageSize,omitempty"`
+	// RetryWait is the first wait after a 403/429 rate-limit answer; each
+	// next one doubles, up to MaxRetries retries, after which the call
+	// fails with a connectors.RateLimitError. Default 1s and 5.
+	RetryWait  string `json:"retryWait,omitempty"`
+	MaxRetries int    `json:"maxRetries,omitempty"`
+
+	retryWait time.Duration
+}
+
+// Validate implements connectors.Config.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, v, why string }{
+		{"domain", c.Domain, "the Workspace domain"},
+		{"subject", c.Subject, "the admin to impersonate"},
+		{"credentials", c.Credentials, "a secret reference to the service account key"},
+	} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("%s is required: %s", f.name, f.why))
+		}
+	}
+	if c.Credentials != "" {
+		if err := connectors.ValidateSecretRef(c.Credentials); err != nil {
+			errs = append(errs, fmt.Errorf("credentials: %w", err))
+		}
+	}
+	if c.Customer == "" {
+		c.Customer = DefaultCustomer
+	}
+	switch c.Deprovision {
+	case "", "suspend":
+		c.Deprovision = connectors.DeprovisionDisable
+	case connectors.DeprovisionDisable, connectors.DeprovisionDelete:
+	default:
+		errs = append(errs, fmt.Errorf("deprovision: %q is not disable or delete", c.Deprovision))
+	}
+	switch {
+	case c.PageSize == 0:
+		c.PageSize = DefaultPageSize
+	case c.PageSize < 0 || c.PageSize > DefaultPageSize:
+		errs = append(errs, fmt.Errorf("pageSize: %d is not in 1..500", c.PageSize))
+	}
+	c.retryWait = time.Second
+	if c.RetryWait != "" {
+		d, err := time.ParseDuration(c.RetryWait)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("retryWait: %q is not a duration", c.RetryWait))
+		}
+		c.retryWait = d
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = 5
+	} else if c.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("maxRetries: %d is negative", c.MaxRetries))
+	}
+	return errors.Join(errs...)
+}
+
+// Open implements connectors.Config: it resolves the key and builds the
+// client; no request is sent (Test sends one).
+func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Connector, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("google: %w", err)
+	}
+	key, err := connectors.ResolveSecret(c.Credentials)
+	if err != nil {
+		return nil, fmt.Errorf("google: credentials: %w", err)
+	}
+	jwt, err := google.JWTConfigFromJSON([]byte(key), Scopes...)
+	if err != nil {
+		// The error of the parser may quote the key: do not wrap it.
+		return nil, fmt.Errorf("google: credentials %s: not a service account JSON key: %w", c.Credentials, connectors.ErrInvalidConfig)
+	}
+	jwt.Subject = c.Subject
+	if c.TokenURL != "" {
+		jwt.TokenURL = c.TokenURL
+	}
+	// The client's context outlives Open: token refreshes use it.
+	hc := jwt.Client(context.WithoutCancel(ctx))
+	opts := []option.ClientOption{option.WithHTTPClient(hc)}
+	if c.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(strings.TrimSuffix(c.Endpoint, "/")+"/"))
+	}
+	svc, err := admin.NewService(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("google: client: %w", err)
+	}
+	return &googleConnector{cfg: *c, svc: svc, hc: hc, logger: logger.With("domain", c.Domain),
+		known: map[string]string{}}, nil
+}
+
+// googleConnector is an open google connection.
+type googleConnector struct {
+	cfg    Config
+	svc    *admin.Service
+	hc     *http.Client
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	known map[string]string // ExternalID → id of users this connection created or updated
+}
+
+var (
+	_ connectors.Target            = (*googleConnector)(nil)
+	_ connectors.GroupTarget       = (*googleConnector)(nil)
+	_ connectors.KnownUsers        = (*googleConnector)(nil)
+	_ connectors.UserReader        = (*googleConnector)(nil)
+	_ connectors.ModeDeprovisioner = (*googleConnector)(nil)
+	_ connectors.MemberOf          = (*googleConnector)(nil)
+	_ connectors.Tester            = (*googleConnector)(nil)
+)
+
+// Close implements connectors.Connector.
+func (g *googleConnector) Close() error { return nil }
+
+// Test implements connectors.Tester: it reads one page of one user.
+func (g *googleConnector) Test(ctx context.Context) error {
+	err := g.call(ctx, func() error {
+		_, err := g.svc.Users.List().Customer(g.cfg.Customer).MaxResults(1).Fields("users(id)").Context(ctx).Do()
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	stage := connectors.StageTCP
+	switch {
+	case errors.Is(err, connectors.ErrUnauthorized):
+		stage = connectors.StageAuth
+	case errors.Is(err, connectors.ErrRejected):
+		stage = connectors.StagePermissions
+	}
+	return &connectors.TestError{Stage: stage, Err: err}
+}
+
+// KnownUserID implements connectors.KnownUsers: users.list's externalId
+// search can lag writes by up to a day, so what this connection wrote is
+// found without it.
+func (g *googleConnector) KnownUserID(externalID string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	id, ok := g.known[externalID]
+	return id, ok
+}
+
+func (g *googleConnector) remember(externalID, id string) {
+	if externalID == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.known[externalID] = id
+}
+
+func (g *googleConnector) forget(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for ext, kid := range g.known {
+		if kid == id {
+			delete(g.known, ext)
+		}
+	}
+}

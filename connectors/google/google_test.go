@@ -1,0 +1,159 @@
+package google
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/connectortest"
+	"github.com/idsync/idsync/internal/googlefake"
+)
+
+// settings are a connection's settings for f, its key in a file.
+func settings(t *testing.T, f *googlefake.Fake) map[string]any {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "sa.json")
+	if err := os.WriteFile(key, f.ServiceAccountKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{"domain": f.Domain, "subject": "idsync-admin@" + f.Domain, "credentials": "file:" + key,
+		"endpoint": f.Endpoint(), "tokenUrl": f.TokenURL(), "pageSize": 5, "retryWait": "1ms"}
+}
+
+func open(t *testing.T, s map[string]any) connectors.Connector {
+	t.Helper()
+	raw, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	conn, err := connectors.Registry{"google": Type}.Open(t.Context(), "workspace", "google", raw, logger)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// TestConformance runs the target suite against the fake, with latency
+// and every 7th request refused by a 403 or 429 rate limit, which the
+// connector must absorb so that every change lands once.
+func TestConformance(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{Latency: 200 * time.Microsecond, RateLimitEvery: 7})
+	s := settings(t, f)
+	connectortest.RunTarget(t, connectortest.TargetHarness{
+		Open: func(t *testing.T) connectors.Target {
+			tgt, err := connectors.AsTarget(open(t, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tgt
+		},
+		PageSize:    5,
+		Attributes:  []string{"title", "department", "employeeNumber"},
+		Unsupported: []string{connectors.MatchEmail},
+		Skip: map[string]string{
+			"hard-characters": "userName is the account's primaryEmail, which Google refuses (400 Invalid Input: primary_user_email) with spaces, quotes, commas, parentheses, * or non-ASCII letters",
+		},
+	})
+	st := f.Stats()
+	if st.RateLimited == 0 {
+		t.Errorf("no request was rate limited: the back-off path was not exercised")
+	}
+	if len(st.Subjects) == 0 || st.Subjects[0] != "idsync-admin@"+f.Domain {
+		t.Errorf("token subjects %v, want the configured admin", st.Subjects)
+	}
+	t.Logf("requests %d, rate limited %d, tokens %d, by op %v", st.Requests, st.RateLimited, st.Tokens, st.ByOp)
+}
+
+func TestTester(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	s := settings(t, f)
+	if err := open(t, s).(connectors.Tester).Test(t.Context()); err != nil {
+		t.Fatalf("Test: %v", err)
+	}
+	if n := f.Stats().ByOp["GET users"]; n != 1 {
+		t.Errorf("Test sent %d user listings, want 1", n)
+	}
+	// A key the token endpoint does not trust: an auth failure.
+	other := googlefake.New(t, googlefake.Knobs{})
+	bad := settings(t, other)
+	bad["endpoint"], bad["tokenUrl"] = f.Endpoint(), f.TokenURL()
+	err := open(t, bad).(connectors.Tester).Test(t.Context())
+	var te *connectors.TestError
+	if !errors.As(err, &te) || te.Stage != connectors.StageAuth || !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("Test with an untrusted key: %v, want an auth-stage ErrUnauthorized", err)
+	}
+	// No subject in the grant is refused as Google refuses a key without
+	// domain-wide delegation; here a subject the API has no token for.
+	if !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("error %q does not quote the token endpoint's reason", err)
+	}
+}
+
+func TestRateLimitExhausted(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{RateLimitEvery: 1})
+	s := settings(t, f)
+	s["maxRetries"] = 2
+	tgt, _ := connectors.AsTarget(open(t, s))
+	_, err := tgt.CreateUser(t.Context(), connectors.User{ExternalID: "e", UserName: "u", GivenName: "g", FamilyName: "f", Active: true})
+	var rl *connectors.RateLimitError
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		t.Fatalf("CreateUser under a storm: %v, want a RateLimitError", err)
+	}
+	if st := f.Stats(); st.Requests != 3 || st.ByOp["POST users"] != 3 {
+		t.Errorf("requests %+v, want 3 inserts (1 + 2 retries)", st)
+	}
+}
+
+func TestMembersIdempotent(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	conn := open(t, settings(t, f))
+	tgt, _ := connectors.AsTarget(conn)
+	gt := conn.(connectors.GroupTarget)
+	ctx := t.Context()
+	uid, err := tgt.CreateUser(ctx, connectors.User{ExternalID: "e1", UserName: "m1", GivenName: "g", FamilyName: "f", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, err := gt.CreateGroup(ctx, connectors.Group{ExternalID: "g1", DisplayName: "Eng"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := gt.AddMembers(ctx, gid, []string{uid}); err != nil {
+			t.Fatalf("AddMembers (again): %v", err)
+		}
+	}
+	for range 2 {
+		if err := gt.RemoveMembers(ctx, gid, []string{uid}); err != nil {
+			t.Fatalf("RemoveMembers (again): %v", err)
+		}
+	}
+	if st := f.Stats(); st.ByOp["POST members"] != 2 || st.ByOp["DELETE members"] != 2 {
+		t.Errorf("member requests %v", st.ByOp)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := &Config{Credentials: "a-pasted-key", Deprovision: "archive", PageSize: 501}
+	err := c.Validate()
+	for _, want := range []string{"domain is required", "subject is required", "credentials: must be a secret reference", "deprovision", "pageSize"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "a-pasted-key") {
+		t.Errorf("Validate quotes the credentials: %v", err)
+	}
+	ok := &Config{Domain: "example.org", Subject: "a@example.org", Credentials: "env:K"}
+	if err := ok.Validate(); err != nil || ok.Customer != "my_customer" || ok.Deprovision != connectors.DeprovisionDisable || ok.PageSize != 500 {
+		t.Errorf("defaults: %v %+v", err, ok)
+	}
+}
