@@ -98,3 +98,41 @@ func TestSourceConformance(t *testing.T) {
 		Attributes: []string{"title", "department", "employeeNumber", "phoneNumber"},
 	})
 }
+
+// TestDeltaExpired: a delta token the service no longer knows asks for a
+// resync, with a cursor that works.
+func TestDeltaExpired(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{DeltaPageSize: 2})
+	s := settings(t, srv, nil)
+	src, err := connectors.AsSource(open(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := src.(connectors.Incremental)
+	cur, err := inc.Cursor(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := openTarget(t, s)
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := admin.CreateUser(t.Context(), connectors.User{UserName: n, Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := inc.Changes(t.Context(), cur)
+	if err != nil || len(cs.Users) != 3 || cs.ResyncRequired {
+		t.Fatalf("Changes over two pages: %d users, resync %t, %v", len(cs.Users), cs.ResyncRequired, err)
+	}
+	srv.ExpireDeltaTokens()
+	cs, err = inc.Changes(t.Context(), cs.Cursor)
+	if err != nil || !cs.ResyncRequired || cs.Cursor == "" {
+		t.Fatalf("Changes with an expired token: resync %t, cursor %q, %v", cs.ResyncRequired, cs.Cursor, err)
+	}
+	again, err := inc.Changes(t.Context(), cs.Cursor)
+	if err != nil || again.ResyncRequired || len(again.Users)+len(again.DeletedIDs) != 0 {
+		t.Errorf("Changes from the new cursor: %+v, %v", again, err)
+	}
+	if cs, err := inc.Changes(t.Context(), "not a cursor"); err != nil || !cs.ResyncRequired {
+		t.Errorf("Changes with a malformed cursor: %+v, %v", cs, err)
+	}
+}

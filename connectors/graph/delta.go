@@ -1,0 +1,155 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/idsync/idsync/connectors"
+)
+
+var _ connectors.Incremental = (*graphSource)(nil)
+
+// deltaCursor is a source cursor: the deltaLinks of the user and group
+// delta queries (https://learn.microsoft.com/en-us/graph/delta-query-overview).
+type deltaCursor struct {
+	Users  string `json:"users"`
+	Groups string `json:"groups"`
+}
+
+// deltaItem is what a delta page says of one object.
+type deltaItem struct {
+	ID      string          `json:"id"`
+	Removed json.RawMessage `json:"@removed"`
+}
+
+// round follows a delta query from link through its @odata.nextLinks to
+// its @odata.deltaLink, calling fn with each item.
+func (s *graphSource) round(ctx context.Context, link string, fn func(deltaItem) error) (string, error) {
+	for {
+		var pg struct {
+			Value     []deltaItem `json:"value"`
+			NextLink  string      `json:"@odata.nextLink"`
+			DeltaLink string      `json:"@odata.deltaLink"`
+		}
+		if err := s.t.do(ctx, http.MethodGet, link, nil, &pg); err != nil {
+			return "", err
+		}
+		for _, it := range pg.Value {
+			if err := fn(it); err != nil {
+				return "", err
+			}
+		}
+		switch {
+		case pg.DeltaLink != "":
+			return pg.DeltaLink, nil
+		case pg.NextLink == "":
+			return "", errors.New("graph: a delta page with neither @odata.nextLink nor @odata.deltaLink")
+		}
+		link = pg.NextLink
+	}
+}
+
+// Cursor starts both delta queries from now ($deltatoken=latest).
+func (s *graphSource) Cursor(ctx context.Context) (string, error) {
+	var c deltaCursor
+	var err error
+	none := func(deltaItem) error { return nil }
+	if c.Users, err = s.round(ctx, "/users/delta?$select=id&$deltatoken=latest", none); err != nil {
+		return "", fmt.Errorf("graph: start the user delta query: %w", err)
+	}
+	if c.Groups, err = s.round(ctx, "/groups/delta?$select=id&$deltatoken=latest", none); err != nil {
+		return "", fmt.Errorf("graph: start the group delta query: %w", err)
+	}
+	b, _ := json.Marshal(c)
+	return string(b), nil
+}
+
+// resyncCodes are the delta errors that say the token is no good: the
+// caller must list everything again (delta-query-overview,
+// "Synchronization reset").
+var resyncCodes = []string{"syncStateNotFound", "syncStateInvalid", "resyncRequired"}
+
+func needsResync(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusGone || slices.Contains(resyncCodes, e.Code))
+}
+
+// Changes reads what changed since cursor through both delta queries.
+// The delta answers only say which objects changed (an update may carry
+// only the changed properties): each changed user and group is read
+// again, a request each. A deleted object ("@removed", soft or hard)
+// is a DeletedID; an expired or unknown delta token asks for a resync.
+func (s *graphSource) Changes(ctx context.Context, cursor string) (connectors.ChangeSet, error) {
+	var cur deltaCursor
+	if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Users == "" || cur.Groups == "" {
+		return s.resync(ctx)
+	}
+	var cs connectors.ChangeSet
+	var users, groups []string
+	collect := func(ids *[]string) func(deltaItem) error {
+		return func(it deltaItem) error {
+			switch {
+			case it.ID == "":
+			case len(it.Removed) > 0 && string(it.Removed) != "null":
+				cs.DeletedIDs = append(cs.DeletedIDs, it.ID)
+				*ids = slices.DeleteFunc(*ids, func(id string) bool { return id == it.ID })
+			case !slices.Contains(*ids, it.ID):
+				*ids = append(*ids, it.ID)
+			}
+			return nil
+		}
+	}
+	next := cur
+	var err error
+	if next.Users, err = s.round(ctx, cur.Users, collect(&users)); err != nil {
+		if needsResync(err) {
+			return s.resync(ctx)
+		}
+		return cs, fmt.Errorf("graph: user delta query: %w", err)
+	}
+	if next.Groups, err = s.round(ctx, cur.Groups, collect(&groups)); err != nil {
+		if needsResync(err) {
+			return s.resync(ctx)
+		}
+		return cs, fmt.Errorf("graph: group delta query: %w", err)
+	}
+	for _, id := range users {
+		u, found, err := s.GetUser(ctx, id)
+		if err != nil {
+			return connectors.ChangeSet{}, err
+		}
+		if found {
+			cs.Users = append(cs.Users, u)
+		} else {
+			cs.DeletedIDs = append(cs.DeletedIDs, id)
+		}
+	}
+	for _, id := range groups {
+		g, found, err := s.GetGroup(ctx, id)
+		if err != nil {
+			return connectors.ChangeSet{}, err
+		}
+		if found {
+			cs.Groups = append(cs.Groups, g)
+		} else {
+			cs.DeletedIDs = append(cs.DeletedIDs, id)
+		}
+	}
+	b, _ := json.Marshal(next)
+	cs.Cursor = string(b)
+	return cs, nil
+}
+
+// resync is the ChangeSet of a delta token that is no good: a resync,
+// and a cursor from now.
+func (s *graphSource) resync(ctx context.Context) (connectors.ChangeSet, error) {
+	cur, err := s.Cursor(ctx)
+	if err != nil {
+		return connectors.ChangeSet{}, err
+	}
+	return connectors.ChangeSet{ResyncRequired: true, Cursor: cur}, nil
+}
