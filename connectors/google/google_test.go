@@ -157,3 +157,36 @@ func TestValidate(t *testing.T) {
 		t.Errorf("defaults: %v %+v", err, ok)
 	}
 }
+
+// TestSearchLag: while Google's search index lags, a user this connection
+// created is found by externalId (KnownUsers), and by userName on any
+// connection (a direct users.get); a new connection's externalId search
+// finds nothing until the index catches up.
+func TestSearchLag(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	s := settings(t, f)
+	f.SetKnobs(googlefake.Knobs{SearchFrozen: true})
+	a, _ := connectors.AsTarget(open(t, s))
+	u := connectors.User{ExternalID: "hr-1", UserName: "Late.Joiner", GivenName: "g", FamilyName: "f", Active: true}
+	id, err := a.CreateUser(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.(connectors.KnownUsers).KnownUserID("hr-1"); got != id {
+		t.Errorf("KnownUserID = %q, want %s", got, id)
+	}
+	if found, err := a.LookupUsers(t.Context(), connectors.MatchExternalID, "hr-1"); err != nil || len(found) != 1 || found[0].ID != id {
+		t.Errorf("the creating connection's lookup: %v, %v", found, err)
+	}
+	b, _ := connectors.AsTarget(open(t, s))
+	if found, err := b.LookupUsers(t.Context(), connectors.MatchUserName, "late.joiner"); err != nil || len(found) != 1 || found[0].ID != id {
+		t.Errorf("userName lookup on another connection: %v, %v", found, err)
+	}
+	if found, err := b.LookupUsers(t.Context(), connectors.MatchExternalID, "hr-1"); err != nil || len(found) != 0 {
+		t.Errorf("another connection's externalId search found %v, %v before the index caught up", found, err)
+	}
+	f.SetKnobs(googlefake.Knobs{})
+	if found, err := b.LookupUsers(t.Context(), connectors.MatchExternalID, "hr-1"); err != nil || len(found) != 1 {
+		t.Errorf("after the index caught up: %v, %v", found, err)
+	}
+}

@@ -43,6 +43,11 @@ type Knobs struct {
 	// ServerErrorEvery, when > 0, answers every Nth request with a 503
 	// backendError before it is applied.
 	ServerErrorEvery int
+	// SearchFrozen, when true, freezes users.list's search index (the
+	// query parameter) as it is: users written since are found by
+	// users.get and plain listings, not by a query, as Google's index can
+	// lag writes by up to a day. Setting it false catches the index up.
+	SearchFrozen bool
 }
 
 // Stats counts requests.
@@ -74,6 +79,7 @@ type Fake struct {
 	users   map[string]obj            // by id
 	groups  map[string]obj            // by id
 	members map[string]map[string]obj // group id → member id → member
+	index   map[string]obj            // user id → the user as the search index has it
 }
 
 type obj = map[string]any
@@ -94,7 +100,7 @@ func NewServer(k Knobs) *Fake {
 	}
 	f := &Fake{Domain: "example.org", CustomerID: "C0fake01", key: key, knobs: k,
 		tokens: map[string]string{}, users: map[string]obj{}, groups: map[string]obj{},
-		members: map[string]map[string]obj{}, stats: Stats{ByOp: map[string]int{}}}
+		members: map[string]map[string]obj{}, index: map[string]obj{}, stats: Stats{ByOp: map[string]int{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)
 	const p = "/admin/directory/v1"
@@ -134,7 +140,21 @@ func (f *Fake) TokenURL() string { return f.URL + "/token" }
 func (f *Fake) SetKnobs(k Knobs) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if k.SearchFrozen && !f.knobs.SearchFrozen {
+		f.index = make(map[string]obj, len(f.users))
+		for id, u := range f.users {
+			f.index[id] = clone(u)
+		}
+	}
 	f.knobs = k
+}
+
+// searchIndex is the users as the search index has them.
+func (f *Fake) searchIndex() map[string]obj {
+	if f.knobs.SearchFrozen {
+		return f.index
+	}
+	return f.users
 }
 
 // Stats returns a copy of the counters.

@@ -324,3 +324,25 @@ func conform(doc, s map[string]any, v any, at string) []string {
 	}
 	return nil
 }
+
+func TestSearchFrozen(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	svc := service(t, f, "admin@example.org")
+	ctx := t.Context()
+	f.SetKnobs(googlefake.Knobs{SearchFrozen: true})
+	if _, err := svc.Users.Insert(newUser("late@example.org")).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	found, err := svc.Users.List().Customer("my_customer").Query("externalId:ext-1").Context(ctx).Do()
+	if err != nil || len(found.Users) != 0 {
+		t.Errorf("a frozen index finds %v, %v", found, err)
+	}
+	if all, err := svc.Users.List().Customer("my_customer").Context(ctx).Do(); err != nil || len(all.Users) != 1 {
+		t.Errorf("a plain listing: %v, %v", all, err)
+	}
+	f.SetKnobs(googlefake.Knobs{})
+	found, err = svc.Users.List().Customer("my_customer").Query("externalId:ext-1").Context(ctx).Do()
+	if err != nil || len(found.Users) != 1 {
+		t.Errorf("a caught-up index finds %v, %v", found, err)
+	}
+}

@@ -74,8 +74,12 @@ func (f *Fake) listUsers(r *http.Request, _ obj) (int, any) {
 		return badRequest("Invalid Input: query")
 	}
 	var all []obj
-	for _, u := range f.users {
-		if match(u) {
+	for id, u := range f.users {
+		if q := r.URL.Query().Get("query"); q == "" {
+			if match(u) {
+				all = append(all, u)
+			}
+		} else if indexed, ok := f.searchIndex()[id]; ok && match(indexed) {
 			all = append(all, u)
 		}
 	}
