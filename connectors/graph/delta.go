@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -81,8 +82,9 @@ func needsResync(err error) bool {
 // Changes reads what changed since cursor through both delta queries.
 // The delta answers only say which objects changed (an update may carry
 // only the changed properties): each changed user and group is read
-// again, a request each. A deleted object ("@removed", soft or hard)
-// is a DeletedID; an expired or unknown delta token asks for a resync.
+// again, a request each (see reread). A deleted object ("@removed",
+// soft or hard) is a DeletedID; an expired or unknown delta token asks
+// for a resync.
 func (s *graphSource) Changes(ctx context.Context, cursor string) (connectors.ChangeSet, error) {
 	var cur deltaCursor
 	if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Users == "" || cur.Groups == "" {
@@ -118,30 +120,58 @@ func (s *graphSource) Changes(ctx context.Context, cursor string) (connectors.Ch
 		return cs, fmt.Errorf("graph: group delta query: %w", err)
 	}
 	for _, id := range users {
-		u, found, err := s.GetUser(ctx, id)
+		var u connectors.User
+		err := s.reread(ctx, "user", id, func() (found bool, err error) {
+			u, found, err = s.GetUser(ctx, id)
+			return found, err
+		})
 		if err != nil {
 			return connectors.ChangeSet{}, err
 		}
-		if found {
-			cs.Users = append(cs.Users, u)
-		} else {
-			cs.DeletedIDs = append(cs.DeletedIDs, id)
-		}
+		cs.Users = append(cs.Users, u)
 	}
 	for _, id := range groups {
-		g, found, err := s.GetGroup(ctx, id)
+		var g connectors.Group
+		err := s.reread(ctx, "group", id, func() (found bool, err error) {
+			g, found, err = s.GetGroup(ctx, id)
+			return found, err
+		})
 		if err != nil {
 			return connectors.ChangeSet{}, err
 		}
-		if found {
-			cs.Groups = append(cs.Groups, g)
-		} else {
-			cs.DeletedIDs = append(cs.DeletedIDs, id)
-		}
+		cs.Groups = append(cs.Groups, g)
 	}
 	b, _ := json.Marshal(next)
 	cs.Cursor = string(b)
 	return cs, nil
+}
+
+// reread reads an object the delta query says changed (and not
+// removed). A 404 then is the replication delay (the delta query saw a
+// create that the replica answering the read has not): it is retried
+// with backoff for up to replicationWait, and then the poll fails, to be
+// retried from the same cursor, so that nothing is lost and nothing is
+// taken for deleted: a deletion comes as "@removed".
+func (s *graphSource) reread(ctx context.Context, kind, id string, read func() (bool, error)) error {
+	deadline := time.Now().Add(s.t.replicationWait)
+	wait := 50 * time.Millisecond
+	for {
+		found, err := read()
+		if err != nil || found {
+			return err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("graph: %s %s changed, by the delta query, but reads as not found for %s: polling again from the same cursor", kind, id, s.t.replicationWait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // resync is the ChangeSet of a delta token that is no good: a resync,

@@ -3,6 +3,7 @@ package graph
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/connectortest"
@@ -12,7 +13,25 @@ import (
 // TestSourceConformance runs the source suite against the fake; the
 // store is written through a second connection, as an administrator.
 func TestSourceConformance(t *testing.T) {
-	srv := startFake(t, graphfake.Knobs{})
+	for _, tt := range []struct {
+		name  string
+		knobs graphfake.Knobs
+	}{
+		{"plain", graphfake.Knobs{}},
+		// Replication delay is left out: the suite reads each user
+		// right after the harness writes it, through another connection,
+		// which cannot tell a young user from a missing one.
+		{"throttled", graphfake.Knobs{Latency: 200 * time.Microsecond, ThrottleEvery: 13, UnavailableEvery: 31, DeltaPageSize: 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			runSourceConformance(t, tt.knobs)
+		})
+	}
+}
+
+func runSourceConformance(t *testing.T, knobs graphfake.Knobs) {
+	srv := startFake(t, knobs)
 	s := settings(t, srv, nil)
 	admin := openTarget(t, s)
 	gt := admin.(connectors.GroupTarget)
@@ -97,6 +116,9 @@ func TestSourceConformance(t *testing.T) {
 		PageSize:   testPageSize,
 		Attributes: []string{"title", "department", "employeeNumber", "phoneNumber"},
 	})
+	if st := srv.Stats(); knobs.ThrottleEvery > 0 && st.Throttled == 0 {
+		t.Errorf("no request was throttled: %+v", st)
+	}
 }
 
 // TestDeltaExpired: a delta token the service no longer knows asks for a
@@ -134,5 +156,33 @@ func TestDeltaExpired(t *testing.T) {
 	}
 	if cs, err := inc.Changes(t.Context(), "not a cursor"); err != nil || !cs.ResyncRequired {
 		t.Errorf("Changes with a malformed cursor: %+v, %v", cs, err)
+	}
+}
+
+// TestDeltaReplicationDelay: a user the delta query reports, but that
+// reads as 404 for a while, is read again, not taken for deleted.
+func TestDeltaReplicationDelay(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	s := settings(t, srv, nil)
+	src, err := connectors.AsSource(open(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := src.(connectors.Incremental)
+	cur, err := inc.Cursor(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetKnobs(graphfake.Knobs{ReplicationDelay: 200 * time.Millisecond})
+	id, err := openTarget(t, s).CreateUser(t.Context(), connectors.User{UserName: "new", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := inc.Changes(t.Context(), cur)
+	if err != nil || len(cs.Users) != 1 || cs.Users[0].ExternalID != id || len(cs.DeletedIDs) != 0 {
+		t.Fatalf("Changes: %+v, %v; want user %s, no deletion", cs, err, id)
+	}
+	if srv.Stats().Replication == 0 {
+		t.Errorf("no read met the replication delay")
 	}
 }
