@@ -1,6 +1,6 @@
 // Package google is the "google" connection type: Google Workspace users
 // and groups through the Admin SDK Directory API, with the official client
-// google.golang.org/api/admin/directory/v1, as a target.
+// google.golang.org/api/admin/directory/v1, as a target and as a source.
 //
 // Auth is a service account key with domain-wide delegation: the key (a
 // secret reference, never in history) signs a JWT for subject, an admin the
@@ -39,7 +39,7 @@ import (
 // Type is the "google" connection type.
 var Type = connectors.Type{
 	New:     func() connectors.Config { return new(Config) },
-	Summary: "Google Workspace (Admin SDK Directory API) users, groups and members, with a service account key and domain-wide delegation, as a target",
+	Summary: "Google Workspace (Admin SDK Directory API) users, groups and members, with a service account key and domain-wide delegation, as a source and as a target",
 	Cadence: connectors.Cadence{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
 	Flags: []connectors.Flag{
 		{Name: "deprovision", Key: "deprovision", Help: "what deprovisioning a user does: disable (default) or delete"},
@@ -64,6 +64,10 @@ const (
 // account's client id must be granted them in the Admin console.
 var Scopes = []string{admin.AdminDirectoryUserScope, admin.AdminDirectoryGroupScope, admin.AdminDirectoryGroupMemberScope}
 
+// ReadOnlyScopes are the scopes of a connection that is only a source
+// (readOnly).
+var ReadOnlyScopes = []string{admin.AdminDirectoryUserReadonlyScope, admin.AdminDirectoryGroupReadonlyScope, admin.AdminDirectoryGroupMemberReadonlyScope}
+
 // Config is a google connection's settings.
 type Config struct {
 	// Domain is the Workspace domain: a userName without @ becomes
@@ -78,8 +82,11 @@ type Config struct {
 	Credentials string `json:"credentials"`
 	// Endpoint is the API's root URL, default https://admin.googleapis.com/;
 	// TokenURL overrides the key's token_uri. For proxies and fakes.
+	// ReadOnly asks for the read-only scopes, for a connection that is
+	// only read as a source (its writes are then refused).
 	Endpoint string `json:"endpoint,omitempty"`
 	TokenURL string `json:"tokenUrl,omitempty"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
 	// Deprovision is what DeprovisionUser does: disable (suspend, the
 	// default) or delete (undoable for about 20 days in the console).
 	Deprovision string `json:"deprovision,omitempty"`
@@ -154,7 +161,11 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if err != nil {
 		return nil, fmt.Errorf("google: credentials: %w", err)
 	}
-	jwt, err := google.JWTConfigFromJSON([]byte(key), Scopes...)
+	scopes := Scopes
+	if c.ReadOnly {
+		scopes = ReadOnlyScopes
+	}
+	jwt, err := google.JWTConfigFromJSON([]byte(key), scopes...)
 	if err != nil {
 		// The error of the parser may quote the key: do not wrap it.
 		return nil, fmt.Errorf("google: credentials %s: not a service account JSON key: %w", c.Credentials, connectors.ErrInvalidConfig)
@@ -173,8 +184,8 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if err != nil {
 		return nil, fmt.Errorf("google: client: %w", err)
 	}
-	return &googleConnector{cfg: *c, svc: svc, hc: hc, logger: logger.With("domain", c.Domain),
-		known: map[string]string{}}, nil
+	return source{&googleConnector{cfg: *c, svc: svc, hc: hc, logger: logger.With("domain", c.Domain),
+		known: map[string]string{}}}, nil
 }
 
 // googleConnector is an open google connection.

@@ -116,7 +116,7 @@ func TestMembersIdempotent(t *testing.T) {
 	f := googlefake.New(t, googlefake.Knobs{})
 	conn := open(t, settings(t, f))
 	tgt, _ := connectors.AsTarget(conn)
-	gt := conn.(connectors.GroupTarget)
+	gt := tgt.(connectors.GroupTarget)
 	ctx := t.Context()
 	uid, err := tgt.CreateUser(ctx, connectors.User{ExternalID: "e1", UserName: "m1", GivenName: "g", FamilyName: "f", Active: true})
 	if err != nil {
