@@ -25,6 +25,7 @@ import (
 type graphConnector struct {
 	base            string // the Graph v1.0 base, without a trailing slash
 	client          *http.Client
+	tokens          *tokenSource
 	secret          string
 	domain          string
 	extAttr         string
@@ -54,9 +55,10 @@ func newConnector(ctx context.Context, c *Config, secret string, logger *slog.Lo
 		Scopes: []string{"https://graph.microsoft.com/.default"}, AuthStyle: oauth2.AuthStyleInParams}
 	tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, tokenClient)
 	budgeted := &httpx.Transport{Base: transport, Budget: httpx.BudgetFor(ctx, c.limit), MaxWait: c.maxRetryWait}
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &oauth2.Transport{Source: cc.TokenSource(tctx), Base: budgeted}}
+	tokens := &tokenSource{cfg: cc, ctx: tctx, ts: cc.TokenSource(tctx)}
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &oauth2.Transport{Source: tokens, Base: budgeted}}
 	return &graphConnector{
-		base: strings.TrimRight(c.GraphURL, "/"), client: client, secret: secret, domain: c.Domain,
+		base: strings.TrimRight(c.GraphURL, "/"), client: client, tokens: tokens, secret: secret, domain: c.Domain,
 		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, pageSize: c.PageSize,
 		replicationWait: c.replicationWait, logger: logger.With(slog.Group("connector", "type", "graph")),
 		recent: map[string]time.Time{}, known: map[string]string{},
@@ -130,30 +132,26 @@ func (c *graphConnector) do(ctx context.Context, method, path string, body, out 
 	if !strings.HasPrefix(path, "http://") && !strings.HasPrefix(path, "https://") {
 		u = c.base + path
 	}
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("graph: encode %s %s: %w", method, pathOf(u), err)
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return fmt.Errorf("graph: %s %s: %w", method, pathOf(u), err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return c.transportError(method, u, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("graph: %s %s: read the answer: %w", method, pathOf(u), err)
+	var resp *http.Response
+	var data []byte
+	for attempt := 0; ; attempt++ {
+		var err error
+		resp, data, err = c.send(ctx, method, u, b)
+		if err != nil {
+			return err
+		}
+		// A token revoked or expired early: fetch a new one, once.
+		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 {
+			break
+		}
+		c.tokens.reset()
 	}
 	if resp.StatusCode/100 != 2 {
 		return c.newError(method, u, resp, data)
@@ -165,6 +163,54 @@ func (c *graphConnector) do(ctx context.Context, method, path string, body, out 
 		return fmt.Errorf("graph: %s %s: malformed %d answer (%v); body starts %q", method, pathOf(u), resp.StatusCode, err, quote(string(data)))
 	}
 	return nil
+}
+
+// send sends one request and reads the whole answer.
+func (c *graphConnector) send(ctx context.Context, method, u string, body []byte) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graph: %s %s: %w", method, pathOf(u), err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, nil, c.transportError(method, u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("graph: %s %s: read the answer: %w", method, pathOf(u), err)
+	}
+	return resp, data, nil
+}
+
+// tokenSource is the client credentials token source, cached, that a
+// 401 replaces so that the next request fetches a new token.
+type tokenSource struct {
+	mu  sync.Mutex
+	cfg *clientcredentials.Config
+	ctx context.Context // carries the token client; never cancelled
+	ts  oauth2.TokenSource
+}
+
+func (t *tokenSource) Token() (*oauth2.Token, error) {
+	t.mu.Lock()
+	ts := t.ts
+	t.mu.Unlock()
+	return ts.Token()
+}
+
+func (t *tokenSource) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ts = t.cfg.TokenSource(t.ctx)
 }
 
 func (c *graphConnector) newError(method, u string, resp *http.Response, data []byte) error {

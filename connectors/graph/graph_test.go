@@ -133,3 +133,19 @@ func TestUserPrincipalName(t *testing.T) {
 		t.Errorf("lookup of a full UPN: %+v %v", found, err)
 	}
 }
+
+// TestTokenRevoked: a 401 to a cached token fetches a new one, once.
+func TestTokenRevoked(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	tgt := openTarget(t, settings(t, srv, nil))
+	if _, err := tgt.LookupUsers(t.Context(), connectors.MatchEmail, "a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	srv.ExpireTokens()
+	if _, err := tgt.LookupUsers(t.Context(), connectors.MatchEmail, "a@example.org"); err != nil {
+		t.Errorf("after the token was revoked: %v", err)
+	}
+	if n := srv.Stats().Tokens; n != 2 {
+		t.Errorf("%d tokens fetched, want 2", n)
+	}
+}
