@@ -3,6 +3,8 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -147,5 +149,25 @@ func TestTokenRevoked(t *testing.T) {
 	}
 	if n := srv.Stats().Tokens; n != 2 {
 		t.Errorf("%d tokens fetched, want 2", n)
+	}
+}
+
+// TestMalformedAnswer: a 200 that is not JSON is a clear error that
+// quotes the start of the body.
+func TestMalformedAnswer(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/token") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"token_type":"Bearer","expires_in":3599,"access_token":"t"}`))
+			return
+		}
+		_, _ = w.Write([]byte("<html>proxy error</html>"))
+	}))
+	t.Cleanup(ts.Close)
+	s := settings(t, &graphfake.Server{URL: ts.URL}, map[string]any{"authority": ts.URL, "graphUrl": ts.URL + "/v1.0"})
+	tgt := openTarget(t, s)
+	err := tgt.ListUsers(t.Context(), func(connectors.TargetUser) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "malformed 200 answer") || !strings.Contains(err.Error(), "proxy error") {
+		t.Errorf("ListUsers over a non-JSON answer: %v", err)
 	}
 }
