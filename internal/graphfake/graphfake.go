@@ -38,7 +38,12 @@
 //     for memberships; $deltatoken=latest; 410 syncStateNotFound for a
 //     token made unknown by ExpireDeltaTokens.
 //
-// Not modelled: $batch, the recycle bin (a deleted user is gone), $count
+//   - POST /v1.0/$batch: at most 20 requests, each throttled on its
+//     own (an inner 429 with Retry-After), dependsOn answered 424 when a
+//     dependency failed, responses in reverse order (Graph promises no
+//     order).
+//
+// Not modelled: the recycle bin (a deleted user is gone), $count
 // and ConsistencyLevel, $orderby, $search, userPrincipalName character
 // rules (the fake takes any local part).
 package graphfake
@@ -89,7 +94,8 @@ type Knobs struct {
 
 // Stats count what the fake was asked.
 type Stats struct {
-	Requests    int // Graph requests, throttled or not
+	Requests    int // Graph requests, throttled or not; each request of a $batch counts, and the batch too
+	Batches     int // $batch requests
 	Writes      int // POST, PATCH, PUT, DELETE that reached the store
 	Throttled   int // 429s sent
 	Unavailable int // 503s sent
@@ -248,10 +254,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, http.StatusNotFound, "BadRequest", "Invalid version.")
 		return
 	}
-	if s.injected(w) {
+	if s.injected(w, true) {
 		return
 	}
 	if !s.authorized(w, r) {
+		return
+	}
+	if r.URL.Path == "/v1.0/$batch" && r.Method == http.MethodPost {
+		s.batch(w, r)
 		return
 	}
 	s.route(w, r, strings.Split(strings.TrimPrefix(r.URL.Path, "/v1.0/"), "/"))
@@ -259,7 +269,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // injected sleeps the latency and sends the 429 or 503 the knobs ask
 // for; it reports whether it answered.
-func (s *Server) injected(w http.ResponseWriter) bool {
+func (s *Server) injected(w http.ResponseWriter, sleep bool) bool {
 	s.mu.Lock()
 	k := s.knobs
 	s.stats.Requests++
@@ -274,7 +284,7 @@ func (s *Server) injected(w http.ResponseWriter) bool {
 		s.stats.Unavailable++
 	}
 	s.mu.Unlock()
-	if k.Latency > 0 {
+	if sleep && k.Latency > 0 {
 		time.Sleep(k.Latency)
 	}
 	if status == 0 {

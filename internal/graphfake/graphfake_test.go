@@ -3,6 +3,7 @@ package graphfake
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -246,5 +247,34 @@ func TestDelta(t *testing.T) {
 	st, _, body := c.do("GET", link, nil)
 	if code, _ := errCode(body); st != 410 || code != "syncStateNotFound" {
 		t.Errorf("expired token: %d %v", st, body)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	c := newClient(t)
+	_, _, g := c.do("POST", "/groups", map[string]any{"displayName": "G", "mailEnabled": false, "mailNickname": "g1", "securityEnabled": true})
+	gid := g["id"].(string)
+	st, _, body := c.do("POST", "/$batch", map[string]any{"requests": []map[string]any{
+		{"id": "1", "method": "POST", "url": "/users", "headers": map[string]string{"Content-Type": "application/json"}, "body": userBody("b@x.org")},
+		{"id": "2", "method": "DELETE", "url": "/groups/" + gid + "/members/nobody/$ref"},
+		{"id": "3", "method": "GET", "url": "/groups/" + gid, "dependsOn": []string{"2"}},
+	}})
+	if st != 200 {
+		t.Fatalf("batch: %d %v", st, body)
+	}
+	got := map[string]float64{}
+	for _, r := range body["responses"].([]any) {
+		r := r.(map[string]any)
+		got[r["id"].(string)] = r["status"].(float64)
+	}
+	if got["1"] != 201 || got["2"] != 404 || got["3"] != 424 {
+		t.Errorf("statuses %v, want 1: 201, 2: 404, 3: 424", got)
+	}
+	reqs := make([]map[string]any, 21)
+	for i := range reqs {
+		reqs[i] = map[string]any{"id": fmt.Sprint(i), "method": "GET", "url": "/users"}
+	}
+	if st, _, _ := c.do("POST", "/$batch", map[string]any{"requests": reqs}); st != 400 {
+		t.Errorf("21 requests: %d, want 400", st)
 	}
 }
