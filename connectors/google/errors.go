@@ -40,22 +40,34 @@ func rateLimited(err error) bool {
 
 // call runs fn, retrying it after rate-limit answers with a doubling
 // wait (the requests were refused before they were applied); after
-// MaxRetries it returns a connectors.RateLimitError. Other errors are
-// classified (classify).
-func (g *googleConnector) call(ctx context.Context, fn func() error) error {
+// MaxRetries it returns a connectors.RateLimitError. A 404 is retried the
+// same way while one of fresh was created by this connection within
+// settleTime: Google answers 404 for a while after an insert. Other
+// errors are classified (classify).
+func (g *googleConnector) call(ctx context.Context, fn func() error, fresh ...string) error {
+	return g.callSettling(ctx, fn, func(error) bool { return g.isFresh(fresh...) })
+}
+
+// callSettling is call, with settling telling whether a 404 (the googleapi
+// error) is one of an object that may still be propagating.
+func (g *googleConnector) callSettling(ctx context.Context, fn func() error, settling func(error) bool) error {
 	wait := g.cfg.retryWait
 	for attempt := 0; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
 		}
-		if !rateLimited(err) {
-			return classify(err)
-		}
-		if attempt >= g.cfg.MaxRetries {
+		limited := rateLimited(err)
+		if !limited {
+			raw := err
+			err = classify(err)
+			if !errors.Is(err, connectors.ErrNotFound) || !settling(raw) || attempt >= g.cfg.MaxRetries {
+				return err
+			}
+		} else if attempt >= g.cfg.MaxRetries {
 			return &connectors.RateLimitError{RetryAfter: wait, Err: fmt.Errorf("google: %w", err)}
 		}
-		g.logger.Debug("rate limited, backing off", "wait", wait, "err", err)
+		g.logger.Debug("backing off", "wait", wait, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -98,6 +110,13 @@ func classify(err error) error {
 		return fmt.Errorf("google: %w", err)
 	}
 	return fmt.Errorf("google: %d %s: %w", ge.Code, ge.Message, kind)
+}
+
+// notFoundOf reports whether err is a 404 naming key ("groupKey",
+// "memberKey", "userKey").
+func notFoundOf(err error, key string) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusNotFound && strings.Contains(ge.Message, key)
 }
 
 // memberGone reports whether err is the 404 of a member that is not in

@@ -185,7 +185,7 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 		return nil, fmt.Errorf("google: client: %w", err)
 	}
 	return source{&googleConnector{cfg: *c, svc: svc, hc: hc, logger: logger.With("domain", c.Domain),
-		known: map[string]string{}}}, nil
+		known: map[string]string{}, fresh: map[string]time.Time{}, alias: map[string]string{}}}, nil
 }
 
 // googleConnector is an open google connection.
@@ -196,7 +196,54 @@ type googleConnector struct {
 	logger *slog.Logger
 
 	mu    sync.Mutex
-	known map[string]string // ExternalID → id of users this connection created or updated
+	known map[string]string    // ExternalID → id of users this connection created or updated
+	fresh map[string]time.Time // id or address → when this connection created the user or group
+	alias map[string]string    // id → the address it was created with
+}
+
+// settleTime is how long after an insert a 404 of the new object is taken
+// for Google's propagation delay and retried.
+const settleTime = 2 * time.Minute
+
+// created notes that id (with the address email, if any) was just created.
+func (g *googleConnector) created(id, email string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for fid, at := range g.fresh {
+		if now.Sub(at) > settleTime {
+			delete(g.fresh, fid)
+			delete(g.alias, fid)
+		}
+	}
+	g.fresh[id] = now
+	if email != "" {
+		g.fresh[email] = now
+		g.alias[id] = email
+	}
+}
+
+// renamed drops the old address of a fresh user whose address changed:
+// a 404 of it is no longer propagation.
+func (g *googleConnector) renamed(id, email string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if old, ok := g.alias[id]; ok && old != email {
+		delete(g.fresh, old)
+		delete(g.alias, id)
+	}
+}
+
+// isFresh reports whether one of ids was created within settleTime.
+func (g *googleConnector) isFresh(ids ...string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		if at, ok := g.fresh[id]; ok && time.Since(at) < settleTime {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -253,6 +300,9 @@ func (g *googleConnector) remember(externalID, id string) {
 func (g *googleConnector) forget(id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	delete(g.fresh, id)
+	delete(g.fresh, g.alias[id])
+	delete(g.alias, id)
 	for ext, kid := range g.known {
 		if kid == id {
 			delete(g.known, ext)

@@ -23,7 +23,7 @@ func settings(t *testing.T, f *googlefake.Fake) map[string]any {
 		t.Fatal(err)
 	}
 	return map[string]any{"domain": f.Domain, "subject": "idsync-admin@" + f.Domain, "credentials": "file:" + key,
-		"endpoint": f.Endpoint(), "tokenUrl": f.TokenURL(), "pageSize": 5, "retryWait": "1ms"}
+		"endpoint": f.Endpoint(), "tokenUrl": f.TokenURL(), "pageSize": 5, "retryWait": "1ms", "maxRetries": 8}
 }
 
 func open(t *testing.T, s map[string]any) connectors.Connector {
@@ -42,10 +42,12 @@ func open(t *testing.T, s map[string]any) connectors.Connector {
 }
 
 // TestConformance runs the target suite against the fake, with latency
-// and every 7th request refused by a 403 or 429 rate limit, which the
-// connector must absorb so that every change lands once.
+// and every 7th request refused by a 403 or 429 rate limit, and each new
+// user and group answering its first request with a 404 (propagation
+// after an insert), which the connector must absorb so that every change
+// lands once.
 func TestConformance(t *testing.T) {
-	f := googlefake.New(t, googlefake.Knobs{Latency: 200 * time.Microsecond, RateLimitEvery: 7})
+	f := googlefake.New(t, googlefake.Knobs{Latency: 200 * time.Microsecond, RateLimitEvery: 7, NotReadyAfterCreate: 1})
 	s := settings(t, f)
 	connectortest.RunTarget(t, connectortest.TargetHarness{
 		Open: func(t *testing.T) connectors.Target {
@@ -113,7 +115,7 @@ func TestRateLimitExhausted(t *testing.T) {
 }
 
 func TestMembersIdempotent(t *testing.T) {
-	f := googlefake.New(t, googlefake.Knobs{})
+	f := googlefake.New(t, googlefake.Knobs{NotReadyAfterCreate: 2})
 	conn := open(t, settings(t, f))
 	tgt, _ := connectors.AsTarget(conn)
 	gt := tgt.(connectors.GroupTarget)
@@ -136,7 +138,9 @@ func TestMembersIdempotent(t *testing.T) {
 			t.Fatalf("RemoveMembers (again): %v", err)
 		}
 	}
-	if st := f.Stats(); st.ByOp["POST members"] != 2 || st.ByOp["DELETE members"] != 2 {
+	// The first insert meets the new group's two 404s, then the new
+	// user's two: four retries.
+	if st := f.Stats(); st.ByOp["POST members"] != 6 || st.ByOp["DELETE members"] != 2 {
 		t.Errorf("member requests %v", st.ByOp)
 	}
 }

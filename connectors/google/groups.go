@@ -98,7 +98,7 @@ func (g *googleConnector) members(ctx context.Context, groupID string) ([]string
 			var err error
 			page, err = call.Do()
 			return err
-		})
+		}, groupID)
 		if err != nil {
 			return nil, err
 		}
@@ -187,6 +187,7 @@ func (g *googleConnector) CreateGroup(ctx context.Context, gr connectors.Group) 
 	if err != nil {
 		return "", err
 	}
+	g.created(made.Id, "")
 	return made.Id, nil
 }
 
@@ -197,21 +198,27 @@ func (g *googleConnector) UpdateGroup(ctx context.Context, id string, gr connect
 		_, err := g.svc.Groups.Patch(id, &admin.Group{Name: gr.DisplayName, ExternalIds: groupIDs(gr.ExternalID),
 			ForceSendFields: []string{"ExternalIds"}}).Fields("id").Context(ctx).Do()
 		return err
-	})
+	}, id)
 }
 
 // DeleteGroup implements connectors.GroupTarget.
 func (g *googleConnector) DeleteGroup(ctx context.Context, id string) error {
-	return g.call(ctx, func() error { return g.svc.Groups.Delete(id).Context(ctx).Do() })
+	err := g.call(ctx, func() error { return g.svc.Groups.Delete(id).Context(ctx).Do() }, id)
+	if err == nil {
+		g.forget(id)
+	}
+	return err
 }
 
 // AddMembers implements connectors.GroupTarget, one insert a member (the
 // API has no bulk add); 409 "Member already exists." is done.
 func (g *googleConnector) AddMembers(ctx context.Context, groupID string, userIDs []string) error {
 	for _, uid := range userIDs {
-		err := g.call(ctx, func() error {
+		err := g.callSettling(ctx, func() error {
 			_, err := g.svc.Members.Insert(groupID, &admin.Member{Id: uid, Role: "MEMBER"}).Fields("id").Context(ctx).Do()
 			return err
+		}, func(err error) bool {
+			return (notFoundOf(err, "groupKey") && g.isFresh(groupID)) || (notFoundOf(err, "memberKey") && g.isFresh(uid))
 		})
 		if err := done(err, connectors.ErrAlreadyExists); err != nil {
 			return err

@@ -220,7 +220,7 @@ func (g *googleConnector) get(ctx context.Context, key string) (*admin.User, boo
 		var err error
 		au, err = g.svc.Users.Get(key).Fields(userFields).Context(ctx).Do()
 		return err
-	})
+	}, key, strings.ToLower(key))
 	if errors.Is(err, connectors.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -295,6 +295,7 @@ func (g *googleConnector) CreateUser(ctx context.Context, u connectors.User) (st
 		return "", err
 	}
 	g.remember(u.ExternalID, made.Id)
+	g.created(made.Id, strings.ToLower(au.PrimaryEmail))
 	return made.Id, nil
 }
 
@@ -311,9 +312,10 @@ func (g *googleConnector) UpdateUser(ctx context.Context, id string, u connector
 	err = g.call(ctx, func() error {
 		_, err := g.svc.Users.Patch(id, g.toGoogle(u, cur)).Fields("id").Context(ctx).Do()
 		return err
-	})
+	}, id)
 	if err == nil {
 		g.remember(u.ExternalID, id)
+		g.renamed(id, strings.ToLower(g.primaryEmail(u.UserName)))
 	}
 	return err
 }
@@ -328,7 +330,7 @@ func (g *googleConnector) DeprovisionUser(ctx context.Context, id string) error 
 // suspends, delete deletes.
 func (g *googleConnector) DeprovisionUserAs(ctx context.Context, id, mode string) error {
 	if mode == connectors.DeprovisionDelete {
-		err := g.call(ctx, func() error { return g.svc.Users.Delete(id).Context(ctx).Do() })
+		err := g.call(ctx, func() error { return g.svc.Users.Delete(id).Context(ctx).Do() }, id)
 		if err == nil || errors.Is(err, connectors.ErrNotFound) {
 			g.forget(id)
 		}
@@ -337,5 +339,5 @@ func (g *googleConnector) DeprovisionUserAs(ctx context.Context, id, mode string
 	return g.call(ctx, func() error {
 		_, err := g.svc.Users.Patch(id, &admin.User{Suspended: true}).Fields("id").Context(ctx).Do()
 		return err
-	})
+	}, id)
 }

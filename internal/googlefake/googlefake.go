@@ -48,6 +48,11 @@ type Knobs struct {
 	// users.get and plain listings, not by a query, as Google's index can
 	// lag writes by up to a day. Setting it false catches the index up.
 	SearchFrozen bool
+	// NotReadyAfterCreate, when > 0, makes each new user and group answer
+	// its first N requests that name it (a get, patch, update or delete
+	// by key, a member insert naming it) with a 404, as Google does right
+	// after an insert while the object propagates. Listings show it.
+	NotReadyAfterCreate int
 }
 
 // Stats counts requests.
@@ -80,6 +85,7 @@ type Fake struct {
 	groups  map[string]obj            // by id
 	members map[string]map[string]obj // group id → member id → member
 	index   map[string]obj            // user id → the user as the search index has it
+	pending map[string]int            // id → 404s it still answers (NotReadyAfterCreate)
 }
 
 type obj = map[string]any
@@ -100,7 +106,7 @@ func NewServer(k Knobs) *Fake {
 	}
 	f := &Fake{Domain: "example.org", CustomerID: "C0fake01", key: key, knobs: k,
 		tokens: map[string]string{}, users: map[string]obj{}, groups: map[string]obj{},
-		members: map[string]map[string]obj{}, index: map[string]obj{}, stats: Stats{ByOp: map[string]int{}}}
+		members: map[string]map[string]obj{}, index: map[string]obj{}, pending: map[string]int{}, stats: Stats{ByOp: map[string]int{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)
 	const p = "/admin/directory/v1"
@@ -267,6 +273,24 @@ func writeErr(w http.ResponseWriter, code int, reason, message string) {
 func (f *Fake) newID(prefix string) string {
 	f.seq++
 	return fmt.Sprintf("%s%018d", prefix, f.seq)
+}
+
+// notReady reports whether o, just created, still answers 404, counting
+// the answer.
+func (f *Fake) notReady(o obj) bool {
+	id, _ := o["id"].(string)
+	if f.pending[id] > 0 {
+		f.pending[id]--
+		return true
+	}
+	return false
+}
+
+// created starts the NotReadyAfterCreate count of a new object.
+func (f *Fake) created(id string) {
+	if n := f.knobs.NotReadyAfterCreate; n > 0 {
+		f.pending[id] = n
+	}
 }
 
 func (f *Fake) etag() string {

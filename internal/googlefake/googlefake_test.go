@@ -346,3 +346,31 @@ func TestSearchFrozen(t *testing.T) {
 		t.Errorf("a caught-up index finds %v, %v", found, err)
 	}
 }
+
+func TestNotReadyAfterCreate(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{NotReadyAfterCreate: 2})
+	svc := service(t, f, "admin@example.org")
+	ctx := t.Context()
+	u, err := svc.Users.Insert(newUser("new@example.org")).Context(ctx).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Groups.Insert(&admin.Group{Email: "new-group@example.org"}).Context(ctx).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := svc.Users.Get(u.Id).Context(ctx).Do(); reason(err) != "404 notFound" {
+			t.Errorf("get %d right after insert: %v, want 404", i, err)
+		}
+		if _, err := svc.Members.Insert(g.Id, &admin.Member{Id: u.Id}).Context(ctx).Do(); reason(err) != "404 notFound" {
+			t.Errorf("member insert %d right after group insert: %v, want 404", i, err)
+		}
+	}
+	if _, err := svc.Users.Get(u.Id).Context(ctx).Do(); err != nil {
+		t.Errorf("get after it settled: %v", err)
+	}
+	if _, err := svc.Members.Insert(g.Id, &admin.Member{Id: u.Id}).Context(ctx).Do(); err != nil {
+		t.Errorf("member insert after both settled: %v", err)
+	}
+}

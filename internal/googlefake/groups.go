@@ -80,7 +80,7 @@ func (f *Fake) listGroups(r *http.Request, _ obj) (int, any) {
 
 func (f *Fake) getGroup(r *http.Request, _ obj) (int, any) {
 	g := f.group(r.PathValue("groupKey"))
-	if g == nil {
+	if g == nil || f.notReady(g) {
 		return notFound("groupKey")
 	}
 	return http.StatusOK, f.withCount(g)
@@ -109,13 +109,14 @@ func (f *Fake) insertGroup(_ *http.Request, body obj) (int, any) {
 	g["etag"] = f.etag()
 	f.groups[g["id"].(string)] = g
 	f.members[g["id"].(string)] = map[string]obj{}
+	f.created(g["id"].(string))
 	return http.StatusOK, f.withCount(g)
 }
 
 func (f *Fake) patchGroup(bool) handler {
 	return func(r *http.Request, body obj) (int, any) {
 		g := f.group(r.PathValue("groupKey"))
-		if g == nil {
+		if g == nil || f.notReady(g) {
 			return notFound("groupKey")
 		}
 		if e, ok := body["email"].(string); ok {
@@ -139,7 +140,7 @@ func (f *Fake) patchGroup(bool) handler {
 
 func (f *Fake) deleteGroup(r *http.Request, _ obj) (int, any) {
 	g := f.group(r.PathValue("groupKey"))
-	if g == nil {
+	if g == nil || f.notReady(g) {
 		return notFound("groupKey")
 	}
 	id := g["id"].(string)
@@ -190,7 +191,7 @@ func (f *Fake) listMembers(r *http.Request, _ obj) (int, any) {
 
 func (f *Fake) insertMember(r *http.Request, body obj) (int, any) {
 	g := f.group(r.PathValue("groupKey"))
-	if g == nil {
+	if g == nil || f.notReady(g) {
 		return notFound("groupKey")
 	}
 	key, _ := body["id"].(string)
@@ -201,7 +202,9 @@ func (f *Fake) insertMember(r *http.Request, body obj) (int, any) {
 		return badRequest("Missing required field: memberKey")
 	}
 	m := obj{"kind": "admin#directory#member", "status": "ACTIVE", "delivery_settings": "ALL_MAIL"}
-	if u := f.user(key); u != nil {
+	if u := f.user(key); u != nil && f.notReady(u) {
+		return notFound("memberKey")
+	} else if u != nil {
 		m["id"], m["email"], m["type"] = u["id"], u["primaryEmail"], "USER"
 		if u["suspended"] == true {
 			m["status"] = "SUSPENDED"

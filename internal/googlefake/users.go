@@ -209,7 +209,7 @@ func validEmail(s string) bool {
 
 func (f *Fake) getUser(r *http.Request, _ obj) (int, any) {
 	u := f.user(r.PathValue("userKey"))
-	if u == nil {
+	if u == nil || f.notReady(u) {
 		return notFound("userKey")
 	}
 	return http.StatusOK, clone(u)
@@ -252,6 +252,7 @@ func (f *Fake) insertUser(_ *http.Request, body obj) (int, any) {
 	}
 	f.settle(u)
 	f.users[u["id"].(string)] = u
+	f.created(u["id"].(string))
 	return http.StatusOK, clone(u)
 }
 
@@ -272,7 +273,7 @@ func (f *Fake) settle(u obj) {
 func (f *Fake) patchUser(merge bool) handler {
 	return func(r *http.Request, body obj) (int, any) {
 		u := f.user(r.PathValue("userKey"))
-		if u == nil {
+		if u == nil || f.notReady(u) {
 			return notFound("userKey")
 		}
 		if e, ok := body["primaryEmail"].(string); ok {
@@ -308,7 +309,7 @@ func (f *Fake) patchUser(merge bool) handler {
 
 func (f *Fake) deleteUser(r *http.Request, _ obj) (int, any) {
 	u := f.user(r.PathValue("userKey"))
-	if u == nil {
+	if u == nil || f.notReady(u) {
 		return notFound("userKey")
 	}
 	id := u["id"].(string)
