@@ -43,9 +43,9 @@ var Type = connectors.Type{
 	Cadence: connectors.Cadence{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
 	Flags: []connectors.Flag{
 		{Name: "deprovision", Key: "deprovision", Help: "what deprovisioning a user does: disable (default) or delete"},
-		{Name: "domain", Key: "domain", Help: "google: the Workspace domain of the accounts (userName@domain)"},
-		{Name: "subject", Key: "subject", Help: "google: the admin the service account impersonates (domain-wide delegation)"},
-		{Name: "credentials", Key: "credentials", Help: "google: secret reference (env:NAME or file:PATH) to the service account's JSON key"},
+		{Name: "domain", Key: "domain", Help: "the Workspace domain of the accounts (userName@domain)"},
+		{Name: "subject", Key: "subject", Help: "the admin the service account impersonates (domain-wide delegation)"},
+		{Name: "credentials", Key: "credentials", Help: "secret reference (env:NAME or file:PATH) to the service account's JSON key"},
 	},
 	Examples: []string{
 		"starter connection create workspace --type google --domain example.org --subject idsync-admin@example.org --credentials file:/run/secrets/idsync-sa.json",
