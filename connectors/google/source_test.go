@@ -109,3 +109,64 @@ func TestSourceConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestPollBySnapshot: the engine polls a google source through
+// connectors.Incrementally (a digest of a full listing). A poll costs
+// ceil(users/pageSize) + ceil(groups/min(pageSize,200)) + one members
+// listing a group (more past 200 members) requests; nothing changed is an
+// empty change set, a change anywhere a ResyncRequired.
+func TestPollBySnapshot(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	s := settings(t, f)
+	conn := open(t, s)
+	tgt, _ := connectors.AsTarget(conn)
+	gt := tgt.(connectors.GroupTarget)
+	ctx := t.Context()
+	var ids []string
+	for i := range 12 {
+		id, err := tgt.CreateUser(ctx, connectors.User{UserName: "poll" + string(rune('a'+i)), GivenName: "g", FamilyName: "f", Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i := range 3 {
+		gid, err := gt.CreateGroup(ctx, connectors.Group{ExternalID: "pg" + string(rune('a'+i)), DisplayName: "Poll " + string(rune('a'+i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gt.AddMembers(ctx, gid, ids[i*4:i*4+4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, _ := connectors.AsSource(conn)
+	inc := connectors.Incrementally(src)
+	cursor, err := inc.Cursor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.Stats().Requests
+	cs, err := inc.Changes(ctx, cursor)
+	if err != nil || cs.ResyncRequired || len(cs.Users)+len(cs.Groups)+len(cs.DeletedIDs) > 0 {
+		t.Fatalf("a poll with nothing changed: %+v, %v", cs, err)
+	}
+	// 12 users in pages of 5, 3 groups in one page, 3 member listings.
+	if n := f.Stats().Requests - before; n != 3+1+3 {
+		t.Errorf("a poll cost %d requests, want 7", n)
+	}
+	if err := gt.RemoveMembers(ctx, mustGroup(t, gt, "pgb"), ids[4:5]); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := inc.Changes(ctx, cs.Cursor); err != nil || !cs.ResyncRequired {
+		t.Errorf("a poll after a membership change: %+v, %v, want ResyncRequired", cs, err)
+	}
+}
+
+func mustGroup(t *testing.T, gt connectors.GroupTarget, ext string) string {
+	t.Helper()
+	found, err := gt.LookupGroups(t.Context(), connectors.MatchExternalID, ext)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("group %s: %v, %v", ext, found, err)
+	}
+	return found[0].ID
+}
