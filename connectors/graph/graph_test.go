@@ -171,3 +171,47 @@ func TestMalformedAnswer(t *testing.T) {
 		t.Errorf("ListUsers over a non-JSON answer: %v", err)
 	}
 }
+
+// TestRemoveMembersBatched: 45 removals go in three $batch requests; an
+// inner 429 is sent again alone; every member leaves once.
+func TestRemoveMembersBatched(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	tgt := openTarget(t, settings(t, srv, nil))
+	gt := tgt.(connectors.GroupTarget)
+	ctx := t.Context()
+	var ids []string
+	for i := range 45 {
+		id, err := tgt.CreateUser(ctx, connectors.User{UserName: fmt.Sprint("r", i), Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	gid, err := gt.CreateGroup(ctx, connectors.Group{DisplayName: "Batched"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gt.AddMembers(ctx, gid, ids); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetKnobs(graphfake.Knobs{ThrottleEvery: 7})
+	if err := gt.RemoveMembers(ctx, gid, append(ids, ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	st := srv.Stats()
+	if st.Batches < 3 || st.Throttled == 0 {
+		t.Errorf("stats %+v: want 3 or more batches and some 429s", st)
+	}
+	for _, g := range srv.Groups() {
+		if g.ID == gid && len(g.MemberIDs) != 0 {
+			t.Errorf("%d members left", len(g.MemberIDs))
+		}
+	}
+	srv.SetKnobs(graphfake.Knobs{})
+	if err := gt.DeleteGroup(ctx, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := gt.RemoveMembers(ctx, gid, ids[:2]); !errors.Is(err, connectors.ErrNotFound) {
+		t.Errorf("RemoveMembers of a deleted group in a batch: %v, want ErrNotFound", err)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -191,20 +190,24 @@ func (c *graphConnector) addMember(ctx context.Context, groupID, userID string) 
 	return nil
 }
 
-// RemoveMembers removes each through members/{id}/$ref; a 404 naming
-// the member (not a member, or gone) is done, one naming the group is
-// ErrNotFound.
+// RemoveMembers removes members through members/{id}/$ref, 20 to a
+// $batch (one alone goes without); a 404 naming the member (not a
+// member, or gone) is done, one naming the group is ErrNotFound.
 func (c *graphConnector) RemoveMembers(ctx context.Context, groupID string, userIDs []string) error {
-	for _, id := range userIDs {
-		p := "/groups/" + url.PathEscape(groupID) + "/members/" + url.PathEscape(id) + "/$ref"
-		err := c.do(ctx, http.MethodDelete, p, nil, nil)
-		var ge *Error
-		if errors.As(err, &ge) && ge.Status == http.StatusNotFound && !strings.Contains(ge.Message, "'"+groupID+"'") {
-			continue // not a member: Graph names the member, not the group
+	if len(userIDs) == 1 {
+		if err := removed(c.do(ctx, http.MethodDelete, memberRefPath(groupID, userIDs[0]), nil, nil), groupID); err != nil {
+			return fmt.Errorf("graph: remove user %s from group %s: %w", userIDs[0], groupID, err)
 		}
-		if err != nil {
-			return fmt.Errorf("graph: remove user %s from group %s: %w", id, groupID, err)
+		return nil
+	}
+	for start := 0; start < len(userIDs); start += maxBatch {
+		if err := c.removeBatch(ctx, groupID, userIDs[start:min(start+maxBatch, len(userIDs))]); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func memberRefPath(groupID, userID string) string {
+	return "/groups/" + url.PathEscape(groupID) + "/members/" + url.PathEscape(userID) + "/$ref"
 }
