@@ -374,3 +374,19 @@ func TestNotReadyAfterCreate(t *testing.T) {
 		t.Errorf("member insert after both settled: %v", err)
 	}
 }
+
+func TestServerErrorKnob(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{ServerErrorEvery: 3})
+	svc := service(t, f, "admin@example.org")
+	var got []string
+	for range 6 {
+		_, err := svc.Users.List().Customer("my_customer").Context(t.Context()).Do()
+		got = append(got, reason(err))
+	}
+	if want := "<nil>|<nil>|503 backendError|<nil>|<nil>|503 backendError"; strings.Join(got, "|") != want {
+		t.Errorf("got %s, want %s", strings.Join(got, "|"), want)
+	}
+	if st := f.Stats(); st.ServerErrs != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
