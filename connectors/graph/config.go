@@ -1,6 +1,8 @@
-// Package graph is a target connector for Microsoft Entra ID (Azure AD,
-// Office 365) through Microsoft Graph v1.0, in plain net/http with the
-// OAuth 2.0 client credentials grant (golang.org/x/oauth2/clientcredentials).
+// Package graph connects Microsoft Entra ID (Azure AD, Office 365)
+// through Microsoft Graph v1.0, in plain net/http with the OAuth 2.0
+// client credentials grant (golang.org/x/oauth2/clientcredentials), as a
+// target (users, security groups, members) and as a source (full
+// listing, and incremental through delta queries).
 //
 //	starter connection create entra --type graph --tenant contoso.onmicrosoft.com \
 //	  --client-id 11111111-2222-3333-4444-555555555555 --client-secret env:GRAPH_SECRET \
@@ -25,6 +27,16 @@
 //
 //	POST /v1.0/applications/{object id}/extensionProperties
 //	{"name":"idsyncExternalId","dataType":"String","targetObjects":["User","Group"]}
+//
+// As a source, a user's or group's ExternalID is its object id, which
+// never changes. A poll follows the deltaLinks of /users/delta and
+// /groups/delta (the cursor holds both) and reads each changed object
+// again (a delta item may carry only the changed properties): a poll
+// costs one request per delta page plus one per changed user and two per
+// changed group (the group and its members). "@removed" is a deletion; a
+// changed object that reads 404 is retried for replicationWait and then
+// fails the poll, to be read again from the same cursor; 410
+// syncStateNotFound or an unreadable cursor asks for a full resync.
 //
 // Graph's eq compares strings without regard to case; an ExternalID
 // compares exactly, so lookups by it check the value again here.
@@ -52,7 +64,9 @@
 //   - A member already in the group: 400 "One or more added object
 //     references already exist" — done. Removing a non-member: 404 —
 //     done. Members are added 20 to a PATCH (members@odata.bind), and
-//     one by one when a PATCH is refused because one of them is there.
+//     one by one when a PATCH is refused because one of them is there;
+//     removed 20 to a JSON $batch, an inner 429 sent again alone.
+//   - A 401 to a cached token (revoked early) fetches a new one, once.
 //   - 429 and 503 are waited out for up to maxRetryWait (Retry-After),
 //     then become connectors.RateLimitError. The default request budget
 //     keeps under the identity service's documented limits for the
@@ -76,7 +90,7 @@ import (
 // Type is the "graph" connection type.
 var Type = connectors.Type{
 	New:     func() connectors.Config { return new(Config) },
-	Summary: "Microsoft Entra ID (Azure AD, Office 365) through Microsoft Graph: users, security groups and members, as a target",
+	Summary: "Microsoft Entra ID (Azure AD, Office 365) through Microsoft Graph: users, security groups and members, as a target and as a source (delta queries)",
 	Cadence: connectors.Cadence{PollInterval: 5 * time.Minute, BreakerReset: 30 * time.Minute, ResyncInterval: 24 * time.Hour},
 	Flags: []connectors.Flag{
 		{Name: "tenant", Key: "tenant", Help: "the Entra tenant: its id or a verified domain (required)"},
