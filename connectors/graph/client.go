@@ -384,9 +384,11 @@ func (c *graphConnector) list(ctx context.Context, path string, fn func(json.Raw
 	return nil
 }
 
-// query is "?"+q encoded, with "$" kept as Graph's examples write it.
+// query is "?"+q encoded, with "$" kept as Graph's examples write it
+// and a space as %20 (a literal "+" is %2B): an OData URL need not read
+// "+" as a space.
 func query(q url.Values) string {
-	return "?" + strings.ReplaceAll(q.Encode(), "%24", "$")
+	return "?" + strings.NewReplacer("%24", "$", "+", "%20").Replace(q.Encode())
 }
 
 // literal quotes v as an OData string literal: ' doubled.

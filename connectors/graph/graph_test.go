@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -213,5 +214,12 @@ func TestRemoveMembersBatched(t *testing.T) {
 	}
 	if err := gt.RemoveMembers(ctx, gid, ids[:2]); !errors.Is(err, connectors.ErrNotFound) {
 		t.Errorf("RemoveMembers of a deleted group in a batch: %v, want ErrNotFound", err)
+	}
+}
+
+func TestQueryEncoding(t *testing.T) {
+	got := query(url.Values{"$filter": {"mail eq " + literal("o'x+tag@a.org")}})
+	if want := "?$filter=mail%20eq%20%27o%27%27x%2Btag%40a.org%27"; got != want {
+		t.Errorf("query = %s, want %s", got, want)
 	}
 }
