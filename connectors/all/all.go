@@ -6,6 +6,8 @@ import (
 	"maps"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/google"
+	"github.com/idsync/idsync/connectors/graph"
 	"github.com/idsync/idsync/connectors/ldap"
 	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/connectors/scim"
@@ -13,11 +15,13 @@ import (
 	"github.com/idsync/idsync/connectors/workos"
 )
 
-// Registry maps each connection type to its connector's Type: ldap,
-// memory (tests and demos), and the SCIM-based targets (scim, slack,
-// zoom, github-emu, aquera).
+// Registry maps each connection type to its connector's Type: google,
+// graph, ldap, workday, workos, memory (tests and demos), and the
+// SCIM-based targets (scim, slack, zoom, github-emu, aquera).
 func Registry() connectors.Registry {
 	r := connectors.Registry{
+		"google":  google.Type,
+		"graph":   graph.Type,
 		"ldap":    ldap.Type,
 		"memory":  memory.Type,
 		"workday": workday.Type,
