@@ -109,27 +109,33 @@ func (f *Fake) verify(assertion string) (jwtClaims, error) {
 	var c jwtClaims
 	parts := strings.Split(assertion, ".")
 	if len(parts) != 3 {
-		return c, fmt.Errorf("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
+		return c, refusal("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
 	}
 	var hdr struct{ Alg string }
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
 	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &hdr) != nil || json.Unmarshal(pb, &c) != nil {
-		return c, fmt.Errorf("Invalid JWT: malformed")
+		return c, refusal("Invalid JWT: malformed")
 	}
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if hdr.Alg != "RS256" || rsa.VerifyPKCS1v15(&f.key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
-		return c, fmt.Errorf("Invalid JWT Signature.")
+		return c, refusal("Invalid JWT Signature.")
 	}
 	now := time.Now().Unix()
 	switch {
 	case c.Iss != ClientEmail:
-		return c, fmt.Errorf("Invalid JWT: unknown issuer")
+		return c, refusal("Invalid JWT: unknown issuer")
 	case c.Aud != f.TokenURL():
-		return c, fmt.Errorf("Invalid JWT: audience is not the token URL")
+		return c, refusal("Invalid JWT: audience is not the token URL")
 	case c.Exp < now-60 || c.Iat > now+300 || c.Exp-c.Iat > 3600:
-		return c, fmt.Errorf("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
+		return c, refusal("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
 	}
 	return c, nil
 }
+
+// refusal is a token request refused with Google's own error_description,
+// which is capitalised and punctuated as Google writes it.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
