@@ -75,6 +75,8 @@ func BenchmarkIdsync(b *testing.B) {
 	fullResyncSCIM(b, rs, slapd, dir)
 	fullResyncLDAP(b, rs, slapd, dir)
 	workdayToSCIM(b, rs, n)
+	googleToSCIM(b, rs)
+	graphToSCIM(b, rs)
 
 	h := newHarness(b, slapd)
 	fullResyncWorker(b, rs, h, dir)
