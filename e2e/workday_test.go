@@ -196,7 +196,9 @@ func (e *env) groupNamed(name string) connectors.TargetGroup {
 }
 
 // hasMember says whether a target group has the member id.
-func hasMember(g connectors.TargetGroup, id string) bool { return id != "" && slices.Contains(g.MemberIDs, id) }
+func hasMember(g connectors.TargetGroup, id string) bool {
+	return id != "" && slices.Contains(g.MemberIDs, id)
+}
 
 // ruleStatus is `starter status NAME -o json`.
 func (e *env) ruleStatus(t *testing.T, rule string) workflows.RuleStatus {

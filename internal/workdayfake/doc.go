@@ -61,7 +61,7 @@
 //
 // No Workday WSDL or XSD was available offline (nor found in the code
 // search corpus), so the element names come from the notes in
-// /work/shared/api/workday-workos.md (section A: Entra's attribute
+// the project's shared API notes on Workday (section A: Entra's attribute
 // reference, treestryder's PowerShell module, Nango's templates) and are
 // marked [U] in the code where they are a guess: the fault codes, the
 // phone's parts, the account update's reference form, what an ID that

@@ -15,7 +15,7 @@
 //
 // The shapes follow the WorkOS OpenAPI spec (@workos/openapi-spec, pinned
 // in testdata/workos-openapi), which openapi_test.go validates every
-// response against, and the notes in /work/shared/api/workday-workos.md
+// response against, and the project's shared API notes on WorkOS,
 // section B (the official SDKs, workos-go and workos-node, and the docs).
 // Where neither says what the live API does, the fake picks an answer and
 // marks it [U] with the reason.
