@@ -2,16 +2,13 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/idsync/idsync/connectors"
-	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/internal/googlefake"
 	"github.com/idsync/idsync/internal/graphfake"
 	"github.com/idsync/idsync/internal/scimfake"
@@ -66,24 +63,10 @@ func directoryToSCIM(b *testing.B, rs *results, scenario, typ string, settings m
 	target := scimfake.Start(scimfake.Options{Flavor: scimfake.Generic, Token: scimToken})
 	defer target.Close()
 	b.Setenv("BENCH_SCIM_TOKEN", scimToken)
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg := all.Registry()
-	open := func(name, typ string, settings map[string]any) connectors.Connector {
-		raw, err := json.Marshal(settings)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c, err := reg.Open(ctx, name, typ, raw, logger)
-		if err != nil {
-			b.Fatalf("open %s: %v", name, err)
-		}
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
 
 	// Fill the directory as its admins would, through the connector.
 	t0 := time.Now()
-	seed := mustTarget(open("seed", typ, settings))
+	seed := mustTarget(openConnection(b, "seed", typ, settings))
 	seedGroups, ok := seed.(connectors.GroupTarget)
 	if !ok {
 		b.Fatalf("the %s target has no groups", typ)
@@ -115,8 +98,8 @@ func directoryToSCIM(b *testing.B, rs *results, scenario, typ string, settings m
 	}
 	b.Logf("%s: %d users and %d groups filled in %s", typ, googleUsers, googleGroups, time.Since(t0).Round(time.Millisecond))
 
-	s := &reconcile.Syncer{Source: open("directory", typ, settings).(connectors.Source),
-		Target: mustTarget(open("app", "scim", map[string]any{"baseUrl": target.URL, "token": "env:BENCH_SCIM_TOKEN"})),
+	s := &reconcile.Syncer{Source: openConnection(b, "directory", typ, settings).(connectors.Source),
+		Target: mustTarget(openConnection(b, "app", "scim", map[string]any{"baseUrl": target.URL, "token": "env:BENCH_SCIM_TOKEN"})),
 		Opts:   reconcile.Options{Policy: reconcile.Policy{Concurrency: concurrency}}}
 	for run, want := range []string{"first sync", "repeat sync, nothing changed"} {
 		d0, sc0 := requests(), len(target.Requests())

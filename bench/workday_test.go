@@ -37,24 +37,10 @@ func workdayToSCIM(b *testing.B, rs *results, n int) {
 
 	b.Setenv("BENCH_WORKDAY_PASSWORD", wd.Password())
 	b.Setenv("BENCH_SCIM_TOKEN", scimToken)
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg := all.Registry()
-	open := func(name, typ string, settings map[string]any) connectors.Connector {
-		raw, err := json.Marshal(settings)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c, err := reg.Open(ctx, name, typ, raw, logger)
-		if err != nil {
-			b.Fatalf("open %s: %v", name, err)
-		}
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	sc := open("hr", "workday", map[string]any{"url": wd.URL(), "tenant": wd.Tenant(), "username": wd.Username(),
+	sc := openConnection(b, "hr", "workday", map[string]any{"url": wd.URL(), "tenant": wd.Tenant(), "username": wd.Username(),
 		"password": "env:BENCH_WORKDAY_PASSWORD", "timeZone": wd.TimeZone()})
 	src := sc.(connectors.Source)
-	s := &reconcile.Syncer{Source: src, Target: mustTarget(open("app", "scim", map[string]any{
+	s := &reconcile.Syncer{Source: src, Target: mustTarget(openConnection(b, "app", "scim", map[string]any{
 		"baseUrl": target.URL, "token": "env:BENCH_SCIM_TOKEN"})),
 		Opts: reconcile.Options{Policy: reconcile.Policy{Concurrency: concurrency}}}
 
@@ -115,4 +101,21 @@ func sumDiff(now, then map[string]int) int {
 		total += v
 	}
 	return total
+}
+
+// openConnection opens a connection through the registry, as the worker
+// does, closed when the benchmark ends.
+func openConnection(b *testing.B, name, typ string, settings map[string]any) connectors.Connector {
+	b.Helper()
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := all.Registry().Open(context.Background(), name, typ, raw, logger)
+	if err != nil {
+		b.Fatalf("open %s: %v", name, err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
 }
