@@ -84,14 +84,18 @@ func (g *googleConnector) listGroups(ctx context.Context, userKey string, fn fun
 	}
 }
 
-// members reads the ids of a group's direct members.
-func (g *googleConnector) members(ctx context.Context, groupID string) ([]string, error) {
+// members reads the ids of a group's direct members: all of them for the
+// target, which compares every member it holds, or (usersOnly) those of
+// type USER for the source, which expands no nested group and has no
+// customer-wide member. A 404 of a group this connection just created is
+// its propagation, retried.
+func (g *googleConnector) members(ctx context.Context, groupID string, usersOnly bool) ([]string, error) {
 	var ids []string
 	token := ""
 	for {
 		var page *admin.Members
 		err := g.call(ctx, func() error {
-			call := g.svc.Members.List(groupID).MaxResults(g.groupPage()).Fields("nextPageToken", "members(id)").Context(ctx)
+			call := g.svc.Members.List(groupID).MaxResults(g.groupPage()).Fields("nextPageToken", "members(id,type)").Context(ctx)
 			if token != "" {
 				call = call.PageToken(token)
 			}
@@ -103,7 +107,9 @@ func (g *googleConnector) members(ctx context.Context, groupID string) ([]string
 			return nil, err
 		}
 		for _, m := range page.Members {
-			ids = append(ids, m.Id)
+			if !usersOnly || m.Type == "USER" {
+				ids = append(ids, m.Id)
+			}
 		}
 		if token = page.NextPageToken; token == "" {
 			return ids, nil
@@ -112,7 +118,7 @@ func (g *googleConnector) members(ctx context.Context, groupID string) ([]string
 }
 
 func (g *googleConnector) withMembers(ctx context.Context, tg connectors.TargetGroup) (connectors.TargetGroup, error) {
-	ids, err := g.members(ctx, tg.ID)
+	ids, err := g.members(ctx, tg.ID, false)
 	tg.MemberIDs = ids
 	return tg, err
 }

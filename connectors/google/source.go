@@ -54,37 +54,8 @@ func (s source) GetUser(ctx context.Context, externalID string) (connectors.User
 	return s.toUser(au), true, nil
 }
 
-// members reads the ids of a group's direct members that are users.
-func (s source) userMembers(ctx context.Context, groupID string) ([]string, error) {
-	var ids []string
-	token := ""
-	for {
-		var page *admin.Members
-		err := s.call(ctx, func() error {
-			call := s.svc.Members.List(groupID).MaxResults(s.groupPage()).Fields("nextPageToken", "members(id,type)").Context(ctx)
-			if token != "" {
-				call = call.PageToken(token)
-			}
-			var err error
-			page, err = call.Do()
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range page.Members {
-			if m.Type == "USER" {
-				ids = append(ids, m.Id)
-			}
-		}
-		if token = page.NextPageToken; token == "" {
-			return ids, nil
-		}
-	}
-}
-
 func (s source) toGroup(ctx context.Context, id, name string) (connectors.Group, error) {
-	members, err := s.userMembers(ctx, id)
+	members, err := s.members(ctx, id, true)
 	return connectors.Group{ExternalID: id, DisplayName: name, Members: members}, err
 }
 

@@ -68,7 +68,7 @@ func TestSourceConformance(t *testing.T) {
 			} else if err := a.UpdateGroup(ctx, id, connectors.Group{DisplayName: g.DisplayName}); err != nil {
 				t.Fatalf("put group %s: %v", id, err)
 			}
-			cur, err := a.members(ctx, id)
+			cur, err := a.members(ctx, id, false)
 			if err != nil {
 				t.Fatal(err)
 			}
