@@ -14,8 +14,19 @@
 // 409 "Entity already exists." on a duplicate user or group, 409 "Member
 // already exists." on a duplicate member, 404 "Resource Not Found: userKey".
 // Knobs add latency and deterministic throttling (every Nth request a 403
-// rateLimitExceeded, userRateLimitExceeded or quotaExceeded, or a 429) and
-// 5xx errors; Stats counts requests.
+// rateLimitExceeded, userRateLimitExceeded or quotaExceeded, or a 429),
+// 5xx errors and malformed bodies; Stats counts requests.
+//
+// It also serves the Admin SDK Reports API's admin activity report
+// (activities.list, /admin/reports/v1/activity/users/all/applications/admin,
+// google.golang.org/api/admin/reports/v1): every write its Directory API
+// takes is recorded as the admin event the Admin console records
+// (CREATE_USER, RENAME_USER, SUSPEND_USER, CHANGE_FIRST_NAME,
+// ADD_GROUP_MEMBER, …, with USER_EMAIL, GROUP_EMAIL and NEW_VALUE
+// parameters), visible after the ReportLag knob; RecordActivity records
+// one for a change made elsewhere, and EditUser makes a change that no
+// report shows (a user editing their own profile). users.list with
+// showDeleted=true lists the users deleted.
 package googlefake
 
 import (
@@ -53,6 +64,19 @@ type Knobs struct {
 	// by key, a member insert naming it) with a 404, as Google does right
 	// after an insert while the object propagates. Listings show it.
 	NotReadyAfterCreate int
+	// ReportLag delays each admin activity: activities.list shows it
+	// only once ReportLag has passed since it was recorded, as Google's
+	// reports lag the events (minutes for admin events, more in rare
+	// cases: support.google.com/a/answer/7061566).
+	ReportLag time.Duration
+	// RefuseScopes refuses a token grant that asks for any of these
+	// scopes with 401 unauthorized_client, as Google does when the
+	// service account's client id is not granted a scope in the Admin
+	// console's domain-wide delegation.
+	RefuseScopes []string
+	// MalformedEvery, when > 0, answers every Nth API request with a 200
+	// whose JSON body is cut short, after the request was applied.
+	MalformedEvery int
 }
 
 // Stats counts requests.
@@ -79,13 +103,19 @@ type Fake struct {
 	mu      sync.Mutex
 	knobs   Knobs
 	stats   Stats
-	tokens  map[string]string // access token → subject
+	tokens  map[string]string   // access token → subject
+	scoped  map[string][]string // access token → its scopes
 	seq     int
 	users   map[string]obj            // by id
 	groups  map[string]obj            // by id
 	members map[string]map[string]obj // group id → member id → member
 	index   map[string]obj            // user id → the user as the search index has it
 	pending map[string]int            // id → 404s it still answers (NotReadyAfterCreate)
+	deleted map[string]obj            // users deleted, by id (showDeleted)
+
+	activities []activity // the admin activity report, oldest first
+	actor      string     // the subject of the request being served
+	scopes     []string   // the scopes of the request being served
 }
 
 type obj = map[string]any
@@ -106,7 +136,8 @@ func NewServer(k Knobs) *Fake {
 	}
 	f := &Fake{Domain: "example.org", CustomerID: "C0fake01", key: key, knobs: k,
 		tokens: map[string]string{}, users: map[string]obj{}, groups: map[string]obj{},
-		members: map[string]map[string]obj{}, index: map[string]obj{}, pending: map[string]int{}, stats: Stats{ByOp: map[string]int{}}}
+		members: map[string]map[string]obj{}, index: map[string]obj{}, pending: map[string]int{}, stats: Stats{ByOp: map[string]int{}},
+		scoped: map[string][]string{}, deleted: map[string]obj{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)
 	const p = "/admin/directory/v1"
@@ -127,6 +158,7 @@ func NewServer(k Knobs) *Fake {
 	mux.HandleFunc("GET "+p+"/groups/{groupKey}/members/{memberKey}", f.api(f.getMember))
 	mux.HandleFunc("DELETE "+p+"/groups/{groupKey}/members/{memberKey}", f.api(f.deleteMember))
 	mux.HandleFunc("GET "+p+"/groups/{groupKey}/hasMember/{memberKey}", f.api(f.hasMember))
+	mux.HandleFunc("GET /admin/reports/v1/activity/users/{userKey}/applications/{applicationName}", f.api(f.listActivities))
 	f.srv = httptest.NewServer(mux)
 	f.URL = f.srv.URL
 	return f
@@ -199,6 +231,7 @@ func (f *Fake) api(h handler) http.HandlerFunc {
 			writeErr(w, http.StatusUnauthorized, "authError", "Invalid Credentials")
 			return
 		}
+		f.actor, f.scopes = f.tokens[tok], f.scoped[tok]
 		if e := f.knobs.ServerErrorEvery; e > 0 && n%e == 0 {
 			f.stats.ServerErrs++
 			writeErr(w, http.StatusServiceUnavailable, "backendError", "Backend Error")
@@ -230,6 +263,12 @@ func (f *Fake) api(h handler) http.HandlerFunc {
 			writeErr(w, code, e.reason, e.message)
 			return
 		}
+		if e := f.knobs.MalformedEvery; e > 0 && n%e == 0 {
+			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"kind": "admin#directory#`))
+			return
+		}
 		if out == nil {
 			w.WriteHeader(code)
 			return
@@ -241,6 +280,9 @@ func (f *Fake) api(h handler) http.HandlerFunc {
 }
 
 func opName(path string) string {
+	if strings.HasPrefix(path, "/admin/reports/v1/") {
+		return "activities"
+	}
 	parts := strings.Split(strings.TrimPrefix(path, "/admin/directory/v1/"), "/")
 	switch {
 	case len(parts) >= 3 && parts[2] == "members":

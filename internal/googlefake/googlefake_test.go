@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2/google"
 	admin "google.golang.org/api/admin/directory/v1"
+	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
@@ -254,11 +257,17 @@ func TestResponsesMatchDiscovery(t *testing.T) {
 
 func discovery(t *testing.T) map[string]any {
 	t.Helper()
+	return discoveryOf(t, "directory")
+}
+
+// discoveryOf reads admin/<api>/v1/admin-api.json of the client module.
+func discoveryOf(t *testing.T, api string) map[string]any {
+	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "google.golang.org/api").Output()
 	if err != nil {
 		t.Fatalf("go list google.golang.org/api: %v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "admin", "directory", "v1", "admin-api.json"))
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "admin", api, "v1", "admin-api.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,5 +397,198 @@ func TestServerErrorKnob(t *testing.T) {
 	}
 	if st := f.Stats(); st.ServerErrs != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// reportsService is the official Reports client against f, with a token
+// of the audit scope for subject.
+func reportsService(t *testing.T, f *googlefake.Fake, subject string) *reports.Service {
+	t.Helper()
+	cfg, err := google.JWTConfigFromJSON(f.ServiceAccountKey(), reports.AdminReportsAuditReadonlyScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Subject = subject
+	svc, err := reports.NewService(t.Context(), option.WithEndpoint(f.Endpoint()), option.WithHTTPClient(cfg.Client(t.Context())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// activityNames lists the admin activities from start, page by page, as
+// "NAME PARAM=value …", oldest first.
+func activityNames(t *testing.T, svc *reports.Service, start time.Time, pageSize int64) ([]string, int) {
+	t.Helper()
+	var out []string
+	pages := 0
+	call := svc.Activities.List("all", "admin").MaxResults(pageSize)
+	if !start.IsZero() {
+		call = call.StartTime(start.Format(time.RFC3339Nano))
+	}
+	err := call.Pages(t.Context(), func(p *reports.Activities) error {
+		pages++
+		for _, a := range p.Items {
+			for _, e := range a.Events {
+				s := e.Name
+				for _, p := range e.Parameters {
+					s += " " + p.Name + "=" + p.Value
+				}
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("activities.list: %v", err)
+	}
+	slices.Reverse(out)
+	return out, pages
+}
+
+// TestReportsRecordWrites: every write of the Directory API is an admin
+// activity of activities.list, newest first, in pages.
+func TestReportsRecordWrites(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	svc := service(t, f, "admin@example.org")
+	rs := reportsService(t, f, "admin@example.org")
+	ctx := t.Context()
+	start := time.Now()
+	u, err := svc.Users.Insert(newUser("ada@example.org")).Context(ctx).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Users.Patch(u.Id, &admin.User{PrimaryEmail: "augusta@example.org", Suspended: true}).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Groups.Insert(&admin.Group{Email: "eng@example.org", Name: "Eng"}).Context(ctx).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Members.Insert(g.Id, &admin.Member{Id: u.Id}).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Members.Delete(g.Id, u.Id).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Groups.Patch(g.Id, &admin.Group{Name: "Engineering"}).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Groups.Delete(g.Id).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Users.Delete(u.Id).Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	f.RecordActivity("USER_SETTINGS", "CHANGE_FIRST_NAME", "USER_EMAIL", "someone@example.org")
+	got, pages := activityNames(t, rs, start, 3)
+	want := []string{
+		"CREATE_USER USER_EMAIL=ada@example.org",
+		"RENAME_USER USER_EMAIL=ada@example.org NEW_VALUE=augusta@example.org",
+		"SUSPEND_USER USER_EMAIL=augusta@example.org",
+		"CREATE_GROUP GROUP_EMAIL=eng@example.org",
+		"ADD_GROUP_MEMBER USER_EMAIL=augusta@example.org GROUP_EMAIL=eng@example.org",
+		"REMOVE_GROUP_MEMBER USER_EMAIL=augusta@example.org GROUP_EMAIL=eng@example.org",
+		"CHANGE_GROUP_NAME GROUP_EMAIL=eng@example.org",
+		"DELETE_GROUP GROUP_EMAIL=eng@example.org",
+		"DELETE_USER USER_EMAIL=augusta@example.org",
+		"CHANGE_FIRST_NAME USER_EMAIL=someone@example.org",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("activities:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if pages != 4 {
+		t.Errorf("%d pages of 3 for 10 activities, want 4", pages)
+	}
+	if _, err := rs.Activities.List("all", "admin").StartTime(time.Now().Add(time.Minute).Format(time.RFC3339)).Context(ctx).Do(); reason(err) != "400 invalid" {
+		t.Errorf("a startTime after now: %v, want 400", err)
+	}
+	deleted, err := svc.Users.List().Customer("my_customer").ShowDeleted("true").Context(ctx).Do()
+	if err != nil || len(deleted.Users) != 1 || deleted.Users[0].Id != u.Id {
+		t.Errorf("showDeleted: %+v, %v", deleted, err)
+	}
+	if f.EditUser("nobody@example.org", func(map[string]any) {}) {
+		t.Errorf("EditUser found a user that does not exist")
+	}
+}
+
+// TestReportLag: an activity is listed only once ReportLag has passed.
+func TestReportLag(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{ReportLag: 300 * time.Millisecond})
+	rs := reportsService(t, f, "admin@example.org")
+	f.RecordActivity("USER_SETTINGS", "CREATE_USER", "USER_EMAIL", "a@example.org")
+	if got, _ := activityNames(t, rs, time.Time{}, 10); len(got) != 0 {
+		t.Errorf("before the lag: %v", got)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if got, _ := activityNames(t, rs, time.Time{}, 10); len(got) != 1 {
+		t.Errorf("after the lag: %v", got)
+	}
+}
+
+// TestReportsScope: a grant of a refused scope is unauthorized_client; a
+// token of other scopes gets a 403 from activities.list.
+func TestReportsScope(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{RefuseScopes: []string{reports.AdminReportsAuditReadonlyScope}})
+	rs := reportsService(t, f, "admin@example.org")
+	_, err := rs.Activities.List("all", "admin").Context(t.Context()).Do()
+	if err == nil || !strings.Contains(err.Error(), "unauthorized_client") {
+		t.Errorf("a refused scope: %v, want unauthorized_client", err)
+	}
+	cfg, _ := google.JWTConfigFromJSON(f.ServiceAccountKey(), admin.AdminDirectoryUserReadonlyScope)
+	cfg.Subject = "admin@example.org"
+	other, err := reports.NewService(t.Context(), option.WithEndpoint(f.Endpoint()), option.WithHTTPClient(cfg.Client(t.Context())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Activities.List("all", "admin").Context(t.Context()).Do(); reason(err) != "403 insufficientPermissions" {
+		t.Errorf("a token without the audit scope: %v, want 403 insufficientPermissions", err)
+	}
+}
+
+// TestMalformedKnob: every Nth answer is a 200 whose JSON is cut short.
+func TestMalformedKnob(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{MalformedEvery: 2})
+	svc := service(t, f, "admin@example.org")
+	var got []string
+	for range 4 {
+		_, err := svc.Users.List().Customer("my_customer").Context(t.Context()).Do()
+		got = append(got, fmt.Sprint(err != nil))
+	}
+	if strings.Join(got, " ") != "false true false true" {
+		t.Errorf("errors %v, want every second answer malformed", got)
+	}
+}
+
+// TestReportsMatchDiscovery checks Activities and Activity as the fake
+// returns them against the Reports discovery document in the client
+// module.
+func TestReportsMatchDiscovery(t *testing.T) {
+	doc := discoveryOf(t, "reports")
+	f := googlefake.New(t, googlefake.Knobs{})
+	tok := f.Token("admin@example.org")
+	f.RecordActivity("GROUP_SETTINGS", "ADD_GROUP_MEMBER", "USER_EMAIL", "a@example.org", "GROUP_EMAIL", "g@example.org")
+	f.RecordActivity("USER_SETTINGS", "CREATE_USER", "USER_EMAIL", "a@example.org")
+	req, _ := http.NewRequest("GET", f.URL+"/admin/reports/v1/activity/users/all/applications/admin?maxResults=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("activities: %d, %v", resp.StatusCode, err)
+	}
+	if v["nextPageToken"] == nil || len(v["items"].([]any)) != 1 {
+		t.Errorf("a page of 1 of 2 activities: %v", v)
+	}
+	for _, p := range conform(doc, map[string]any{"$ref": "Activities"}, v, "Activities") {
+		t.Errorf("%s", p)
+	}
+	// A property the schema lacks is caught: the check can fail.
+	v["items"].([]any)[0].(map[string]any)["bogus"] = true
+	if len(conform(doc, map[string]any{"$ref": "Activities"}, v, "Activities")) == 0 {
+		t.Errorf("conform accepts a property outside the schema")
 	}
 }

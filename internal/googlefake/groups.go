@@ -2,6 +2,7 @@ package googlefake
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -110,6 +111,7 @@ func (f *Fake) insertGroup(_ *http.Request, body obj) (int, any) {
 	f.groups[g["id"].(string)] = g
 	f.members[g["id"].(string)] = map[string]obj{}
 	f.created(g["id"].(string))
+	f.record("GROUP_SETTINGS", "CREATE_GROUP", "GROUP_EMAIL", g["email"].(string))
 	return http.StatusOK, f.withCount(g)
 }
 
@@ -128,12 +130,28 @@ func (f *Fake) patchGroup(bool) handler {
 			}
 			body["email"] = strings.ToLower(e)
 		}
+		before := clone(g)
 		for _, k := range groupWritable {
 			if v, ok := body[k]; ok {
 				g[k] = v
 			}
 		}
 		g["etag"] = f.etag()
+		email := before["email"].(string)
+		if ne := g["email"].(string); ne != email {
+			f.record("GROUP_SETTINGS", "CHANGE_GROUP_EMAIL", "GROUP_EMAIL", email, "NEW_VALUE", ne)
+			email = ne
+		}
+		for _, k := range []struct{ field, event string }{
+			{"name", "CHANGE_GROUP_NAME"}, {"description", "CHANGE_GROUP_DESCRIPTION"},
+			// [U] no documented event names a change of a group's
+			// externalIds; the connector reads any GROUP_EMAIL event.
+			{"externalIds", "CHANGE_GROUP_SETTING"},
+		} {
+			if fmt.Sprint(before[k.field]) != fmt.Sprint(g[k.field]) {
+				f.record("GROUP_SETTINGS", k.event, "GROUP_EMAIL", email)
+			}
+		}
 		return http.StatusOK, f.withCount(g)
 	}
 }
@@ -149,6 +167,7 @@ func (f *Fake) deleteGroup(r *http.Request, _ obj) (int, any) {
 	for _, ms := range f.members {
 		delete(ms, id)
 	}
+	f.record("GROUP_SETTINGS", "DELETE_GROUP", "GROUP_EMAIL", g["email"].(string))
 	return http.StatusNoContent, nil
 }
 
@@ -228,6 +247,7 @@ func (f *Fake) insertMember(r *http.Request, body obj) (int, any) {
 	}
 	m["etag"] = f.etag()
 	f.members[gid][m["id"].(string)] = m
+	f.record("GROUP_SETTINGS", "ADD_GROUP_MEMBER", "USER_EMAIL", m["email"].(string), "GROUP_EMAIL", g["email"].(string))
 	return http.StatusOK, clone(m)
 }
 
@@ -253,6 +273,7 @@ func (f *Fake) deleteMember(r *http.Request, _ obj) (int, any) {
 		return notFound("memberKey")
 	}
 	delete(f.members[g["id"].(string)], m["id"].(string))
+	f.record("GROUP_SETTINGS", "REMOVE_GROUP_MEMBER", "USER_EMAIL", m["email"].(string), "GROUP_EMAIL", g["email"].(string))
 	return http.StatusNoContent, nil
 }
 

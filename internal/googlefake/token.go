@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,17 +39,19 @@ func (f *Fake) ServiceAccountKey() []byte {
 }
 
 // Token issues an access token for subject directly, for tests that talk
-// to the fake without the JWT flow.
+// to the fake without the JWT flow; it has the Reports scope (the
+// Directory API checks none).
 func (f *Fake) Token(subject string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.issue(subject)
+	return f.issue(subject, []string{ReportsScope})
 }
 
-func (f *Fake) issue(subject string) string {
+func (f *Fake) issue(subject string, scopes []string) string {
 	f.seq++
 	tok := fmt.Sprintf("ya29.fake-%d", f.seq)
 	f.tokens[tok] = subject
+	f.scoped[tok] = scopes
 	f.stats.Tokens++
 	f.stats.Subjects = append(f.stats.Subjects, subject)
 	return tok
@@ -89,8 +92,16 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnauthorized, "unauthorized_client", "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.")
 		return
 	}
+	scopes := strings.Fields(claims.Scope)
 	f.mu.Lock()
-	tok := f.issue(claims.Sub)
+	refused := slices.ContainsFunc(scopes, func(s string) bool { return slices.Contains(f.knobs.RefuseScopes, s) })
+	f.mu.Unlock()
+	if refused {
+		refuse(http.StatusUnauthorized, "unauthorized_client", "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.")
+		return
+	}
+	f.mu.Lock()
+	tok := f.issue(claims.Sub, scopes)
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})

@@ -74,7 +74,13 @@ func (f *Fake) listUsers(r *http.Request, _ obj) (int, any) {
 		return badRequest("Invalid Input: query")
 	}
 	var all []obj
-	for id, u := range f.users {
+	users := f.users
+	if r.URL.Query().Get("showDeleted") == "true" {
+		// Users deleted (in the last 20 days at Google), by id: the way
+		// to a deleted user's id from the address a report names.
+		users = f.deleted
+	}
+	for id, u := range users {
 		if q := r.URL.Query().Get("query"); q == "" {
 			if match(u) {
 				all = append(all, u)
@@ -253,6 +259,7 @@ func (f *Fake) insertUser(_ *http.Request, body obj) (int, any) {
 	f.settle(u)
 	f.users[u["id"].(string)] = u
 	f.created(u["id"].(string))
+	f.record("USER_SETTINGS", "CREATE_USER", "USER_EMAIL", u["primaryEmail"].(string))
 	return http.StatusOK, clone(u)
 }
 
@@ -284,6 +291,7 @@ func (f *Fake) patchUser(merge bool) handler {
 				return fail(http.StatusConflict, "duplicate", "Entity already exists.")
 			}
 		}
+		before := clone(u)
 		for k, v := range body {
 			if slices.Contains(userReadOnly, k) || k == "password" || k == "hashFunction" {
 				continue
@@ -303,6 +311,7 @@ func (f *Fake) patchUser(merge bool) handler {
 			u[k] = v
 		}
 		f.settle(u)
+		f.recordUserPatch(before, u)
 		return http.StatusOK, clone(u)
 	}
 }
@@ -317,5 +326,8 @@ func (f *Fake) deleteUser(r *http.Request, _ obj) (int, any) {
 	for _, ms := range f.members {
 		delete(ms, id)
 	}
+	u["deletionTime"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	f.deleted[id] = u
+	f.record("USER_SETTINGS", "DELETE_USER", "USER_EMAIL", u["primaryEmail"].(string))
 	return http.StatusNoContent, nil
 }
