@@ -37,6 +37,13 @@ type graphConnector struct {
 	mu     sync.Mutex
 	recent map[string]time.Time // objects this connection created, when
 	known  map[string]string    // ExternalID → user id
+	// managers is each user's manager as last read or written, by its
+	// ExternalID ("" for none, or one idsync does not manage): an
+	// update sends no manager request when it is unchanged.
+	managers map[string]string
+	// pending are the users whose manager was not in Entra ID when they
+	// were written: user id → the manager's ExternalID.
+	pending map[string]string
 }
 
 var (
@@ -61,7 +68,7 @@ func newConnector(ctx context.Context, c *Config, secret string, logger *slog.Lo
 		base: strings.TrimRight(c.GraphURL, "/"), client: client, tokens: tokens, secret: secret, domain: c.Domain,
 		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, pageSize: c.PageSize,
 		replicationWait: c.replicationWait, logger: logger.With(slog.Group("connector", "type", "graph")),
-		recent: map[string]time.Time{}, known: map[string]string{},
+		recent: map[string]time.Time{}, known: map[string]string{}, managers: map[string]string{}, pending: map[string]string{},
 	}
 }
 
@@ -294,6 +301,8 @@ func (c *graphConnector) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.recent, id)
+	delete(c.managers, id)
+	delete(c.pending, id)
 	for k, v := range c.known {
 		if v == id {
 			delete(c.known, k)

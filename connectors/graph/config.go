@@ -49,7 +49,17 @@
 // required by Graph: an empty one is written as the userPrincipalName,
 // and a displayName equal to the userPrincipalName reads back empty.
 // Attributes: title → jobTitle, department → department,
-// employeeNumber → employeeId, phoneNumber → mobilePhone. A new user
+// employeeNumber → employeeId, phoneNumber → mobilePhone; manager (the
+// manager's ExternalID) → the manager reference, written with PUT or
+// DELETE /users/{id}/manager/$ref and read with the user through
+// $expand=manager($select=id,{externalIdAttribute}), so that a full sync
+// compares it and writes nothing when it is equal. A manager idsync does
+// not manage (set by an administrator) reads as none and is never
+// cleared. A manager not in Entra ID yet (the source lists a report
+// before its manager) fails nothing: the report is written without it,
+// the reference is made when this connection creates the manager, and
+// else by the next full sync, which reads the report without it. As a
+// source, manager is the manager's object id. A new user
 // gets a random password that must be changed at the first sign-in
 // (sign-in is normally federated or by SSO; the password is never kept).
 // Groups are security groups (mailEnabled false, securityEnabled true)

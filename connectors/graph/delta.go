@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -54,15 +55,21 @@ func (s *graphSource) round(ctx context.Context, link string, fn func(deltaItem)
 	}
 }
 
-// Cursor starts both delta queries from now ($deltatoken=latest).
+// Cursor starts both delta queries from now ($deltatoken=latest). The
+// $select names every property read, the manager and the members: a
+// delta query with $select reports an object only when a selected
+// property changed (delta-query-overview, "Optional query
+// parameters"), so "$select=id" would miss every update.
 func (s *graphSource) Cursor(ctx context.Context) (string, error) {
 	var c deltaCursor
 	var err error
 	none := func(deltaItem) error { return nil }
-	if c.Users, err = s.round(ctx, "/users/delta?$select=id&$deltatoken=latest", none); err != nil {
+	users := query(url.Values{"$select": {s.t.userSelect() + ",manager"}, "$deltatoken": {"latest"}})
+	if c.Users, err = s.round(ctx, "/users/delta"+users, none); err != nil {
 		return "", fmt.Errorf("graph: start the user delta query: %w", err)
 	}
-	if c.Groups, err = s.round(ctx, "/groups/delta?$select=id&$deltatoken=latest", none); err != nil {
+	groups := query(url.Values{"$select": {s.t.groupSelect() + ",members"}, "$deltatoken": {"latest"}})
+	if c.Groups, err = s.round(ctx, "/groups/delta"+groups, none); err != nil {
 		return "", fmt.Errorf("graph: start the group delta query: %w", err)
 	}
 	b, _ := json.Marshal(c)

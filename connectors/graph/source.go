@@ -37,13 +37,22 @@ func (s *graphSource) sourceUser(raw json.RawMessage) (connectors.User, error) {
 	}
 	u := tu.User
 	u.ExternalID = tu.ID
+	// A source names the manager by its ExternalID, which here is its
+	// object id.
+	delete(u.Attributes, attrManager)
+	if mid, _ := s.t.expandedManager(raw); mid != "" {
+		if u.Attributes == nil {
+			u.Attributes = map[string]string{}
+		}
+		u.Attributes[attrManager] = mid
+	}
 	return u, nil
 }
 
 // ListUsers streams every user of the directory.
 func (s *graphSource) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
-	q := url.Values{"$select": {s.t.userSelect()}, "$top": {fmt.Sprint(s.t.pageSize)}}
-	return s.t.list(ctx, "/users"+query(q), func(raw json.RawMessage) error {
+	q := url.Values{"$top": {fmt.Sprint(s.t.pageSize)}}
+	return s.t.list(ctx, "/users"+s.t.userQuery(q), func(raw json.RawMessage) error {
 		u, err := s.sourceUser(raw)
 		if err != nil {
 			return err
@@ -55,7 +64,7 @@ func (s *graphSource) ListUsers(ctx context.Context, fn func(connectors.User) er
 // GetUser reads a user by object id.
 func (s *graphSource) GetUser(ctx context.Context, externalID string) (connectors.User, bool, error) {
 	var raw json.RawMessage
-	err := s.t.do(ctx, http.MethodGet, "/users/"+url.PathEscape(externalID)+query(url.Values{"$select": {s.t.userSelect()}}), nil, &raw)
+	err := s.t.do(ctx, http.MethodGet, "/users/"+url.PathEscape(externalID)+s.t.userQuery(url.Values{}), nil, &raw)
 	if errors.Is(err, connectors.ErrNotFound) {
 		return connectors.User{}, false, nil
 	}

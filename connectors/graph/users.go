@@ -50,6 +50,14 @@ func (c *graphConnector) toUser(raw json.RawMessage) (connectors.TargetUser, err
 			u.Attributes[a] = v
 		}
 	}
+	mid, mext := c.expandedManager(raw)
+	if mext != "" {
+		if u.Attributes == nil {
+			u.Attributes = map[string]string{}
+		}
+		u.Attributes[attrManager] = mext
+	}
+	c.noteManager(u.ID, mid, mext)
 	if u.ExternalID != "" {
 		c.mu.Lock()
 		c.known[u.ExternalID] = u.ID
@@ -161,11 +169,19 @@ func (c *graphConnector) CreateUser(ctx context.Context, u connectors.User) (str
 		return "", fmt.Errorf("graph: create user %q: the answer has no id", u.UserName)
 	}
 	c.created(out.ID)
+	c.noteManager(out.ID, "", "") // a new user has none
 	if u.ExternalID != "" {
 		c.mu.Lock()
 		c.known[u.ExternalID] = out.ID
 		c.mu.Unlock()
 	}
+	// The user exists now: a manager that cannot be set is logged, not
+	// returned (a retried create would collide with it), and the next
+	// full sync, reading the user without it, sets it.
+	if err := c.setManager(ctx, out.ID, u.Attributes[attrManager]); err != nil {
+		c.logger.WarnContext(ctx, "user created without its manager; the next full sync sets it", "user_id", out.ID, "error", err)
+	}
+	c.settleManagers(ctx, u.ExternalID, out.ID)
 	return out.ID, nil
 }
 
@@ -184,6 +200,10 @@ func (c *graphConnector) UpdateUser(ctx context.Context, id string, u connectors
 		c.known[u.ExternalID] = id
 		c.mu.Unlock()
 	}
+	if err := c.setManager(ctx, id, u.Attributes[attrManager]); err != nil {
+		return fmt.Errorf("graph: update user %s: %w", id, err)
+	}
+	c.settleManagers(ctx, u.ExternalID, id)
 	return nil
 }
 
@@ -215,8 +235,8 @@ func (c *graphConnector) DeprovisionUserAs(ctx context.Context, id, mode string)
 
 // ListUsers streams every user, $top pageSize, by @odata.nextLink.
 func (c *graphConnector) ListUsers(ctx context.Context, fn func(connectors.TargetUser) error) error {
-	q := url.Values{"$select": {c.userSelect()}, "$top": {fmt.Sprint(c.pageSize)}}
-	return c.list(ctx, "/users"+query(q), func(raw json.RawMessage) error {
+	q := url.Values{"$top": {fmt.Sprint(c.pageSize)}}
+	return c.list(ctx, "/users"+c.userQuery(q), func(raw json.RawMessage) error {
 		u, err := c.toUser(raw)
 		if err != nil {
 			return err
@@ -248,9 +268,9 @@ func (c *graphConnector) LookupUsers(ctx context.Context, attr, value string) ([
 	if value == "" {
 		return nil, nil
 	}
-	q := url.Values{"$filter": {prop + " eq " + literal(value)}, "$select": {c.userSelect()}, "$top": {fmt.Sprint(c.pageSize)}}
+	q := url.Values{"$filter": {prop + " eq " + literal(value)}, "$top": {fmt.Sprint(c.pageSize)}}
 	var out []connectors.TargetUser
-	err := c.list(ctx, "/users"+query(q), func(raw json.RawMessage) error {
+	err := c.list(ctx, "/users"+c.userQuery(q), func(raw json.RawMessage) error {
 		u, err := c.toUser(raw)
 		if err != nil {
 			return err
@@ -271,7 +291,7 @@ func (c *graphConnector) LookupUsers(ctx context.Context, attr, value string) ([
 func (c *graphConnector) GetUserByID(ctx context.Context, id string) (connectors.TargetUser, bool, error) {
 	var raw json.RawMessage
 	err := c.retryFresh(ctx, func() error {
-		return c.do(ctx, http.MethodGet, "/users/"+url.PathEscape(id)+query(url.Values{"$select": {c.userSelect()}}), nil, &raw)
+		return c.do(ctx, http.MethodGet, "/users/"+url.PathEscape(id)+c.userQuery(url.Values{}), nil, &raw)
 	}, id)
 	if errors.Is(err, connectors.ErrNotFound) {
 		return connectors.TargetUser{}, false, nil

@@ -222,6 +222,17 @@ func (s *Server) AddUser(props map[string]any) string {
 	return o.id()
 }
 
+// SetManager makes managerID the manager of userID ("" for none), as
+// an administrator would; unknown ids are ignored.
+func (s *Server) SetManager(userID, managerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.users[userID]; u != nil && (managerID == "" || s.users[managerID] != nil) {
+		u.manager = managerID
+		s.record(false, userID, "", false)
+	}
+}
+
 func (s *Server) newObject(props map[string]any) *object {
 	s.seq++
 	p := cloneProps(props)

@@ -28,7 +28,7 @@ func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		objs, token := page(s.groups, lq)
-		s.writeList(w, r, "groups", objs, lq.selects, groupDefaults, token)
+		s.writeList(w, r, "groups", objs, lq, groupDefaults, token)
 	case http.MethodPost:
 		body := decodeBody(w, r)
 		if body == nil {
@@ -46,7 +46,7 @@ func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if !s.checkNickname(w, props, "") || !s.checkBinds(w, nil, binds) {
+		if !s.checkGroupType(w, props) || !s.checkNickname(w, props, "") || !s.checkBinds(w, nil, binds) {
 			return
 		}
 		s.stats.Writes++
@@ -65,6 +65,46 @@ func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
 	}
+}
+
+// unified is the groupTypes entry of a Microsoft 365 group.
+const unified = "Unified"
+
+// checkGroupType refuses the kinds of group Graph cannot create or make
+// (https://learn.microsoft.com/en-us/graph/api/group-post-groups, the
+// table of group types; https://learn.microsoft.com/en-us/graph/api/resources/groups-overview):
+// a Microsoft 365 group (groupTypes ["Unified"]) must be mail-enabled; a
+// group that is not one must not be (mail-enabled security groups and
+// distribution lists are Exchange's, "does not currently support writes
+// of mail-enabled groups"); a security group must be securityEnabled;
+// groupTypes other than Unified and DynamicMembership are unknown.
+func (s *Server) checkGroupType(w http.ResponseWriter, props map[string]any) bool {
+	isUnified := false
+	types, _ := props["groupTypes"].([]any)
+	for _, t := range types {
+		switch t {
+		case unified:
+			isUnified = true
+		case "DynamicMembership":
+		default:
+			graphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property 'groupTypes' of resource 'Group'.")
+			return false
+		}
+	}
+	mail, _ := props["mailEnabled"].(bool)
+	security, _ := props["securityEnabled"].(bool)
+	switch {
+	case isUnified && !mail:
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "A Unified group must be mail-enabled: set mailEnabled to true.")
+		return false
+	case !isUnified && mail:
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "The service does not currently support writes of mail-enabled groups. Please ensure that the mail-enablement property is unset or is set to false.")
+		return false
+	case !isUnified && !security:
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property 'securityEnabled' of resource 'Group'.")
+		return false
+	}
+	return true
 }
 
 // checkNickname refuses a mailNickname with the characters Graph
@@ -105,55 +145,6 @@ func (s *Server) checkBinds(w http.ResponseWriter, g *object, binds []string) bo
 		}
 	}
 	return true
-}
-
-// groupByID: https://learn.microsoft.com/en-us/graph/api/group-get,
-// group-update (204, members@odata.bind) and group-delete (204).
-func (s *Server) groupByID(w http.ResponseWriter, r *http.Request, id string) {
-	o := s.groups[id]
-	if o == nil || (r.Method == http.MethodGet && s.fresh(o)) {
-		notFound(w, id)
-		return
-	}
-	switch r.Method {
-	case http.MethodGet:
-		var sel []string
-		if v := r.URL.Query().Get("$select"); v != "" {
-			sel = strings.Split(v, ",")
-		}
-		out := project(o, sel, groupDefaults)
-		out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#groups/$entity"
-		writeJSON(w, http.StatusOK, out)
-	case http.MethodPatch:
-		body := decodeBody(w, r)
-		if body == nil {
-			return
-		}
-		props := cloneProps(o.props)
-		binds, msg := applyProps(props, body, groupProps, "Group")
-		if msg != "" {
-			graphError(w, http.StatusBadRequest, "Request_BadRequest", msg)
-			return
-		}
-		if !s.checkNickname(w, props, id) || !s.checkBinds(w, o, binds) {
-			return
-		}
-		s.stats.Writes++
-		o.props = props
-		o.members = append(o.members, binds...)
-		s.record(true, id, "", false)
-		for _, m := range binds {
-			s.record(true, id, m, false)
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case http.MethodDelete:
-		s.stats.Writes++
-		delete(s.groups, id)
-		s.record(true, id, "", true)
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
-	}
 }
 
 // listMembers: https://learn.microsoft.com/en-us/graph/api/group-list-members

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -40,13 +39,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, seg []string) {
 	case (seg[0] == "users" || seg[0] == "groups") && len(seg) == 2 && seg[1] == "delta" && r.Method == http.MethodGet:
 		s.delta(w, r, seg[0] == "groups")
 	case seg[0] == "users" && len(seg) == 2:
-		s.userByKey(w, r, seg[1])
+		s.byKey(w, r, s.userKind(), seg[1])
+	case seg[0] == "users" && len(seg) == 3 && seg[2] == "manager":
+		s.manager(w, r, seg[1], false)
 	case seg[0] == "users" && len(seg) == 4 && seg[2] == "manager" && seg[3] == "$ref":
-		s.manager(w, r, seg[1])
+		s.manager(w, r, seg[1], true)
 	case seg[0] == "groups" && len(seg) == 1:
 		s.groupsRoot(w, r)
 	case seg[0] == "groups" && len(seg) == 2:
-		s.groupByID(w, r, seg[1])
+		s.byKey(w, r, s.groupKind(), seg[1])
 	case seg[0] == "groups" && len(seg) == 3 && seg[2] == "members" && r.Method == http.MethodGet:
 		s.listMembers(w, r, seg[1])
 	case seg[0] == "groups" && len(seg) == 4 && seg[2] == "members" && seg[3] == "$ref" && r.Method == http.MethodPost:
@@ -143,10 +144,13 @@ func (s *Server) fresh(o *object) bool {
 	return false
 }
 
-func (s *Server) writeList(w http.ResponseWriter, r *http.Request, what string, objs []*object, selects, defaults []string, token string) {
+func (s *Server) writeList(w http.ResponseWriter, r *http.Request, what string, objs []*object, lq listQuery, defaults []string, token string) {
 	value := make([]map[string]any, len(objs))
 	for i, o := range objs {
-		value[i] = project(o, selects, defaults)
+		value[i] = project(o, lq.selects, defaults)
+		if lq.expand {
+			s.withManager(o, value[i], lq.msel)
+		}
 	}
 	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + what, "value": value}
 	if token != "" {
@@ -166,7 +170,7 @@ func (s *Server) usersRoot(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		objs, token := page(s.users, lq)
-		s.writeList(w, r, "users", objs, lq.selects, userDefaults, token)
+		s.writeList(w, r, "users", objs, lq, userDefaults, token)
 	case http.MethodPost:
 		body := decodeBody(w, r)
 		if body == nil {
@@ -232,105 +236,6 @@ func (s *Server) userKey(key string) *object {
 		}
 	}
 	return nil
-}
-
-// userByKey: https://learn.microsoft.com/en-us/graph/api/user-get,
-// user-update (204 No Content) and user-delete (204).
-func (s *Server) userByKey(w http.ResponseWriter, r *http.Request, key string) {
-	o := s.userKey(key)
-	if o == nil || (r.Method == http.MethodGet && s.fresh(o)) {
-		notFound(w, key)
-		return
-	}
-	switch r.Method {
-	case http.MethodGet:
-		var sel []string
-		if v := r.URL.Query().Get("$select"); v != "" {
-			sel = strings.Split(v, ",")
-		}
-		out := project(o, sel, userDefaults)
-		out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#users/$entity"
-		writeJSON(w, http.StatusOK, out)
-	case http.MethodPatch:
-		body := decodeBody(w, r)
-		if body == nil {
-			return
-		}
-		props := cloneProps(o.props)
-		if _, msg := applyProps(props, body, userProps, "User"); msg != "" {
-			graphError(w, http.StatusBadRequest, "Request_BadRequest", msg)
-			return
-		}
-		for _, req := range []string{"displayName", "mailNickname", "userPrincipalName", "accountEnabled"} {
-			if props[req] == nil {
-				graphError(w, http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid value specified for property '%s' of resource 'User'.", req))
-				return
-			}
-		}
-		if !s.checkUPN(w, props, o.id()) {
-			return
-		}
-		s.stats.Writes++
-		o.props = props
-		s.record(false, o.id(), "", false)
-		w.WriteHeader(http.StatusNoContent)
-	case http.MethodDelete:
-		s.stats.Writes++
-		delete(s.users, o.id())
-		s.record(false, o.id(), "", true)
-		for gid, g := range s.groups {
-			if slices.Contains(g.members, o.id()) {
-				g.members = without(g.members, o.id())
-				s.record(true, gid, o.id(), true)
-			}
-		}
-		for _, u := range s.users {
-			if u.manager == o.id() {
-				u.manager = ""
-			}
-		}
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
-	}
-}
-
-// manager: https://learn.microsoft.com/en-us/graph/api/user-post-manager
-// (PUT with @odata.id, 204) and user-delete-manager (204).
-func (s *Server) manager(w http.ResponseWriter, r *http.Request, key string) {
-	o := s.userKey(key)
-	if o == nil {
-		notFound(w, key)
-		return
-	}
-	switch r.Method {
-	case http.MethodPut:
-		body := decodeBody(w, r)
-		if body == nil {
-			return
-		}
-		ref, _ := body["@odata.id"].(string)
-		m := s.users[refID(ref)]
-		if m == nil || s.fresh(m) {
-			notFound(w, refID(ref))
-			return
-		}
-		s.stats.Writes++
-		o.manager = m.id()
-		s.record(false, o.id(), "", false)
-		w.WriteHeader(http.StatusNoContent)
-	case http.MethodDelete:
-		if o.manager == "" {
-			notFound(w, "manager")
-			return
-		}
-		s.stats.Writes++
-		o.manager = ""
-		s.record(false, o.id(), "", false)
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
-	}
 }
 
 func without(list []string, id string) []string {

@@ -99,6 +99,9 @@ type listQuery struct {
 	selects []string
 	top     int
 	after   int64 // the seq of the last object of the previous page
+	// expand says $expand=manager, with the manager's $select in msel.
+	expand bool
+	msel   []string
 }
 
 const maxTop = 999
@@ -139,6 +142,11 @@ func parseList(w http.ResponseWriter, r *http.Request, group bool, defaultTop in
 	}
 	if sel := q.Get("$select"); sel != "" {
 		lq.selects = strings.Split(sel, ",")
+	}
+	var msg string
+	if lq.expand, lq.msel, msg = expandManager(q.Get("$expand"), group); msg != "" {
+		graphError(w, http.StatusBadRequest, "BadRequest", msg)
+		return lq, false
 	}
 	if tok := q.Get("$skiptoken"); tok != "" {
 		n, err := strconv.ParseInt(strings.TrimPrefix(tok, "X"), 16, 64)

@@ -1,0 +1,85 @@
+package graphfake
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestManagerRoutes: PUT, GET and DELETE of /users/{id}/manager as
+// user-post-manager, user-list-manager and user-delete-manager
+// document them, and $expand=manager on a read and a listing.
+func TestManagerRoutes(t *testing.T) {
+	c := newClient(t)
+	_, _, boss := c.do(http.MethodPost, "/users", userBody("boss@contoso.com"))
+	_, _, rep := c.do(http.MethodPost, "/users", userBody("rep@contoso.com"))
+	bossID, repID := boss["id"].(string), rep["id"].(string)
+	ref := map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/" + bossID}
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+		want               int
+		wantCode           string
+		wantManager        string // for a 200: the id of the manager in the answer
+	}{
+		{"none yet", http.MethodGet, "/users/" + repID + "/manager", nil, 404, "Request_ResourceNotFound", ""},
+		{"delete none", http.MethodDelete, "/users/" + repID + "/manager/$ref", nil, 404, "Request_ResourceNotFound", ""},
+		{"own manager", http.MethodPut, "/users/" + bossID + "/manager/$ref", ref, 400, "Request_BadRequest", ""},
+		{"unknown manager", http.MethodPut, "/users/" + repID + "/manager/$ref", map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/nobody"}, 404, "Request_ResourceNotFound", ""},
+		{"set", http.MethodPut, "/users/" + repID + "/manager/$ref", ref, 204, "", ""},
+		{"read", http.MethodGet, "/users/" + repID + "/manager?$select=id,displayName", nil, 200, "", bossID},
+		{"expanded on a read", http.MethodGet, "/users/" + repID + "?$select=id&$expand=manager($select=id)", nil, 200, "", bossID},
+		{"expanded on a listing", http.MethodGet, "/users?$select=id&$expand=manager($select=id)&$filter=id%20eq%20'" + repID + "'", nil, 200, "", bossID},
+		{"expand of something else", http.MethodGet, "/users?$expand=memberOf", nil, 400, "BadRequest", ""},
+		{"removed", http.MethodDelete, "/users/" + repID + "/manager/$ref", nil, 204, "", ""},
+		{"expanded when none", http.MethodGet, "/users/" + repID + "?$select=id&$expand=manager", nil, 200, "", ""},
+	} {
+		st, _, out := c.do(tt.method, tt.path, tt.body)
+		if st != tt.want {
+			t.Errorf("%s: %d, want %d: %v", tt.name, st, tt.want, out)
+			continue
+		}
+		if code, _ := errCode(out); code != tt.wantCode {
+			t.Errorf("%s: error code %q, want %q", tt.name, code, tt.wantCode)
+		}
+		if st != 200 {
+			continue
+		}
+		if v, ok := out["value"].([]any); ok && len(v) == 1 {
+			out, _ = v[0].(map[string]any)
+		}
+		m, _ := out["manager"].(map[string]any)
+		if out["@odata.type"] == "#microsoft.graph.user" && out["id"] == bossID {
+			m = out // GET …/manager answers the manager itself
+		}
+		if got, _ := m["id"].(string); got != tt.wantManager {
+			t.Errorf("%s: manager %q, want %q: %v", tt.name, got, tt.wantManager, out)
+		}
+	}
+}
+
+// TestGroupTypes: security and Microsoft 365 groups are made; the
+// combinations Graph refuses are refused.
+func TestGroupTypes(t *testing.T) {
+	c := newClient(t)
+	for i, tt := range []struct {
+		name           string
+		types          []any
+		mail, security bool
+		want           int
+	}{
+		{"security", []any{}, false, true, 201},
+		{"microsoft 365", []any{"Unified"}, true, false, 201},
+		{"microsoft 365, security-enabled", []any{"Unified"}, true, true, 201},
+		{"microsoft 365 without mail", []any{"Unified"}, false, false, 400},
+		{"mail-enabled security", []any{}, true, true, 400},
+		{"distribution list", []any{}, true, false, 400},
+		{"neither", []any{}, false, false, 400},
+		{"unknown type", []any{"Team"}, true, false, 400},
+	} {
+		st, _, out := c.do(http.MethodPost, "/groups", map[string]any{"displayName": tt.name, "mailNickname": "g" + string(rune('a'+i)),
+			"groupTypes": tt.types, "mailEnabled": tt.mail, "securityEnabled": tt.security})
+		if st != tt.want {
+			t.Errorf("%s: %d, want %d: %v", tt.name, st, tt.want, out)
+		}
+	}
+}
