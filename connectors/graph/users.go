@@ -14,8 +14,12 @@ import (
 	"github.com/idsync/idsync/connectors"
 )
 
+// attrEmployeeNumber is the attribute kept in employeeId, and the one
+// besides userName and email a rule can adopt users by.
+const attrEmployeeNumber = "employeeNumber"
+
 // attrProps maps User.Attributes keys to Graph user properties.
-var attrProps = map[string]string{"title": "jobTitle", "department": "department", "employeeNumber": "employeeId", "phoneNumber": "mobilePhone"}
+var attrProps = map[string]string{"title": "jobTitle", "department": "department", attrEmployeeNumber: "employeeId", "phoneNumber": "mobilePhone"}
 
 // userSelect is the $select of every user read: only what is mapped.
 func (c *graphConnector) userSelect() string {
@@ -246,8 +250,13 @@ func (c *graphConnector) ListUsers(ctx context.Context, fn func(connectors.Targe
 }
 
 // LookupUsers filters by the ExternalID's extension property,
-// userPrincipalName or mail with eq; Graph compares without regard to
-// case, so an ExternalID is compared again here, exactly.
+// userPrincipalName, mail or (employeeNumber) employeeId with eq, each
+// filterable without ConsistencyLevel: eventual, so that the lookup
+// reads the directory and not a search index that lags writes. Graph
+// compares without regard to case, so a rule adopts with --match
+// employeeNumber,userName,email case-insensitively (the engine compares
+// its ranked match values in lower case too); an ExternalID is compared
+// again here, exactly.
 func (c *graphConnector) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
 	var prop string
 	switch attr {
@@ -262,6 +271,8 @@ func (c *graphConnector) LookupUsers(ctx context.Context, attr, value string) ([
 		value = upn
 	case connectors.MatchEmail:
 		prop = "mail"
+	case attrEmployeeNumber:
+		prop = "employeeId"
 	default:
 		return nil, fmt.Errorf("graph: look up users by %q: %w", attr, connectors.ErrLookupUnsupported)
 	}
