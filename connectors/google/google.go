@@ -29,11 +29,14 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	admin "google.golang.org/api/admin/directory/v1"
+	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/option"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/httpx"
 )
 
 // Type is the "google" connection type.
@@ -58,6 +61,10 @@ const (
 	DefaultCustomer = "my_customer"
 	DefaultPageSize = 500 // users.list's cap; groups and members cap at 200
 	maxGroupPage    = 200
+	// DefaultRequestsPerMinute is the Admin SDK API's default quota:
+	// "2,400 queries per minute per user per Google Cloud project"
+	// (403 userRateLimitExceeded, developers.google.com/workspace/admin/directory/v1/limits).
+	DefaultRequestsPerMinute = 2400
 )
 
 // Scopes are the OAuth scopes a target connection asks for; the service
@@ -98,8 +105,26 @@ type Config struct {
 	// fails with a connectors.RateLimitError. Default 1s and 5.
 	RetryWait  string `json:"retryWait,omitempty"`
 	MaxRetries int    `json:"maxRetries,omitempty"`
+	// RequestsPerMinute is the connection's request budget (Directory
+	// and Reports API requests, token requests apart), shared by every
+	// connector opened on it in a worker; default 2400, the Admin SDK
+	// API's default quota per user (the subject) per project.
+	RequestsPerMinute int `json:"requestsPerMinute,omitempty"`
+	// Changes is how a source poll finds what changed: "reports" (the
+	// default: the Reports API's admin activity report, which needs the
+	// scope admin.reports.audit.readonly; a connection refused it falls
+	// back to snapshot) or "snapshot" (a digest of a full listing).
+	Changes string `json:"changes,omitempty"`
+	// ReportsLag is how far before where the last poll read up to a
+	// poll reads the report again, for events Google reports late;
+	// default 15m.
+	ReportsLag string `json:"reportsLag,omitempty"`
+	// MaxChanges bounds the users and groups one poll reads again; the
+	// rest of a backlog comes in the next polls, at once. Default 200.
+	MaxChanges int `json:"maxChanges,omitempty"`
 
-	retryWait time.Duration
+	retryWait  time.Duration
+	reportsLag time.Duration
 }
 
 // Validate implements connectors.Config.
@@ -148,6 +173,31 @@ func (c *Config) Validate() error {
 	} else if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("maxRetries: %d is negative", c.MaxRetries))
 	}
+	if c.RequestsPerMinute == 0 {
+		c.RequestsPerMinute = DefaultRequestsPerMinute
+	} else if c.RequestsPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("requestsPerMinute: %d is negative", c.RequestsPerMinute))
+	}
+	switch c.Changes {
+	case "":
+		c.Changes = ChangesReports
+	case ChangesReports, ChangesSnapshot:
+	default:
+		errs = append(errs, fmt.Errorf("changes: %q is not reports or snapshot", c.Changes))
+	}
+	c.reportsLag = DefaultReportsLag
+	if c.ReportsLag != "" {
+		d, err := time.ParseDuration(c.ReportsLag)
+		if err != nil || d < 0 || d > 7*24*time.Hour {
+			errs = append(errs, fmt.Errorf("reportsLag: %q is not a duration of 0 to 168h", c.ReportsLag))
+		}
+		c.reportsLag = d
+	}
+	if c.MaxChanges == 0 {
+		c.MaxChanges = DefaultMaxChanges
+	} else if c.MaxChanges < 0 {
+		errs = append(errs, fmt.Errorf("maxChanges: %d is negative", c.MaxChanges))
+	}
 	return errors.Join(errs...)
 }
 
@@ -174,8 +224,18 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if c.TokenURL != "" {
 		jwt.TokenURL = c.TokenURL
 	}
-	// The client's context outlives Open: token refreshes use it.
-	hc := jwt.Client(context.WithoutCancel(ctx))
+	// The requests (not the token's) spend the connection's budget; a
+	// 429 comes back at once (MaxWait 0) for call's back-off, which also
+	// handles Google's 403 rate limits.
+	budget := &httpx.Transport{Base: http.DefaultTransport, Budget: httpx.BudgetFor(ctx, httpx.Limit{Requests: c.RequestsPerMinute, Per: time.Minute})}
+	// The clients' context outlives Open: token refreshes use it.
+	tctx := context.WithoutCancel(ctx)
+	client := func(scopes []string) *http.Client {
+		j := *jwt
+		j.Scopes = scopes
+		return &http.Client{Transport: &oauth2.Transport{Source: j.TokenSource(tctx), Base: budget}}
+	}
+	hc := client(jwt.Scopes)
 	opts := []option.ClientOption{option.WithHTTPClient(hc)}
 	if c.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(strings.TrimSuffix(c.Endpoint, "/")+"/"))
@@ -184,8 +244,24 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if err != nil {
 		return nil, fmt.Errorf("google: client: %w", err)
 	}
-	return source{&googleConnector{cfg: *c, svc: svc, hc: hc, logger: logger.With("domain", c.Domain),
-		known: map[string]string{}, fresh: map[string]time.Time{}, alias: map[string]string{}}}, nil
+	g := &googleConnector{cfg: *c, svc: svc, hc: hc, logger: logger.With("domain", c.Domain),
+		known: map[string]string{}, fresh: map[string]time.Time{}, alias: map[string]string{}}
+	if c.Changes == ChangesSnapshot {
+		return source{g}, nil
+	}
+	// The report is read with a token of its own scope: a grant that
+	// asked for it beside the directory scopes would fail as a whole
+	// (unauthorized_client) where the Admin console grants it not, and
+	// the directory must work without it.
+	ropts := []option.ClientOption{option.WithHTTPClient(client([]string{ReportsScope}))}
+	if c.Endpoint != "" {
+		ropts = append(ropts, option.WithEndpoint(strings.TrimSuffix(c.Endpoint, "/")+"/"))
+	}
+	rs, err := reports.NewService(ctx, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("google: reports client: %w", err)
+	}
+	return reportsSource{source: source{g}, rs: rs, st: &reportsState{}}, nil
 }
 
 // googleConnector is an open google connection.

@@ -110,14 +110,15 @@ func TestSourceConformance(t *testing.T) {
 	})
 }
 
-// TestPollBySnapshot: the engine polls a google source through
-// connectors.Incrementally (a digest of a full listing). A poll costs
+// TestPollBySnapshot: with changes "snapshot", the engine polls a google
+// source through connectors.Incrementally (a digest of a full listing). A poll costs
 // ceil(users/pageSize) + ceil(groups/min(pageSize,200)) + one members
 // listing a group (more past 200 members) requests; nothing changed is an
 // empty change set, a change anywhere a ResyncRequired.
 func TestPollBySnapshot(t *testing.T) {
 	f := googlefake.New(t, googlefake.Knobs{})
 	s := settings(t, f)
+	s["changes"] = "snapshot"
 	conn := open(t, s)
 	tgt, _ := connectors.AsTarget(conn)
 	gt := tgt.(connectors.GroupTarget)

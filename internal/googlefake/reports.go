@@ -102,6 +102,10 @@ func (f *Fake) recordUserPatch(before, after obj) {
 	if fmt.Sprint(bn["familyName"]) != fmt.Sprint(an["familyName"]) {
 		f.record("USER_SETTINGS", "CHANGE_LAST_NAME", "USER_EMAIL", email)
 	}
+	if fmt.Sprint(bn["displayName"]) != fmt.Sprint(an["displayName"]) {
+		// [U] the event name of a display name change.
+		f.record("USER_SETTINGS", "CHANGE_DISPLAY_NAME", "USER_EMAIL", email)
+	}
 	for _, k := range []struct{ field, event string }{
 		{"externalIds", "CHANGE_USER_EXTERNAL_ID"},
 		{"organizations", "CHANGE_USER_ORGANIZATION"},
