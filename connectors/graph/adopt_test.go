@@ -3,7 +3,9 @@ package graph
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,5 +90,40 @@ func TestAdoptAndManage(t *testing.T) {
 	sync()
 	if n := srv.Stats().Writes - before; n != 0 {
 		t.Errorf("a second full sync wrote %d times, want 0", n)
+	}
+}
+
+// TestGroupType: groupType makes security groups (the default) or
+// Microsoft 365 groups as group-post-groups documents them; a Microsoft
+// 365 group's alias is its name, with a suffix when it is taken.
+func TestGroupType(t *testing.T) {
+	for _, tt := range []struct {
+		groupType  any // nil: unset
+		wantTypes  []any
+		wantMail   bool
+		wantSuffix [2]bool // the first group's nickname has a suffix; the second's
+	}{
+		{nil, []any{}, false, [2]bool{true, true}},
+		{"security", []any{}, false, [2]bool{true, true}},
+		{"microsoft365", []any{"Unified"}, true, [2]bool{false, true}},
+	} {
+		srv := startFake(t, graphfake.Knobs{})
+		gt := openTarget(t, settings(t, srv, map[string]any{"groupType": tt.groupType})).(connectors.GroupTarget)
+		for i := range 2 {
+			if _, err := gt.CreateGroup(t.Context(), connectors.Group{ExternalID: fmt.Sprint("g", i), DisplayName: "Sales Team"}); err != nil {
+				t.Fatalf("groupType %v: %v", tt.groupType, err)
+			}
+		}
+		for i, g := range srv.Groups() {
+			nick, _ := g.Props["mailNickname"].(string)
+			if !slices.Equal(g.Props["groupTypes"].([]any), tt.wantTypes) || g.Props["mailEnabled"] != tt.wantMail ||
+				g.Props["securityEnabled"] != !tt.wantMail || (nick != "SalesTeam") != tt.wantSuffix[i] {
+				t.Errorf("groupType %v: group %d is %v", tt.groupType, i, g.Props)
+			}
+		}
+	}
+	c := &Config{Tenant: "t", ClientID: "c", ClientSecret: "env:X", GroupType: "distribution"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "groupType") {
+		t.Errorf("groupType distribution: %v", err)
 	}
 }

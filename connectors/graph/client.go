@@ -30,6 +30,7 @@ type graphConnector struct {
 	domain          string
 	extAttr         string
 	deprovision     string
+	groupType       string
 	pageSize        int
 	replicationWait time.Duration
 	logger          *slog.Logger
@@ -66,7 +67,7 @@ func newConnector(ctx context.Context, c *Config, secret string, logger *slog.Lo
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &oauth2.Transport{Source: tokens, Base: budgeted}}
 	return &graphConnector{
 		base: strings.TrimRight(c.GraphURL, "/"), client: client, tokens: tokens, secret: secret, domain: c.Domain,
-		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, pageSize: c.PageSize,
+		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, groupType: c.GroupType, pageSize: c.PageSize,
 		replicationWait: c.replicationWait, logger: logger.With(slog.Group("connector", "type", "graph")),
 		recent: map[string]time.Time{}, known: map[string]string{}, managers: map[string]string{}, pending: map[string]string{},
 	}

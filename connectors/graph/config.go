@@ -1,7 +1,8 @@
 // Package graph connects Microsoft Entra ID (Azure AD, Office 365)
 // through Microsoft Graph v1.0, in plain net/http with the OAuth 2.0
 // client credentials grant (golang.org/x/oauth2/clientcredentials), as a
-// target (users, security groups, members) and as a source (full
+// target (users, security or Microsoft 365 groups, members, managers)
+// and as a source (full
 // listing, and incremental through delta queries).
 //
 //	starter connection create entra --type graph --tenant contoso.onmicrosoft.com \
@@ -63,7 +64,12 @@
 // gets a random password that must be changed at the first sign-in
 // (sign-in is normally federated or by SSO; the password is never kept).
 // Groups are security groups (mailEnabled false, securityEnabled true)
-// with a mailNickname made from the name and a random suffix.
+// with a mailNickname made from the name and a random suffix, or, with
+// groupType microsoft365, Microsoft 365 groups (groupTypes ["Unified"],
+// mailEnabled true) whose mailNickname, their mail alias, is the name
+// (with the suffix only when another object has it). Made with
+// application permissions and no owner, a Microsoft 365 group has no
+// owner until an administrator names one.
 //
 // # Graph's pitfalls, and what the connector does
 //
@@ -111,6 +117,7 @@ var Type = connectors.Type{
 	Examples: []string{
 		"starter connection create entra --type graph --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --client-secret env:GRAPH_SECRET --set domain=contoso.com",
 		"starter connection create entra --type graph --tenant 9188040d-6c67-4c5b-b112-36a304b66dad --client-id $APP --client-secret file:/run/secrets/graph --deprovision delete --set externalIdAttribute=extension_0123456789abcdef0123456789abcdef_idsyncId",
+		"starter connection create entra-m365 --type graph --tenant contoso.onmicrosoft.com --client-id $APP --client-secret env:GRAPH_SECRET --set groupType=microsoft365",
 	},
 }
 
@@ -122,6 +129,12 @@ const (
 	DefaultMaxRetryWait    = time.Minute
 	DefaultReplicationWait = 30 * time.Second
 	extensionName          = "idsyncExternalId"
+)
+
+// Values of Config.GroupType.
+const (
+	GroupSecurity     = "security"
+	GroupMicrosoft365 = "microsoft365"
 )
 
 // DefaultLimit keeps under the identity service's limits for a tenant
@@ -156,6 +169,12 @@ type Config struct {
 	// ExternalIDAttribute is the directory extension property that holds
 	// the ExternalID; default extension_{clientId without dashes}_idsyncExternalId.
 	ExternalIDAttribute string `json:"externalIdAttribute,omitempty"`
+	// GroupType is the kind of group CreateGroup makes: "security"
+	// (default: a security group, mailEnabled false) or "microsoft365"
+	// (a Microsoft 365 group: groupTypes ["Unified"], mailEnabled, with a
+	// mailbox, calendar and SharePoint site, and a mail alias made from
+	// the name). Groups of either kind are read, updated and deleted.
+	GroupType string `json:"groupType,omitempty"`
 	// RateLimit overrides DefaultLimit.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// MaxRetryWait is the longest Retry-After waited for within a
@@ -213,6 +232,13 @@ func (c *Config) Validate() error {
 	case connectors.DeprovisionDisable, connectors.DeprovisionDelete:
 	default:
 		errs = append(errs, fmt.Errorf("deprovision %q: want disable or delete", c.Deprovision))
+	}
+	switch c.GroupType {
+	case "":
+		c.GroupType = GroupSecurity
+	case GroupSecurity, GroupMicrosoft365:
+	default:
+		errs = append(errs, fmt.Errorf("groupType %q: want %s or %s", c.GroupType, GroupSecurity, GroupMicrosoft365))
 	}
 	switch {
 	case c.PageSize == 0:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -105,17 +106,42 @@ func groupNickname(name string) string {
 	return mailNickname(name) + "-" + hex.EncodeToString(b[:])
 }
 
-// CreateGroup makes a security group
-// (https://learn.microsoft.com/en-us/graph/api/group-post-groups).
-func (c *graphConnector) CreateGroup(ctx context.Context, g connectors.Group) (string, error) {
-	b := map[string]any{"displayName": g.DisplayName, "mailEnabled": false, "securityEnabled": true, "mailNickname": groupNickname(g.DisplayName)}
+// groupBody is the POST body of a new group of the connection's
+// groupType (https://learn.microsoft.com/en-us/graph/api/group-post-groups,
+// its examples 1 and 2): a security group (mailEnabled false,
+// securityEnabled true, no groupTypes), or a Microsoft 365 group
+// (groupTypes ["Unified"], mailEnabled true, securityEnabled false),
+// whose mailNickname is its email alias.
+func (c *graphConnector) groupBody(g connectors.Group, nickname string) map[string]any {
+	b := map[string]any{"displayName": g.DisplayName, "mailNickname": nickname, "mailEnabled": false, "securityEnabled": true}
+	if c.groupType == GroupMicrosoft365 {
+		b["groupTypes"] = []string{"Unified"}
+		b["mailEnabled"], b["securityEnabled"] = true, false
+	}
 	if g.ExternalID != "" {
 		b[c.extAttr] = g.ExternalID
+	}
+	return b
+}
+
+// CreateGroup makes a group of the connection's groupType. A security
+// group's mailNickname is the name with a random suffix, unique at the
+// first try. A Microsoft 365 group's is its mail alias
+// ({mailNickname}@{the tenant's default domain}), so the name alone is
+// tried first, and with the suffix when another object has it.
+func (c *graphConnector) CreateGroup(ctx context.Context, g connectors.Group) (string, error) {
+	nick := groupNickname(g.DisplayName)
+	if c.groupType == GroupMicrosoft365 {
+		nick = mailNickname(g.DisplayName)
 	}
 	var out struct {
 		ID string `json:"id"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/groups", b, &out); err != nil {
+	err := c.do(ctx, http.MethodPost, "/groups", c.groupBody(g, nick), &out)
+	if c.groupType == GroupMicrosoft365 && errors.Is(err, connectors.ErrAlreadyExists) && strings.Contains(err.Error(), "mailNickname") {
+		err = c.do(ctx, http.MethodPost, "/groups", c.groupBody(g, groupNickname(g.DisplayName)), &out)
+	}
+	if err != nil {
 		return "", fmt.Errorf("graph: create group %q: %w", g.DisplayName, err)
 	}
 	if out.ID == "" {
