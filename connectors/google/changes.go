@@ -69,8 +69,9 @@ type reportsSource struct {
 // reportsState is what a connection learned about the Reports API.
 type reportsState struct {
 	mu        sync.Mutex
-	refusedAt time.Time // when the Reports API last refused this connection
-	warned    bool      // the fall back was logged at Warn once
+	refusedAt time.Time     // when the Reports API last refused this connection
+	retry     time.Duration // how long after a refusal to try it again: retryReports
+	warned    bool          // the fall back was logged at Warn once
 }
 
 var _ connectors.Incremental = reportsSource{}
@@ -150,7 +151,7 @@ func (s reportsSource) activities(ctx context.Context, start time.Time) ([]act, 
 	token := ""
 	for {
 		var page *reports.Activities
-		err := s.call(ctx, func() error {
+		err := s.call(ctx, "read the admin activity report from "+start.UTC().Format(time.RFC3339), func() error {
 			call := s.rs.Activities.List("all", "admin").StartTime(start.UTC().Format("2006-01-02T15:04:05.000Z")).
 				MaxResults(activityPage).Fields("nextPageToken", "items(id,events(name,parameters(name,value)))").Context(ctx)
 			if s.cfg.Customer != DefaultCustomer {
@@ -170,7 +171,7 @@ func (s reportsSource) activities(ctx context.Context, start time.Time) ([]act, 
 		for _, a := range page.Items {
 			key, at, err := activityKey(a)
 			if err != nil {
-				return nil, pages, err
+				return nil, pages, fmt.Errorf("google: read the admin activity report: %w", err)
 			}
 			for _, e := range a.Events {
 				params := map[string]string{}
@@ -210,7 +211,7 @@ func (s reportsSource) fallBack(err error) {
 	}
 	s.logger.Log(context.Background(), level,
 		"the Reports API refused this connection: polls list every user and group and compare a digest instead (no target read when nothing changed); grant the service account's client id the scope "+ReportsScope+" and give the subject the Reports privilege, or set changes to snapshot",
-		"error", err.Error(), "retry_after", retryReports.String())
+		"error", err.Error(), "retry_after", s.st.retry.String())
 }
 
 // useSnapshot says whether a poll should skip the Reports API: it refused
@@ -218,7 +219,7 @@ func (s reportsSource) fallBack(err error) {
 func (s reportsSource) useSnapshot() bool {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	return !s.st.refusedAt.IsZero() && time.Since(s.st.refusedAt) < retryReports
+	return !s.st.refusedAt.IsZero() && time.Since(s.st.refusedAt) < s.st.retry
 }
 
 func (s reportsSource) recovered() {
@@ -277,7 +278,7 @@ func (s reportsSource) Cursor(ctx context.Context) (string, error) {
 			return p.String(), nil
 		}
 		if !refused(err) {
-			return "", fmt.Errorf("google: read the admin activity report for a cursor: %w", err)
+			return "", err
 		}
 		s.fallBack(err)
 	}
@@ -312,7 +313,7 @@ func (s reportsSource) Changes(ctx context.Context, cursor string) (connectors.C
 		return connectors.ChangeSet{Cursor: cursor, ResyncRequired: true}, nil
 	}
 	if err != nil {
-		return connectors.ChangeSet{}, fmt.Errorf("google: read the admin activity report since %s: %w", since.Format(time.RFC3339), err)
+		return connectors.ChangeSet{}, err
 	}
 	s.recovered()
 	f := newFold()
@@ -377,7 +378,7 @@ func (s reportsSource) fromSnapshot(ctx context.Context, cursor string) (connect
 	p, err := s.window(ctx)
 	if err != nil {
 		if !refused(err) {
-			return connectors.ChangeSet{}, fmt.Errorf("google: read the admin activity report: %w", err)
+			return connectors.ChangeSet{}, err
 		}
 		s.fallBack(err)
 		return snap.Changes(ctx, cursor)
@@ -393,15 +394,11 @@ func (s reportsSource) fromSnapshot(ctx context.Context, cursor string) (connect
 // fold is what a batch of admin events names, by address, in order.
 type fold struct {
 	users, groups, deleted []string // addresses, lower case
-	renamedUser            map[string]string
-	renamedGroup           map[string]string
-	groupDeleted           string // the address of a group deleted, if any
+	groupDeleted           string   // the address of a group deleted, if any
 	events                 int
 }
 
-func newFold() *fold {
-	return &fold{renamedUser: map[string]string{}, renamedGroup: map[string]string{}}
-}
+func newFold() *fold { return &fold{} }
 
 func addOnce(list []string, v string) []string {
 	if v == "" || slices.Contains(list, v) {
@@ -421,7 +418,6 @@ func (f *fold) full(a act, max int) bool {
 	}
 	g := *f
 	g.users, g.groups, g.deleted = slices.Clone(f.users), slices.Clone(f.groups), slices.Clone(f.deleted)
-	g.renamedUser, g.renamedGroup = map[string]string{}, map[string]string{}
 	g.apply(a)
 	return g.size() > max
 }
@@ -442,10 +438,7 @@ func (f *fold) apply(a act) {
 		case "DELETE_GROUP":
 			f.groupDeleted = g
 		case "CHANGE_GROUP_EMAIL":
-			if n := lower("NEW_VALUE"); n != "" {
-				f.renamedGroup[g] = n
-				f.groups = addOnce(f.groups, n)
-			}
+			f.groups = addOnce(f.groups, lower("NEW_VALUE"))
 		default:
 			f.groups = addOnce(f.groups, g)
 		}
@@ -459,26 +452,10 @@ func (f *fold) apply(a act) {
 	case "DELETE_USER":
 		f.deleted = addOnce(f.deleted, u)
 	case "RENAME_USER":
-		if n := lower("NEW_VALUE"); n != "" {
-			f.renamedUser[u] = n
-			f.users = addOnce(f.users, n)
-		}
+		f.users = addOnce(f.users, lower("NEW_VALUE"))
 	default:
 		f.users = addOnce(f.users, u)
 	}
-}
-
-// current follows renames from address to the last one (a chain of at
-// most len(renames)).
-func current(renames map[string]string, address string) string {
-	for range len(renames) {
-		n, ok := renames[address]
-		if !ok {
-			break
-		}
-		address = n
-	}
-	return address
 }
 
 // changeSet reads what the fold names: each user and group by a direct
@@ -486,8 +463,9 @@ func current(renames map[string]string, address string) string {
 // writes), a group with its members; deleted users' ids from the listing
 // of deleted users (the report names them by address, and the source's
 // ExternalID is the id). An address that reads 404 was renamed or
-// deleted since, which an event of this or a later poll says: it is
-// skipped. A deleted group, or a deleted user not in that listing, can
+// deleted since, which an event of this or a later poll says (a rename
+// names the new address): it is skipped; at Google, an old address is
+// an alias, whose get reads the renamed user. A deleted group, or a deleted user not in that listing, can
 // only be found by comparison: ResyncRequired.
 func (s reportsSource) changeSet(ctx context.Context, f *fold) (connectors.ChangeSet, error) {
 	var cs connectors.ChangeSet
@@ -497,10 +475,9 @@ func (s reportsSource) changeSet(ctx context.Context, f *fold) (connectors.Chang
 	}
 	alive := map[string]bool{}
 	for _, addr := range f.users {
-		addr = current(f.renamedUser, addr)
 		au, found, err := s.get(ctx, addr)
 		if err != nil {
-			return cs, fmt.Errorf("google: read changed user %s: %w", addr, err)
+			return cs, err
 		}
 		if !found || alive[au.Id] {
 			continue
@@ -509,10 +486,9 @@ func (s reportsSource) changeSet(ctx context.Context, f *fold) (connectors.Chang
 		cs.Users = append(cs.Users, s.toUser(au))
 	}
 	for _, addr := range f.groups {
-		addr = current(f.renamedGroup, addr)
 		g, found, err := s.GetGroup(ctx, addr)
 		if err != nil {
-			return cs, fmt.Errorf("google: read changed group %s: %w", addr, err)
+			return cs, err
 		}
 		if found && !slices.ContainsFunc(cs.Groups, func(o connectors.Group) bool { return o.ExternalID == g.ExternalID }) {
 			cs.Groups = append(cs.Groups, g)
@@ -521,7 +497,7 @@ func (s reportsSource) changeSet(ctx context.Context, f *fold) (connectors.Chang
 	if len(f.deleted) > 0 {
 		ids, err := s.deletedIDs(ctx, f.deleted)
 		if err != nil {
-			return cs, fmt.Errorf("google: list deleted users for %d deletions: %w", len(f.deleted), err)
+			return cs, err
 		}
 		for _, addr := range f.deleted {
 			if len(ids[addr]) == 0 {
@@ -546,7 +522,7 @@ func (s reportsSource) deletedIDs(ctx context.Context, addrs []string) (map[stri
 	token := ""
 	for {
 		var page *admin.Users
-		err := s.call(ctx, func() error {
+		err := s.call(ctx, "list deleted users", func() error {
 			call := s.svc.Users.List().Customer(s.cfg.Customer).ShowDeleted("true").MaxResults(int64(s.cfg.PageSize)).
 				Fields("nextPageToken", "users(id,primaryEmail)").Context(ctx)
 			if token != "" {

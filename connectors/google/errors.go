@@ -38,19 +38,22 @@ func rateLimited(err error) bool {
 	return false
 }
 
-// call runs fn, retrying it after rate-limit answers with a doubling
-// wait (the requests were refused before they were applied); after
-// MaxRetries it returns a connectors.RateLimitError. A 404 is retried the
-// same way while one of fresh was created by this connection within
-// settleTime: Google answers 404 for a while after an insert. Other
-// errors are classified (classify).
-func (g *googleConnector) call(ctx context.Context, fn func() error, fresh ...string) error {
-	return g.callSettling(ctx, fn, func(error) bool { return g.isFresh(fresh...) })
+// call runs fn, which does op ("create user x"), retrying it after
+// rate-limit answers (a 429, a 403 rateLimitExceeded,
+// userRateLimitExceeded or quotaExceeded) with a doubling wait: they are
+// not failures, the requests were refused before they were applied.
+// After MaxRetries it returns a connectors.RateLimitError, whose
+// RetryAfter the engine waits. A 404 is retried the same way while one
+// of fresh was created by this connection within settleTime: Google
+// answers 404 for a while after an insert. Other errors are classified
+// (classify); every error says "google: <op>: ".
+func (g *googleConnector) call(ctx context.Context, op string, fn func() error, fresh ...string) error {
+	return g.callSettling(ctx, op, fn, func(error) bool { return g.isFresh(fresh...) })
 }
 
 // callSettling is call, with settling telling whether a 404 (the googleapi
 // error) is one of an object that may still be propagating.
-func (g *googleConnector) callSettling(ctx context.Context, fn func() error, settling func(error) bool) error {
+func (g *googleConnector) callSettling(ctx context.Context, op string, fn func() error, settling func(error) bool) error {
 	wait := g.cfg.retryWait
 	for attempt := 0; ; attempt++ {
 		err := fn()
@@ -62,12 +65,12 @@ func (g *googleConnector) callSettling(ctx context.Context, fn func() error, set
 			raw := err
 			err = classify(err)
 			if !errors.Is(err, connectors.ErrNotFound) || !settling(raw) || attempt >= g.cfg.MaxRetries {
-				return err
+				return fmt.Errorf("google: %s: %w", op, err)
 			}
 		} else if attempt >= g.cfg.MaxRetries {
-			return &connectors.RateLimitError{RetryAfter: wait, Err: fmt.Errorf("google: %w", err)}
+			return &connectors.RateLimitError{RetryAfter: wait, Err: fmt.Errorf("google: %s: %w", op, err)}
 		}
-		g.logger.Debug("backing off", "wait", wait, "err", err)
+		g.logger.Debug("backing off", "op", op, "wait", wait, "error", err.Error())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -90,11 +93,11 @@ func classify(err error) error {
 		if len(body) > 300 {
 			body = body[:300]
 		}
-		return fmt.Errorf("google: token: %s: %w", body, connectors.ErrUnauthorized)
+		return fmt.Errorf("token: %s: %w", body, connectors.ErrUnauthorized)
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
-		return fmt.Errorf("google: %w", err)
+		return err
 	}
 	var kind error
 	switch ge.Code {
@@ -107,9 +110,9 @@ func classify(err error) error {
 	case http.StatusBadRequest, http.StatusPreconditionFailed:
 		kind = connectors.ErrRejected
 	default:
-		return fmt.Errorf("google: %w", err)
+		return err
 	}
-	return fmt.Errorf("google: %d %s: %w", ge.Code, ge.Message, kind)
+	return fmt.Errorf("%d %s: %w", ge.Code, ge.Message, kind)
 }
 
 // notFoundOf reports whether err is a 404 naming key ("groupKey",

@@ -261,7 +261,7 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (connectors.Conn
 	if err != nil {
 		return nil, fmt.Errorf("google: reports client: %w", err)
 	}
-	return reportsSource{source: source{g}, rs: rs, st: &reportsState{}}, nil
+	return reportsSource{source: source{g}, rs: rs, st: &reportsState{retry: retryReports}}, nil
 }
 
 // googleConnector is an open google connection.
@@ -337,7 +337,7 @@ func (g *googleConnector) Close() error { return nil }
 
 // Test implements connectors.Tester: it reads one page of one user.
 func (g *googleConnector) Test(ctx context.Context) error {
-	err := g.call(ctx, func() error {
+	err := g.call(ctx, "list one user (connection test)", func() error {
 		_, err := g.svc.Users.List().Customer(g.cfg.Customer).MaxResults(1).Fields("users(id)").Context(ctx).Do()
 		return err
 	})

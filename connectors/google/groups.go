@@ -56,7 +56,7 @@ func (g *googleConnector) listGroups(ctx context.Context, userKey string, fn fun
 	token := ""
 	for {
 		var page *admin.Groups
-		err := g.call(ctx, func() error {
+		err := g.call(ctx, "list groups", func() error {
 			call := g.svc.Groups.List().MaxResults(g.groupPage()).Fields("nextPageToken", "groups(id,name,externalIds)").Context(ctx)
 			if userKey != "" {
 				call = call.UserKey(userKey)
@@ -94,7 +94,7 @@ func (g *googleConnector) members(ctx context.Context, groupID string, usersOnly
 	token := ""
 	for {
 		var page *admin.Members
-		err := g.call(ctx, func() error {
+		err := g.call(ctx, "list members of group "+groupID, func() error {
 			call := g.svc.Members.List(groupID).MaxResults(g.groupPage()).Fields("nextPageToken", "members(id,type)").Context(ctx)
 			if token != "" {
 				call = call.PageToken(token)
@@ -184,7 +184,7 @@ func groupIDs(ext string) []*admin.ExternalId {
 // CreateGroup implements connectors.GroupTarget.
 func (g *googleConnector) CreateGroup(ctx context.Context, gr connectors.Group) (string, error) {
 	var made *admin.Group
-	err := g.call(ctx, func() error {
+	err := g.call(ctx, "create group "+gr.DisplayName, func() error {
 		var err error
 		made, err = g.svc.Groups.Insert(&admin.Group{Email: g.groupEmail(gr), Name: gr.DisplayName,
 			ExternalIds: groupIDs(gr.ExternalID)}).Fields("id").Context(ctx).Do()
@@ -200,7 +200,7 @@ func (g *googleConnector) CreateGroup(ctx context.Context, gr connectors.Group) 
 // UpdateGroup implements connectors.GroupTarget: name and ExternalID; the
 // address stays.
 func (g *googleConnector) UpdateGroup(ctx context.Context, id string, gr connectors.Group) error {
-	return g.call(ctx, func() error {
+	return g.call(ctx, "update group "+id, func() error {
 		_, err := g.svc.Groups.Patch(id, &admin.Group{Name: gr.DisplayName, ExternalIds: groupIDs(gr.ExternalID),
 			ForceSendFields: []string{"ExternalIds"}}).Fields("id").Context(ctx).Do()
 		return err
@@ -209,7 +209,7 @@ func (g *googleConnector) UpdateGroup(ctx context.Context, id string, gr connect
 
 // DeleteGroup implements connectors.GroupTarget.
 func (g *googleConnector) DeleteGroup(ctx context.Context, id string) error {
-	err := g.call(ctx, func() error { return g.svc.Groups.Delete(id).Context(ctx).Do() }, id)
+	err := g.call(ctx, "delete group "+id, func() error { return g.svc.Groups.Delete(id).Context(ctx).Do() }, id)
 	if err == nil {
 		g.forget(id)
 	}
@@ -220,7 +220,7 @@ func (g *googleConnector) DeleteGroup(ctx context.Context, id string) error {
 // API has no bulk add); 409 "Member already exists." is done.
 func (g *googleConnector) AddMembers(ctx context.Context, groupID string, userIDs []string) error {
 	for _, uid := range userIDs {
-		err := g.callSettling(ctx, func() error {
+		err := g.callSettling(ctx, "add member "+uid+" to group "+groupID, func() error {
 			_, err := g.svc.Members.Insert(groupID, &admin.Member{Id: uid, Role: "MEMBER"}).Fields("id").Context(ctx).Do()
 			return err
 		}, func(err error) bool {
@@ -238,7 +238,7 @@ func (g *googleConnector) AddMembers(ctx context.Context, groupID string, userID
 func (g *googleConnector) RemoveMembers(ctx context.Context, groupID string, userIDs []string) error {
 	for _, uid := range userIDs {
 		gone := false
-		err := g.call(ctx, func() error {
+		err := g.call(ctx, "remove member "+uid+" from group "+groupID, func() error {
 			err := g.svc.Members.Delete(groupID, uid).Context(ctx).Do()
 			gone = memberGone(err)
 			return err

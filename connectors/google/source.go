@@ -74,7 +74,7 @@ func (s source) ListGroups(ctx context.Context, fn func(connectors.Group) error)
 // GetGroup implements connectors.GroupSource.
 func (s source) GetGroup(ctx context.Context, externalID string) (connectors.Group, bool, error) {
 	var ag *admin.Group
-	err := s.call(ctx, func() error {
+	err := s.call(ctx, "read group "+externalID, func() error {
 		var err error
 		ag, err = s.svc.Groups.Get(externalID).Fields("id,name").Context(ctx).Do()
 		return err

@@ -186,7 +186,7 @@ func (g *googleConnector) listUsers(ctx context.Context, query string, fn func(*
 	token := ""
 	for {
 		var page *admin.Users
-		err := g.call(ctx, func() error {
+		err := g.call(ctx, "list users", func() error {
 			call := g.svc.Users.List().Customer(g.cfg.Customer).MaxResults(int64(g.cfg.PageSize)).
 				Fields("nextPageToken", "users("+userFields+")").Context(ctx)
 			if query != "" {
@@ -216,7 +216,7 @@ func (g *googleConnector) listUsers(ctx context.Context, query string, fn func(*
 // get reads a user by key (an id or an address); found is false on a 404.
 func (g *googleConnector) get(ctx context.Context, key string) (*admin.User, bool, error) {
 	var au *admin.User
-	err := g.call(ctx, func() error {
+	err := g.call(ctx, "read user "+key, func() error {
 		var err error
 		au, err = g.svc.Users.Get(key).Fields(userFields).Context(ctx).Do()
 		return err
@@ -286,7 +286,7 @@ func (g *googleConnector) CreateUser(ctx context.Context, u connectors.User) (st
 	au := g.toGoogle(u, nil)
 	au.Password = rand.Text() + rand.Text()
 	var made *admin.User
-	err := g.call(ctx, func() error {
+	err := g.call(ctx, "create user "+au.PrimaryEmail, func() error {
 		var err error
 		made, err = g.svc.Users.Insert(au).Fields("id").Context(ctx).Do()
 		return err
@@ -309,7 +309,7 @@ func (g *googleConnector) UpdateUser(ctx context.Context, id string, u connector
 	if !found {
 		return connectors.ErrNotFound
 	}
-	err = g.call(ctx, func() error {
+	err = g.call(ctx, "update user "+id, func() error {
 		_, err := g.svc.Users.Patch(id, g.toGoogle(u, cur)).Fields("id").Context(ctx).Do()
 		return err
 	}, id)
@@ -330,13 +330,13 @@ func (g *googleConnector) DeprovisionUser(ctx context.Context, id string) error 
 // suspends, delete deletes.
 func (g *googleConnector) DeprovisionUserAs(ctx context.Context, id, mode string) error {
 	if mode == connectors.DeprovisionDelete {
-		err := g.call(ctx, func() error { return g.svc.Users.Delete(id).Context(ctx).Do() }, id)
+		err := g.call(ctx, "delete user "+id, func() error { return g.svc.Users.Delete(id).Context(ctx).Do() }, id)
 		if err == nil || errors.Is(err, connectors.ErrNotFound) {
 			g.forget(id)
 		}
 		return err
 	}
-	return g.call(ctx, func() error {
+	return g.call(ctx, "suspend user "+id, func() error {
 		_, err := g.svc.Users.Patch(id, &admin.User{Suspended: true}).Fields("id").Context(ctx).Do()
 		return err
 	}, id)
