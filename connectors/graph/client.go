@@ -56,17 +56,29 @@ var (
 	_ connectors.Tester            = (*graphConnector)(nil)
 )
 
-func newConnector(ctx context.Context, c *Config, secret string, logger *slog.Logger) *graphConnector {
+// credential is how the connection authenticates: a client secret, or
+// a certificate that signs client assertions.
+type credential struct {
+	secret string
+	cert   *certCredential
+}
+
+func newConnector(ctx context.Context, c *Config, cred credential, logger *slog.Logger) *graphConnector {
 	transport := http.DefaultTransport
 	tokenClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	cc := &clientcredentials.Config{ClientID: c.ClientID, ClientSecret: secret, TokenURL: c.TokenURL,
+	cc := clientcredentials.Config{ClientID: c.ClientID, ClientSecret: cred.secret, TokenURL: c.TokenURL,
 		Scopes: []string{"https://graph.microsoft.com/.default"}, AuthStyle: oauth2.AuthStyleInParams}
 	tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, tokenClient)
+	fresh := func() oauth2.TokenSource { return cc.TokenSource(tctx) }
+	if cred.cert != nil {
+		as := &assertionSource{ctx: tctx, cfg: cc, cred: cred.cert}
+		fresh = func() oauth2.TokenSource { return oauth2.ReuseTokenSource(nil, as) }
+	}
 	budgeted := &httpx.Transport{Base: transport, Budget: httpx.BudgetFor(ctx, c.limit), MaxWait: c.maxRetryWait}
-	tokens := &tokenSource{cfg: cc, ctx: tctx, ts: cc.TokenSource(tctx)}
+	tokens := &tokenSource{fresh: fresh, ts: fresh()}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &oauth2.Transport{Source: tokens, Base: budgeted}}
 	return &graphConnector{
-		base: strings.TrimRight(c.GraphURL, "/"), client: client, tokens: tokens, secret: secret, domain: c.Domain,
+		base: strings.TrimRight(c.GraphURL, "/"), client: client, tokens: tokens, secret: cred.secret, domain: c.Domain,
 		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, groupType: c.GroupType, pageSize: c.PageSize,
 		replicationWait: c.replicationWait, logger: logger.With(slog.Group("connector", "type", "graph")),
 		recent: map[string]time.Time{}, known: map[string]string{}, managers: map[string]string{}, pending: map[string]string{},
@@ -202,10 +214,9 @@ func (c *graphConnector) send(ctx context.Context, method, u string, body []byte
 // tokenSource is the client credentials token source, cached, that a
 // 401 replaces so that the next request fetches a new token.
 type tokenSource struct {
-	mu  sync.Mutex
-	cfg *clientcredentials.Config
-	ctx context.Context // carries the token client; never cancelled
-	ts  oauth2.TokenSource
+	mu    sync.Mutex
+	fresh func() oauth2.TokenSource // a new caching source, with no token yet
+	ts    oauth2.TokenSource
 }
 
 func (t *tokenSource) Token() (*oauth2.Token, error) {
@@ -218,7 +229,7 @@ func (t *tokenSource) Token() (*oauth2.Token, error) {
 func (t *tokenSource) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ts = t.cfg.TokenSource(t.ctx)
+	t.ts = t.fresh()
 }
 
 func (c *graphConnector) newError(method, u string, resp *http.Response, data []byte) error {
@@ -246,7 +257,7 @@ func (c *graphConnector) transportError(method, u string, err error) error {
 	if errors.As(err, &re) && re.Response != nil {
 		st := re.Response.StatusCode
 		msg := fmt.Sprintf("graph: token request: %d %s (%s): %s", st, http.StatusText(st), quote(re.ErrorCode), quote(re.ErrorDescription))
-		msg = strings.ReplaceAll(msg, c.secret, "[redacted]")
+		msg = c.redact(msg)
 		switch {
 		case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
 			wait, _ := httpx.RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
@@ -260,7 +271,17 @@ func (c *graphConnector) transportError(method, u string, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("graph: %s %s: %s", method, pathOf(u), strings.ReplaceAll(err.Error(), c.secret, "[redacted]"))
+	return fmt.Errorf("graph: %s %s: %s", method, pathOf(u), c.redact(err.Error()))
+}
+
+// redact removes the client secret from s: a token endpoint or a proxy
+// may echo the request. (A client assertion is not echoed, and lives
+// minutes.)
+func (c *graphConnector) redact(s string) string {
+	if c.secret == "" {
+		return s // ReplaceAll of "" would mark every rune
+	}
+	return strings.ReplaceAll(s, c.secret, "[redacted]")
 }
 
 // pathOf is the path of u below the base, without the query.

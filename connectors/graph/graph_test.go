@@ -24,6 +24,21 @@ func TestValidate(t *testing.T) {
 		c.TokenURL != "https://login.microsoftonline.com/t/oauth2/v2.0/token" || c.GraphURL != DefaultGraphURL || c.limit != DefaultLimit {
 		t.Errorf("defaults: %+v", c)
 	}
+	for _, tt := range []struct {
+		secret, cert, want string
+	}{
+		{"", "", "clientSecret is required, or clientCertificate"},
+		{"env:S", "file:/c.pem", "give one credential, not both"},
+		{"", "pasted-pem", "clientCertificate"},
+	} {
+		c := &Config{Tenant: "t", ClientID: "c", ClientSecret: tt.secret, ClientCertificate: tt.cert}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("clientSecret %q, clientCertificate %q: %v, want it to say %q", tt.secret, tt.cert, err, tt.want)
+		}
+	}
+	if err := (&Config{Tenant: "t", ClientID: "c", ClientCertificate: "env:PEM"}).Validate(); err != nil {
+		t.Errorf("a certificate alone: %v", err)
+	}
 	bad := &Config{ClientSecret: "plain", PageSize: 1000, Deprovision: "suspend", ExternalIDAttribute: "employeeId", Domain: "x"}
 	err := bad.Validate()
 	for _, want := range []string{"tenant is required", "clientId is required", "clientSecret", "pageSize 1000", "deprovision", "externalIdAttribute", "domain"} {

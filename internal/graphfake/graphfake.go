@@ -50,6 +50,7 @@ package graphfake
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -67,6 +68,10 @@ type Options struct {
 	Tenant       string
 	ClientID     string
 	ClientSecret string
+	// Certificate is the certificate credential registered on the
+	// application: a client assertion signed by its key is taken in
+	// place of the secret.
+	Certificate *x509.Certificate
 	// TokenLifetime is expires_in of the tokens handed out; default 3599 s.
 	TokenLifetime time.Duration
 }
@@ -117,6 +122,7 @@ type Server struct {
 	users  map[string]*object
 	groups map[string]*object
 	tokens map[string]time.Time
+	jtis   map[string]bool // client assertions taken
 
 	// The change log that delta queries read; a delta token is
 	// "<gen>.<seq>" and a token of another generation is expired.
@@ -142,7 +148,7 @@ func Start(opts Options) *Server {
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = 3599 * time.Second
 	}
-	s := &Server{opts: opts, now: time.Now, users: map[string]*object{}, groups: map[string]*object{}, tokens: map[string]time.Time{}}
+	s := &Server{opts: opts, now: time.Now, users: map[string]*object{}, groups: map[string]*object{}, tokens: map[string]time.Time{}, jtis: map[string]bool{}}
 	s.ts = httptest.NewServer(s)
 	s.URL = s.ts.URL
 	return s
@@ -327,6 +333,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
+	assertion := r.PostForm.Get("client_assertion") != "" || r.PostForm.Get("client_assertion_type") != ""
+	if assertion && id == "" {
+		id = s.opts.ClientID // client_id is optional with an assertion: iss names the client
+	}
 	switch {
 	case tenant != s.opts.Tenant:
 		tokenError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("AADSTS90002: Tenant '%s' not found.", tenant))
@@ -334,8 +344,24 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 	case id != s.opts.ClientID:
 		tokenError(w, http.StatusBadRequest, "unauthorized_client", fmt.Sprintf("AADSTS700016: Application with identifier '%s' was not found in the directory.", id))
+	case assertion:
+		if st, code, desc := s.checkAssertion(r, s.URL+r.URL.Path); st != 0 {
+			tokenError(w, st, code, desc)
+			return
+		}
+		s.grant(w, r)
+	case secret == "":
+		tokenError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
 	case secret != s.opts.ClientSecret:
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+	default:
+		s.grant(w, r)
+	}
+}
+
+// grant checks the scope and hands out a token.
+func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
+	switch {
 	case r.PostForm.Get("scope") != "https://graph.microsoft.com/.default":
 		tokenError(w, http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 	default:
