@@ -2,6 +2,7 @@ package google
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -503,6 +504,53 @@ func TestRequestBudget(t *testing.T) {
 		}
 		if took := time.Since(start); (took > 800*time.Millisecond) != tc.slow {
 			t.Errorf("requestsPerMinute %d: 70 requests took %v, slowed %t, want %t", tc.perMinute, took, !tc.slow, tc.slow)
+		}
+	}
+}
+
+// TestCreateWithoutNames: Google requires both names; a user without one
+// is refused before any request, as rejected, naming the account.
+func TestCreateWithoutNames(t *testing.T) {
+	f := googlefake.New(t, googlefake.Knobs{})
+	tgt, err := connectors.AsTarget(open(t, settings(t, f)))
+	must(t, err)
+	for _, u := range []connectors.User{
+		{UserName: "nogiven", FamilyName: "F", Active: true},
+		{UserName: "nofamily", GivenName: "G", Active: true},
+	} {
+		_, err := tgt.CreateUser(t.Context(), u)
+		if !errors.Is(err, connectors.ErrRejected) || !strings.Contains(err.Error(), "create user "+u.UserName+"@") {
+			t.Errorf("CreateUser(%s): %v, want ErrRejected naming the user", u.UserName, err)
+		}
+	}
+	if n := f.Stats().Requests; n != 0 {
+		t.Errorf("%d requests sent for users Google refuses", n)
+	}
+}
+
+// TestSettings: the new settings' defaults and refusals.
+func TestSettings(t *testing.T) {
+	for _, tc := range []struct {
+		set  map[string]any
+		want string // an error's text, or "" for valid
+	}{
+		{map[string]any{}, ""},
+		{map[string]any{"changes": "snapshot", "reportsLag": "1h", "maxChanges": 10, "requestsPerMinute": 100}, ""},
+		{map[string]any{"changes": "delta"}, `changes: "delta" is not reports or snapshot`},
+		{map[string]any{"reportsLag": "-1m"}, "reportsLag"},
+		{map[string]any{"reportsLag": "200h"}, "reportsLag"},
+		{map[string]any{"maxChanges": -1}, "maxChanges"},
+		{map[string]any{"requestsPerMinute": -5}, "requestsPerMinute"},
+	} {
+		c := &Config{Domain: "example.org", Subject: "a@example.org", Credentials: "env:K"}
+		b, _ := json.Marshal(tc.set)
+		must(t, json.Unmarshal(b, c))
+		err := c.Validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.set, err, tc.want)
+		}
+		if len(tc.set) == 0 && (c.Changes != ChangesReports || c.reportsLag != DefaultReportsLag || c.MaxChanges != DefaultMaxChanges || c.RequestsPerMinute != 2400) {
+			t.Errorf("defaults: %+v", c)
 		}
 	}
 }

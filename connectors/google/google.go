@@ -1,22 +1,3 @@
-// Package google is the "google" connection type: Google Workspace users
-// and groups through the Admin SDK Directory API, with the official client
-// google.golang.org/api/admin/directory/v1, as a target and as a source.
-//
-// Auth is a service account key with domain-wide delegation: the key (a
-// secret reference, never in history) signs a JWT for subject, an admin the
-// account impersonates, with the user, group and member scopes.
-//
-//	{"domain": "example.org", "subject": "idsync-admin@example.org",
-//	 "credentials": "file:/run/secrets/idsync-sa.json", "deprovision": "disable"}
-//
-// How users map (see users.go): userName is the account's primaryEmail
-// (name@domain, or the part before @domain when the userName has no @), its
-// letter case kept in an externalIds entry of type login_id, as Google
-// lower-cases primaryEmail; the ExternalID is an externalIds entry of type
-// custom, customType "idsync"; email is a secondary address of type work;
-// title and department the primary organization; employeeNumber the
-// externalIds entry of type organization (the console's Employee ID);
-// manager a relation of type manager. Active is not suspended.
 package google
 
 import (
@@ -49,10 +30,12 @@ var Type = connectors.Type{
 		{Name: "domain", Key: "domain", Help: "the Workspace domain of the accounts (userName@domain)"},
 		{Name: "subject", Key: "subject", Help: "the admin the service account impersonates (domain-wide delegation)"},
 		{Name: "credentials", Key: "credentials", Help: "secret reference (env:NAME or file:PATH) to the service account's JSON key"},
+		{Name: "changes", Key: "changes", Help: "how a source poll finds changes: reports (default; the admin activity report, scope admin.reports.audit.readonly) or snapshot (a full listing's digest)"},
 	},
 	Examples: []string{
 		"starter connection create workspace --type google --domain example.org --subject idsync-admin@example.org --credentials file:/run/secrets/idsync-sa.json",
 		"starter connection create workspace --type google --domain example.org --subject idsync-admin@example.org --credentials env:GOOGLE_SA_KEY --deprovision delete --set pageSize=200",
+		"starter connection create workspace-src --type google --domain example.org --subject idsync-admin@example.org --credentials file:/run/secrets/idsync-sa.json --set readOnly=true --changes snapshot",
 	},
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	admin "google.golang.org/api/admin/directory/v1"
@@ -284,6 +285,12 @@ func (g *googleConnector) lookupExternalID(ctx context.Context, value string) ([
 // admin resets it).
 func (g *googleConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
 	au := g.toGoogle(u, nil)
+	if strings.TrimSpace(u.GivenName) == "" || strings.TrimSpace(u.FamilyName) == "" {
+		// Google answers 400 "Invalid Given/Family Name": say why
+		// without a request.
+		return "", fmt.Errorf("google: create user %s: Google requires a given and a family name (name.givenName, name.familyName): %w",
+			au.PrimaryEmail, connectors.ErrRejected)
+	}
 	au.Password = rand.Text() + rand.Text()
 	var made *admin.User
 	err := g.call(ctx, "create user "+au.PrimaryEmail, func() error {
