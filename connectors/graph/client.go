@@ -32,6 +32,7 @@ type graphConnector struct {
 	deprovision     string
 	groupType       string
 	pageSize        int
+	maxChanges      int
 	replicationWait time.Duration
 	logger          *slog.Logger
 
@@ -79,7 +80,7 @@ func newConnector(ctx context.Context, c *Config, cred credential, logger *slog.
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &oauth2.Transport{Source: tokens, Base: budgeted}}
 	return &graphConnector{
 		base: strings.TrimRight(c.GraphURL, "/"), client: client, tokens: tokens, secret: cred.secret, domain: c.Domain,
-		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, groupType: c.GroupType, pageSize: c.PageSize,
+		extAttr: c.ExternalIDAttribute, deprovision: c.Deprovision, groupType: c.GroupType, pageSize: c.PageSize, maxChanges: c.MaxChanges,
 		replicationWait: c.replicationWait, logger: logger.With(slog.Group("connector", "type", "graph")),
 		recent: map[string]time.Time{}, known: map[string]string{}, managers: map[string]string{}, pending: map[string]string{},
 	}

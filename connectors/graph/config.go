@@ -143,6 +143,7 @@ const (
 	DefaultPageSize        = 999 // Graph's most for users and groups
 	DefaultMaxRetryWait    = time.Minute
 	DefaultReplicationWait = 30 * time.Second
+	DefaultMaxChanges      = 1000 // changed objects one poll reads
 	extensionName          = "idsyncExternalId"
 )
 
@@ -196,6 +197,11 @@ type Config struct {
 	// mailbox, calendar and SharePoint site, and a mail alias made from
 	// the name). Groups of either kind are read, updated and deleted.
 	GroupType string `json:"groupType,omitempty"`
+	// MaxChanges bounds what one poll of the delta queries reads: after
+	// the delta page that reaches this many changed objects, the poll
+	// stops, keeps the page's nextLink in its cursor and sets More, so
+	// that a backlog is applied in pieces a run can finish; default 1000.
+	MaxChanges int `json:"maxChanges,omitempty"`
 	// RateLimit overrides DefaultLimit.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// MaxRetryWait is the longest Retry-After waited for within a
@@ -269,6 +275,12 @@ func (c *Config) Validate() error {
 	case GroupSecurity, GroupMicrosoft365:
 	default:
 		errs = append(errs, fmt.Errorf("groupType %q: want %s or %s", c.GroupType, GroupSecurity, GroupMicrosoft365))
+	}
+	switch {
+	case c.MaxChanges == 0:
+		c.MaxChanges = DefaultMaxChanges
+	case c.MaxChanges < 0:
+		errs = append(errs, fmt.Errorf("maxChanges %d: want a positive number", c.MaxChanges))
 	}
 	switch {
 	case c.PageSize == 0:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/idsync/idsync/connectors"
@@ -29,8 +30,12 @@ type deltaItem struct {
 }
 
 // round follows a delta query from link through its @odata.nextLinks to
-// its @odata.deltaLink, calling fn with each item.
-func (s *graphSource) round(ctx context.Context, link string, fn func(deltaItem) error) (string, error) {
+// its @odata.deltaLink, calling fn with each item, and returns the
+// deltaLink. When full says, after a page, that the poll has read
+// enough, it stops there and returns that page's nextLink instead,
+// with more set: the next poll goes on from it (a nextLink is a state
+// token too, and a delta page is taken whole or not at all).
+func (s *graphSource) round(ctx context.Context, link string, fn func(deltaItem) error, full func() bool) (next string, more bool, err error) {
 	for {
 		var pg struct {
 			Value     []deltaItem `json:"value"`
@@ -38,18 +43,20 @@ func (s *graphSource) round(ctx context.Context, link string, fn func(deltaItem)
 			DeltaLink string      `json:"@odata.deltaLink"`
 		}
 		if err := s.t.do(ctx, http.MethodGet, link, nil, &pg); err != nil {
-			return "", err
+			return "", false, err
 		}
 		for _, it := range pg.Value {
 			if err := fn(it); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 		switch {
 		case pg.DeltaLink != "":
-			return pg.DeltaLink, nil
+			return pg.DeltaLink, false, nil
 		case pg.NextLink == "":
-			return "", errors.New("graph: a delta page with neither @odata.nextLink nor @odata.deltaLink")
+			return "", false, errors.New("graph: a delta page with neither @odata.nextLink nor @odata.deltaLink")
+		case full != nil && full():
+			return pg.NextLink, true, nil
 		}
 		link = pg.NextLink
 	}
@@ -65,11 +72,11 @@ func (s *graphSource) Cursor(ctx context.Context) (string, error) {
 	var err error
 	none := func(deltaItem) error { return nil }
 	users := query(url.Values{"$select": {s.t.userSelect() + ",manager"}, "$deltatoken": {"latest"}})
-	if c.Users, err = s.round(ctx, "/users/delta"+users, none); err != nil {
+	if c.Users, _, err = s.round(ctx, "/users/delta"+users, none, nil); err != nil {
 		return "", fmt.Errorf("graph: start the user delta query: %w", err)
 	}
 	groups := query(url.Values{"$select": {s.t.groupSelect() + ",members"}, "$deltatoken": {"latest"}})
-	if c.Groups, err = s.round(ctx, "/groups/delta"+groups, none); err != nil {
+	if c.Groups, _, err = s.round(ctx, "/groups/delta"+groups, none, nil); err != nil {
 		return "", fmt.Errorf("graph: start the group delta query: %w", err)
 	}
 	b, _ := json.Marshal(c)
@@ -86,7 +93,10 @@ func needsResync(err error) bool {
 	return errors.As(err, &e) && (e.Status == http.StatusGone || slices.Contains(resyncCodes, e.Code))
 }
 
-// Changes reads what changed since cursor through both delta queries.
+// Changes reads what changed since cursor through both delta queries,
+// the users' first, at most about maxChanges objects (whole delta pages)
+// in one call: a poll cut short keeps the nextLink it stopped at in
+// the cursor and sets More, so that the rule polls again at once.
 // The delta answers only say which objects changed (an update may carry
 // only the changed properties): each changed user and group is read
 // again, a request each (see reread). A deleted object ("@removed",
@@ -95,7 +105,17 @@ func needsResync(err error) bool {
 func (s *graphSource) Changes(ctx context.Context, cursor string) (connectors.ChangeSet, error) {
 	var cur deltaCursor
 	if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Users == "" || cur.Groups == "" {
+		s.t.logger.InfoContext(ctx, "not a graph delta cursor; a resync is required")
 		return s.resync(ctx)
+	}
+	// The links are followed with the bearer token: only below the
+	// connection's Graph base, never to a host a garbled or forged
+	// cursor names.
+	for _, l := range []string{cur.Users, cur.Groups} {
+		if !strings.HasPrefix(l, "/") && !strings.HasPrefix(l, s.t.base+"/") {
+			s.t.logger.InfoContext(ctx, "a delta link of the cursor is not below the Graph base; a resync is required", "graph_url", s.t.base)
+			return s.resync(ctx)
+		}
 	}
 	var cs connectors.ChangeSet
 	var users, groups []string
@@ -112,19 +132,26 @@ func (s *graphSource) Changes(ctx context.Context, cursor string) (connectors.Ch
 			return nil
 		}
 	}
+	full := func() bool { return len(users)+len(groups)+len(cs.DeletedIDs) >= s.t.maxChanges }
 	next := cur
 	var err error
-	if next.Users, err = s.round(ctx, cur.Users, collect(&users)); err != nil {
+	if next.Users, cs.More, err = s.round(ctx, cur.Users, collect(&users), full); err != nil {
 		if needsResync(err) {
+			s.t.logger.InfoContext(ctx, "the user delta token is no longer valid; a resync is required", "error", err.Error())
 			return s.resync(ctx)
 		}
-		return cs, fmt.Errorf("graph: user delta query: %w", err)
+		return connectors.ChangeSet{}, fmt.Errorf("graph: user delta query: %w", err)
 	}
-	if next.Groups, err = s.round(ctx, cur.Groups, collect(&groups)); err != nil {
-		if needsResync(err) {
-			return s.resync(ctx)
+	// Users first: a group's new members are users. A poll cut short in
+	// the users leaves the groups' cursor where it was.
+	if !cs.More {
+		if next.Groups, cs.More, err = s.round(ctx, cur.Groups, collect(&groups), full); err != nil {
+			if needsResync(err) {
+				s.t.logger.InfoContext(ctx, "the group delta token is no longer valid; a resync is required", "error", err.Error())
+				return s.resync(ctx)
+			}
+			return connectors.ChangeSet{}, fmt.Errorf("graph: group delta query: %w", err)
 		}
-		return cs, fmt.Errorf("graph: group delta query: %w", err)
 	}
 	for _, id := range users {
 		var u connectors.User
