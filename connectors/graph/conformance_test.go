@@ -21,6 +21,17 @@ const (
 	testPageSize = 5
 )
 
+// skipHardUserNames skips the suites' hard-characters check: it puts
+// each hard value (spaces, commas, parentheses, non-ASCII letters …) in
+// the userName, and Entra ID takes only A-Z a-z 0-9 ' . - _ ! # ^ ~
+// before the @ of a userPrincipalName, as the fake does: a rule of the
+// store, not a defect of the connector. TestHardValues puts the same
+// values everywhere else, and TestUserPrincipalName covers what a
+// userPrincipalName can hold (an apostrophe, another letter case).
+var skipHardUserNames = map[string]string{
+	"hard-characters": "Entra ID refuses these characters in a userPrincipalName (see TestHardValues, TestUserPrincipalName)",
+}
+
 // startFake starts a Graph fake for the test's connections.
 func startFake(t *testing.T, knobs graphfake.Knobs) *graphfake.Server {
 	t.Helper()
@@ -96,6 +107,7 @@ func TestConformance(t *testing.T) {
 				Open:       func(t *testing.T) connectors.Target { return openTarget(t, s) },
 				PageSize:   testPageSize,
 				Attributes: []string{"title", "department", "employeeNumber", "phoneNumber"},
+				Skip:       skipHardUserNames,
 			})
 			st := srv.Stats()
 			t.Logf("fake: %+v", st)

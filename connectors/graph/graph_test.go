@@ -128,27 +128,46 @@ func TestMembersInBulk(t *testing.T) {
 // TestUserPrincipalName: a userName without "@" gets the domain and reads
 // back without it; one with "@" is kept; an apostrophe and case are
 // looked up through the filter.
+// TestUserPrincipalName: an apostrophe is taken and looked up again in
+// another letter case; a full UPN in another domain is kept; a UPN
+// Entra ID refuses (accents, a leading period) is refused before it is
+// sent, with an error that says why.
 func TestUserPrincipalName(t *testing.T) {
 	srv := startFake(t, graphfake.Knobs{})
 	tgt := openTarget(t, settings(t, srv, nil))
 	ctx := t.Context()
-	id, err := tgt.CreateUser(ctx, connectors.User{ExternalID: "x1", UserName: "O'Neil.Zoë", Active: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if upn := srv.Users()[0].Props["userPrincipalName"]; upn != "O'Neil.Zoë@"+testDomain {
-		t.Errorf("userPrincipalName %v", upn)
-	}
-	found, err := tgt.LookupUsers(ctx, connectors.MatchUserName, "o'neil.ZOË")
-	if err != nil || len(found) != 1 || found[0].ID != id || found[0].UserName != "O'Neil.Zoë" {
-		t.Errorf("lookup: %+v %v", found, err)
-	}
-	if _, err := tgt.CreateUser(ctx, connectors.User{UserName: "full@other.example", Active: true}); err != nil {
-		t.Fatal(err)
-	}
-	found, err = tgt.LookupUsers(ctx, connectors.MatchUserName, "FULL@other.example")
-	if err != nil || len(found) != 1 || found[0].UserName != "full@other.example" {
-		t.Errorf("lookup of a full UPN: %+v %v", found, err)
+	for _, tt := range []struct {
+		userName, lookup string // lookup: the userName looked up after the create
+		wantUPN          string
+		wantErr          string // the create fails, ErrRejected, saying this
+	}{
+		{userName: "O'Neil.Zoe", lookup: "o'neil.ZOE", wantUPN: "O'Neil.Zoe@" + testDomain},
+		{userName: "full@other.example", lookup: "FULL@other.example", wantUPN: "full@other.example"},
+		{userName: "a!b#c^d~e_f-g", lookup: "A!B#C^D~E_F-G", wantUPN: "a!b#c^d~e_f-g@" + testDomain},
+		{userName: "O'Neil.Zoë", wantErr: `not 'ë' (map the userName to an ASCII form)`},
+		{userName: "Łukasz", wantErr: `not 'Ł'`},
+		{userName: ".dot", wantErr: "a period at the start or the end"},
+		{userName: "with space", wantErr: `not ' '`},
+	} {
+		before := srv.Stats().Writes
+		id, err := tgt.CreateUser(ctx, connectors.User{ExternalID: "x-" + tt.userName, UserName: tt.userName, Active: true})
+		if tt.wantErr != "" {
+			if !errors.Is(err, connectors.ErrRejected) || !strings.Contains(err.Error(), tt.wantErr) || srv.Stats().Writes != before {
+				t.Errorf("create %q: %v, want ErrRejected saying %q, nothing sent", tt.userName, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("create %q: %v", tt.userName, err)
+		}
+		u, _, _ := tgt.(connectors.UserReader).GetUserByID(ctx, id)
+		if got := srv.Users()[len(srv.Users())-1].Props["userPrincipalName"]; got != tt.wantUPN || u.UserName != tt.userName {
+			t.Errorf("create %q: userPrincipalName %v, reads back %q", tt.userName, got, u.UserName)
+		}
+		found, err := tgt.LookupUsers(ctx, connectors.MatchUserName, tt.lookup)
+		if err != nil || len(found) != 1 || found[0].ID != id {
+			t.Errorf("lookup %q: %+v %v", tt.lookup, found, err)
+		}
 	}
 }
 
@@ -236,5 +255,36 @@ func TestQueryEncoding(t *testing.T) {
 	got := query(url.Values{"$filter": {"mail eq " + literal("o'x+tag@a.org")}})
 	if want := "?$filter=mail%20eq%20%27o%27%27x%2Btag%40a.org%27"; got != want {
 		t.Errorf("query = %s, want %s", got, want)
+	}
+}
+
+// TestHardValues puts the values that break naive quoting (an OData
+// literal's quote, parentheses, an injected "or", non-ASCII and
+// decomposed letters) everywhere but the userPrincipalName: they are
+// written and read back as they are, and lookups by ExternalID and by
+// email (with an apostrophe, in another letter case) find exactly the
+// user.
+func TestHardValues(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	tgt := openTarget(t, settings(t, srv, nil))
+	ctx := t.Context()
+	for i, v := range []string{`o'brien "the" quote`, `paren(s) (x)`, `x' or userPrincipalName eq '`, `star*`, `zoë-ünïcødé-日本`, "Rene\u0301e Zoe\u0308", `back\slash\`} {
+		u := connectors.User{ExternalID: "ext/" + v, UserName: fmt.Sprint("hv", i), GivenName: v, FamilyName: "Family " + v,
+			DisplayName: v, Email: fmt.Sprintf("hv%d+o'tag@example.org", i), Active: true, Attributes: map[string]string{"title": v}}
+		id, err := tgt.CreateUser(ctx, u)
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		got, _, err := tgt.(connectors.UserReader).GetUserByID(ctx, id)
+		if err != nil || got.ExternalID != u.ExternalID || got.GivenName != v || got.FamilyName != u.FamilyName ||
+			got.DisplayName != v || got.Email != u.Email || got.Attributes["title"] != v {
+			t.Errorf("%q reads back as %+v, %v", v, got.User, err)
+		}
+		for _, lk := range []struct{ attr, value string }{{connectors.MatchExternalID, u.ExternalID}, {connectors.MatchEmail, strings.ToUpper(u.Email)}} {
+			found, err := tgt.LookupUsers(ctx, lk.attr, lk.value)
+			if err != nil || len(found) != 1 || found[0].ID != id {
+				t.Errorf("%q: lookup by %s %q: %d found, %v", v, lk.attr, lk.value, len(found), err)
+			}
+		}
 	}
 }

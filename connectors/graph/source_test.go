@@ -49,6 +49,7 @@ func runSourceConformance(t *testing.T, knobs graphfake.Knobs) {
 		return out
 	}
 	connectortest.RunSource(t, connectortest.SourceHarness{
+		Skip: skipHardUserNames,
 		Open: func(t *testing.T) connectors.Source {
 			src, err := connectors.AsSource(open(t, s))
 			if err != nil {

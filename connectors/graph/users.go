@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/idsync/idsync/connectors"
 )
@@ -81,6 +82,30 @@ func (c *graphConnector) upnOf(name string) (string, error) {
 	return name + "@" + c.domain, nil
 }
 
+// checkUPN refuses, before sending it, a userPrincipalName Entra ID
+// would answer with a bare "Property userPrincipalName is invalid.":
+// before the @, 1 to 64 of A-Z a-z 0-9 ' . - _ ! # ^ ~, not starting or
+// ending with a period
+// (https://learn.microsoft.com/en-us/troubleshoot/microsoft-365/admin/users/username-contains-special-character).
+// A letter with an accent is the usual cause: the error says so, and
+// that the userName must be mapped to an ASCII form.
+func checkUPN(upn string) error {
+	local, _, _ := strings.Cut(upn, "@")
+	bad := strings.IndexFunc(local, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("'.-_!#^~", r))
+	})
+	switch {
+	case bad >= 0:
+		r, _ := utf8.DecodeRuneInString(local[bad:])
+		return fmt.Errorf("graph: userPrincipalName %q: Entra ID takes only A-Z a-z 0-9 ' . - _ ! # ^ ~ before the @, not %q (map the userName to an ASCII form): %w", upn, r, connectors.ErrRejected)
+	case local == "" || len(local) > 64:
+		return fmt.Errorf("graph: userPrincipalName %q: Entra ID takes 1 to 64 characters before the @: %w", upn, connectors.ErrRejected)
+	case local[0] == '.' || local[len(local)-1] == '.':
+		return fmt.Errorf("graph: userPrincipalName %q: Entra ID refuses a period at the start or the end of the part before the @: %w", upn, connectors.ErrRejected)
+	}
+	return nil
+}
+
 // nameOf is the userName of a userPrincipalName: without "@domain" in
 // the connection's domain.
 func (c *graphConnector) nameOf(upn string) string {
@@ -98,6 +123,9 @@ func (c *graphConnector) nameOf(upn string) string {
 func (c *graphConnector) userBody(u connectors.User) (map[string]any, error) {
 	upn, err := c.upnOf(u.UserName)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkUPN(upn); err != nil {
 		return nil, err
 	}
 	orNull := func(s string) any {

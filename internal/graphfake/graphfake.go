@@ -44,8 +44,8 @@
 //     order).
 //
 // Not modelled: the recycle bin (a deleted user is gone), $count
-// and ConsistencyLevel, $orderby, $search, userPrincipalName character
-// rules (the fake takes any local part).
+// and ConsistencyLevel, $orderby, $search. A userPrincipalName's part
+// before the @ follows Entra ID's character rules (upnLocalValid).
 package graphfake
 
 import (

@@ -2,6 +2,7 @@ package graphfake
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +81,36 @@ func TestGroupTypes(t *testing.T) {
 			"groupTypes": tt.types, "mailEnabled": tt.mail, "securityEnabled": tt.security})
 		if st != tt.want {
 			t.Errorf("%s: %d, want %d: %v", tt.name, st, tt.want, out)
+		}
+	}
+}
+
+// TestUPNRules: the part of a userPrincipalName before the @ takes
+// A-Z a-z 0-9 ' . - _ ! # ^ ~ only, 64 at most, no period at either end.
+func TestUPNRules(t *testing.T) {
+	c := newClient(t)
+	for _, tt := range []struct {
+		upn  string
+		want int
+	}{
+		{"o'brien@contoso.com", 201},
+		{"a.b-c_d!e#f^g~h@contoso.com", 201},
+		{strings.Repeat("x", 64) + "@contoso.com", 201},
+		{strings.Repeat("y", 65) + "@contoso.com", 400},
+		{"zoë@contoso.com", 400},
+		{"日本@contoso.com", 400},
+		{"with space@contoso.com", 400},
+		{"paren(s)@contoso.com", 400},
+		{"plus+tag@contoso.com", 400},
+		{".lead@contoso.com", 400},
+		{"trail.@contoso.com", 400},
+		{"nodomain", 400},
+		{"@contoso.com", 400},
+	} {
+		st, _, out := c.do(http.MethodPost, "/users", userBody(tt.upn))
+		_, msg := errCode(out)
+		if st != tt.want || (st == 400 && msg != "Property userPrincipalName is invalid.") {
+			t.Errorf("%q: %d %q, want %d", tt.upn, st, msg, tt.want)
 		}
 	}
 }

@@ -201,14 +201,33 @@ func (s *Server) usersRoot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// checkUPN refuses a userPrincipalName without a domain or taken by
-// another user (self), with the 400 of a duplicate
+// upnLocalValid applies Entra ID's rules to the part of a
+// userPrincipalName before the @
+// (https://learn.microsoft.com/en-us/troubleshoot/microsoft-365/admin/users/username-contains-special-character
+// and the user name policies of
+// https://learn.microsoft.com/en-us/entra/identity/authentication/concept-sspr-policy):
+// 1 to 64 of A-Z a-z 0-9 ' . - _ ! # ^ ~, not starting or ending with a
+// period. Letters with accents and other non-ASCII letters are refused.
+func upnLocalValid(local string) bool {
+	if local == "" || len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' {
+		return false
+	}
+	for _, r := range local {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("'.-_!#^~", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkUPN refuses a userPrincipalName that breaks upnLocalValid or has
+// no domain, and one taken by another user (self), with the 400 of a duplicate
 // (https://learn.microsoft.com/en-us/graph/api/user-post-users; the body
 // is the one Entra ID sends, "ObjectConflict").
 func (s *Server) checkUPN(w http.ResponseWriter, props map[string]any, self string) bool {
 	upn, _ := props["userPrincipalName"].(string)
 	local, domain, ok := strings.Cut(upn, "@")
-	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+	if !ok || !upnLocalValid(local) || domain == "" || strings.Contains(domain, "@") {
 		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Property userPrincipalName is invalid.")
 		return false
 	}
