@@ -122,10 +122,28 @@ mkdir -p "$STATE" "$(dirname "$db")"
 # One dev server per state file: a lock that the dev server and worker
 # inherit, so it is held as long as either runs.
 exec {lock}>>"$db.lock"
+# lock_holder: the make run that holds the lock, by the pid it wrote; when
+# that one is gone (killed), the dev server or worker it left, which hold
+# the lock still.
+lock_holder() {
+  local pid pids=() p
+  pid=$(cat "$db.lock" 2>/dev/null) || true
+  if ! [[ $pid =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then
+    for p in $(fuser "$db.lock" 2>/dev/null || lsof -t "$db.lock" 2>/dev/null); do
+      [[ $p == "$$" ]] || pids+=("$p")
+    done
+    pid=${pids[0]:-}
+  fi
+  if [[ -z $pid ]]; then
+    printf 'a process fuser cannot name'
+    return
+  fi
+  printf 'pid %s: %s' "$pid" "$(ps -o args= -p "$pid" 2>/dev/null | cut -c1-80)"
+}
 if flock -n "$lock"; then
   echo $$ >"$db.lock"
 else
-  problems+=("$(short "$db") (TEMPORAL_DB) is in use by another make run (pid $(cat "$db.lock" 2>/dev/null || echo '?'))")
+  problems+=("$(short "$db") (TEMPORAL_DB) is in use by another make run ($(lock_holder)); stop it with Ctrl-C in its terminal, or kill that pid")
   fixes+=("TEMPORAL_DB=$(short "$STATE")/temporal-${port_fix:-$port}.db")
 fi
 
@@ -190,7 +208,9 @@ server_failed() {
 echo "waiting for the Temporal dev server at $frontend (log: $(short "$log"))…"
 for ((i = 0; ; i++)); do
   kill -0 "$server" 2>/dev/null || server_failed "exited"
-  if "$TEMPORAL" operator cluster health --address "$client_addr" >/dev/null 2>&1; then break; fi
+  # Healthy is not enough: another server may answer on the address while
+  # ours fails. Ours prints its banner ("Server: …") once it serves.
+  if grep -q '^Server: ' "$log" && "$TEMPORAL" operator cluster health --address "$client_addr" >/dev/null 2>&1; then break; fi
   ((i < 240)) || server_failed "did not answer within 2 minutes"
   sleep 0.5
 done

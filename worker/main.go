@@ -96,6 +96,17 @@ func run(o options) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	// The webhook's address is taken first: a worker that cannot serve it
+	// must not poll the task queue as if all were well, since callers'
+	// changes would then be lost (only a full resync finds them again).
+	ln, err := listenWebhook(o.webhookAddr)
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		defer ln.Close() // closed already when the server ran; then a no-op
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -129,11 +140,7 @@ func run(o options) error {
 	go func() { defer close(rtDone); rt.Run(ctx) }()
 	defer func() { <-rtDone }()
 
-	if o.webhookAddr != "" {
-		ln, err := net.Listen("tcp", o.webhookAddr)
-		if err != nil {
-			return fmt.Errorf("webhook listener: %w", err)
-		}
+	if ln != nil {
 		h := &webhook.Handler{Backend: wc, Registry: all.Registry(), MaxBody: o.maxBody, Logger: logger}
 		srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 		go func() {
@@ -160,4 +167,17 @@ func run(o options) error {
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// listenWebhook listens on the webhook's address; nil when it is empty
+// (the webhook is disabled).
+func listenWebhook(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: cannot listen on %s (--webhook-addr or IDSYNC_WEBHOOK_ADDR: give a free address, or empty to disable the webhook): %w", addr, err)
+	}
+	return ln, nil
 }
