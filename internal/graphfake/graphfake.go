@@ -11,11 +11,15 @@
 // What it answers, each shape from the page cited beside its handler:
 //
 //   - POST /{tenant}/oauth2/v2.0/token: the client credentials grant
-//     with scope https://graph.microsoft.com/.default.
-//   - /v1.0/users: GET (list with $select, $top 1–999, $filter,
-//     @odata.nextLink paging), POST; GET/PATCH/DELETE /users/{id or
-//     userPrincipalName}; PUT/DELETE /users/{id}/manager/$ref.
-//   - /v1.0/groups: GET (list, $filter), POST; GET/PATCH (with
+//     with scope https://graph.microsoft.com/.default, with the client
+//     secret or a client assertion signed by Options.Certificate's key
+//     (checkAssertion).
+//   - /v1.0/users: GET (list with $select, $expand=manager($select=…),
+//     $top 1–999, $filter, @odata.nextLink paging), POST; GET/PATCH/DELETE
+//     /users/{id or userPrincipalName}; GET /users/{id}/manager and
+//     …/manager/$ref, PUT/DELETE /users/{id}/manager/$ref.
+//   - /v1.0/groups: security and Microsoft 365 groups (checkGroupType
+//     refuses the kinds Graph cannot make): GET (list, $filter), POST; GET/PATCH (with
 //     members@odata.bind, at most 20)/DELETE /groups/{id};
 //     GET /groups/{id}/members; POST /groups/{id}/members/$ref;
 //     DELETE /groups/{id}/members/{id}/$ref.
@@ -43,8 +47,12 @@
 //     dependency failed, responses in reverse order (Graph promises no
 //     order).
 //
+// Responses are checked against the examples of the pages that
+// document them (TestDocumentedExamples, testdata/docexamples.json).
+//
 // Not modelled: the recycle bin (a deleted user is gone), $count
-// and ConsistencyLevel, $orderby, $search. A userPrincipalName's part
+// and ConsistencyLevel, $orderby, $search, a delta query's $select
+// limiting which changes it reports (the fake reports every change). A userPrincipalName's part
 // before the @ follows Entra ID's character rules (upnLocalValid).
 package graphfake
 
@@ -375,8 +383,16 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// tokenError writes the identity platform's error body
+// (v2-oauth2-client-creds-grant-flow, "Error response"): error_codes
+// holds the number of the AADSTS code that starts the description.
 func tokenError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]any{"error": code, "error_description": desc, "error_codes": []int{}, "timestamp": time.Now().UTC().Format("2006-01-02 15:04:05Z")})
+	codes := []int{}
+	if n, err := strconv.Atoi(strings.TrimPrefix(strings.SplitN(desc, ":", 2)[0], "AADSTS")); err == nil {
+		codes = append(codes, n)
+	}
+	writeJSON(w, status, map[string]any{"error": code, "error_description": desc, "error_codes": codes,
+		"timestamp": time.Now().UTC().Format("2006-01-02 15:04:05Z"), "trace_id": newID(), "correlation_id": newID()})
 }
 
 // authorized checks the bearer token; the 401 bodies are Graph's

@@ -52,8 +52,15 @@ func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 		s.stats.Writes++
 		o := s.newObject(props)
 		o.props["createdDateTime"] = o.created.UTC().Format(time.RFC3339)
+		o.props["renewedDateTime"] = o.props["createdDateTime"]
 		if _, ok := o.props["groupTypes"]; !ok {
 			o.props["groupTypes"] = []any{}
+		}
+		if mail, _ := o.props["mailEnabled"].(bool); mail {
+			// A Microsoft 365 group gets its address at once, from the alias
+			// (group-post-groups, example 1).
+			addr := o.props["mailNickname"].(string) + "@" + s.domain()
+			o.props["mail"], o.props["proxyAddresses"] = addr, []any{"SMTP:" + addr}
 		}
 		o.members = binds
 		s.groups[o.id()] = o
@@ -61,7 +68,9 @@ func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 		for _, m := range binds {
 			s.record(true, o.id(), m, false)
 		}
-		writeJSON(w, http.StatusCreated, project(o, nil, groupDefaults))
+		out := project(o, nil, groupDefaults)
+		out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#groups/$entity"
+		writeJSON(w, http.StatusCreated, out)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
 	}
@@ -231,4 +240,13 @@ func (s *Server) removeMember(w http.ResponseWriter, id, mid string) {
 	g.members = without(g.members, mid)
 	s.record(true, id, mid, true)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// domain is the tenant's default domain: the tenant when it is a
+// domain name, else {tenant}.onmicrosoft.com.
+func (s *Server) domain() string {
+	if strings.Contains(s.opts.Tenant, ".") {
+		return s.opts.Tenant
+	}
+	return s.opts.Tenant + ".onmicrosoft.com"
 }

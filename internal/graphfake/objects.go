@@ -13,8 +13,16 @@ import (
 // group resource's default properties.
 var (
 	userDefaults  = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
-	groupDefaults = []string{"id", "createdDateTime", "description", "displayName", "groupTypes", "mail", "mailEnabled", "mailNickname", "securityEnabled"}
+	groupDefaults = []string{"id", "deletedDateTime", "classification", "createdDateTime", "description", "displayName", "groupTypes", "mail",
+		"mailEnabled", "mailNickname", "onPremisesLastSyncDateTime", "onPremisesSecurityIdentifier", "onPremisesSyncEnabled",
+		"preferredDataLocation", "proxyAddresses", "renewedDateTime", "resourceBehaviorOptions", "resourceProvisioningOptions",
+		"securityEnabled", "visibility", "onPremisesProvisioningErrors"}
 )
+
+// collections are the properties that read as [] when unset, never
+// null (the response examples of user-post-users and group-post-groups).
+var collections = map[string]bool{"businessPhones": true, "groupTypes": true, "proxyAddresses": true,
+	"resourceBehaviorOptions": true, "resourceProvisioningOptions": true, "onPremisesProvisioningErrors": true}
 
 // Writable properties and their JSON kinds ("s" string, "b" bool, "o"
 // object, "a" array).
@@ -195,7 +203,9 @@ func (s *Server) usersRoot(w http.ResponseWriter, r *http.Request) {
 		o.props["createdDateTime"] = o.created.UTC().Format(time.RFC3339)
 		s.users[o.id()] = o
 		s.record(false, o.id(), "", false)
-		writeJSON(w, http.StatusCreated, project(o, nil, userDefaults))
+		out := project(o, nil, userDefaults)
+		out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#users/$entity"
+		writeJSON(w, http.StatusCreated, out)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")
 	}

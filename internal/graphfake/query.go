@@ -212,7 +212,11 @@ func project(o *object, selects, defaults []string) map[string]any {
 			out[p] = nil // write-only
 			continue
 		}
-		out[p] = o.props[p]
+		v, ok := o.props[p]
+		if !ok && collections[p] {
+			v = []any{}
+		}
+		out[p] = v
 	}
 	return out
 }
