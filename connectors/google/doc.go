@@ -57,7 +57,7 @@
 //     the source has them, and Google's 400 for an empty one is the same
 //     ErrRejected. Map a fallback name in the source when some users have
 //     none.
-//   - Google refuses in primaryEmail spaces, quotes, commas, parentheses,
+//   - Google refuses in primaryEmail spaces, double quotes, commas, parentheses,
 //     asterisks and non-ASCII letters: such a userName is rejected.
 //
 // # Rate limits, budget, batches
