@@ -13,13 +13,10 @@ import (
 	"github.com/idsync/idsync/internal/graphfake"
 )
 
-// TestDeltaMore: with maxChanges 4 and delta pages of 3, a backlog of
-// 10 users and 2 groups comes in polls of whole pages that stop once 4
-// objects are read, each but the last with More; every object comes
-// once, and the users before the groups.
-func TestDeltaMore(t *testing.T) {
-	srv := startFake(t, graphfake.Knobs{DeltaPageSize: 3})
-	s := settings(t, srv, map[string]any{"maxChanges": 4})
+// incremental opens a source connection with settings s and starts its
+// delta queries: the source and the cursor from now.
+func incremental(t *testing.T, s map[string]any) (connectors.Incremental, string) {
+	t.Helper()
 	src, err := connectors.AsSource(open(t, s))
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +26,17 @@ func TestDeltaMore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return inc, cur
+}
+
+// TestDeltaMore: with maxChanges 4 and delta pages of 3, a backlog of
+// 10 users and 2 groups comes in polls of whole pages that stop once 4
+// objects are read, each but the last with More; every object comes
+// once, and the users before the groups.
+func TestDeltaMore(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{DeltaPageSize: 3})
+	s := settings(t, srv, map[string]any{"maxChanges": 4})
+	inc, cur := incremental(t, s)
 	admin := openTarget(t, s)
 	for i := range 10 {
 		if _, err := admin.CreateUser(t.Context(), connectors.User{UserName: fmt.Sprint("u", i), Active: true}); err != nil {
@@ -116,12 +124,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("malformed delta page keeps the cursor", func(t *testing.T) {
 		srv := startFake(t, graphfake.Knobs{})
 		s := settings(t, srv, nil)
-		src, _ := connectors.AsSource(open(t, s))
-		inc := src.(connectors.Incremental)
-		cur, err := inc.Cursor(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, cur := incremental(t, s)
 		if _, err := openTarget(t, s).CreateUser(t.Context(), connectors.User{UserName: "kept", Active: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +142,7 @@ func TestBadInput(t *testing.T) {
 		cur = strings.ReplaceAll(cur, srv.URL, proxy.URL)
 		ps := settings(t, srv, map[string]any{"authority": proxy.URL, "graphUrl": proxy.URL + "/v1.0"})
 		psrc, _ := connectors.AsSource(open(t, ps))
-		_, err = psrc.(connectors.Incremental).Changes(t.Context(), cur)
+		_, err := psrc.(connectors.Incremental).Changes(t.Context(), cur)
 		if err == nil || !strings.Contains(err.Error(), "user delta query") || !strings.Contains(err.Error(), "malformed 200 answer") {
 			t.Fatalf("a malformed delta page: %v; want an error naming the user delta query", err)
 		}
@@ -150,12 +153,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("cursors that are no good", func(t *testing.T) {
 		srv := startFake(t, graphfake.Knobs{})
-		src, _ := connectors.AsSource(open(t, settings(t, srv, nil)))
-		inc := src.(connectors.Incremental)
-		good, err := inc.Cursor(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		inc, good := incremental(t, settings(t, srv, nil))
 		for _, tt := range []struct{ name, cursor string }{
 			{"not JSON", "garbled"},
 			{"empty", ""},

@@ -127,15 +127,7 @@ func runSourceConformance(t *testing.T, knobs graphfake.Knobs) {
 func TestDeltaExpired(t *testing.T) {
 	srv := startFake(t, graphfake.Knobs{DeltaPageSize: 2})
 	s := settings(t, srv, nil)
-	src, err := connectors.AsSource(open(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inc := src.(connectors.Incremental)
-	cur, err := inc.Cursor(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	inc, cur := incremental(t, s)
 	admin := openTarget(t, s)
 	for _, n := range []string{"a", "b", "c"} {
 		if _, err := admin.CreateUser(t.Context(), connectors.User{UserName: n, Active: true}); err != nil {
@@ -165,15 +157,7 @@ func TestDeltaExpired(t *testing.T) {
 func TestDeltaReplicationDelay(t *testing.T) {
 	srv := startFake(t, graphfake.Knobs{})
 	s := settings(t, srv, nil)
-	src, err := connectors.AsSource(open(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inc := src.(connectors.Incremental)
-	cur, err := inc.Cursor(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	inc, cur := incremental(t, s)
 	srv.SetKnobs(graphfake.Knobs{ReplicationDelay: 200 * time.Millisecond})
 	id, err := openTarget(t, s).CreateUser(t.Context(), connectors.User{UserName: "new", Active: true})
 	if err != nil {

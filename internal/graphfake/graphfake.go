@@ -50,10 +50,12 @@
 // Responses are checked against the examples of the pages that
 // document them (TestDocumentedExamples, testdata/docexamples.json).
 //
-// Not modelled: the recycle bin (a deleted user is gone), $count
-// and ConsistencyLevel, $orderby, $search, a delta query's $select
-// limiting which changes it reports (the fake reports every change). A userPrincipalName's part
-// before the @ follows Entra ID's character rules (upnLocalValid).
+// A userPrincipalName's part before the @ follows Entra ID's character
+// rules (upnLocalValid).
+//
+// Not modelled: the recycle bin (a deleted user is gone), $count and
+// ConsistencyLevel, $orderby, $search, and a delta query's $select
+// limiting which changes it reports (the fake reports every change).
 package graphfake
 
 import (

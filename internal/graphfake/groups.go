@@ -23,12 +23,7 @@ const errExists = "One or more added object references already exist for the fol
 func (s *Server) groupsRoot(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		lq, ok := parseList(w, r, true, 100)
-		if !ok {
-			return
-		}
-		objs, token := page(s.groups, lq)
-		s.writeList(w, r, "groups", objs, lq, groupDefaults, token)
+		s.listObjects(w, r, s.groupKind())
 	case http.MethodPost:
 		body := decodeBody(w, r)
 		if body == nil {

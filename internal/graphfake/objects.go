@@ -152,15 +152,23 @@ func (s *Server) fresh(o *object) bool {
 	return false
 }
 
-func (s *Server) writeList(w http.ResponseWriter, r *http.Request, what string, objs []*object, lq listQuery, defaults []string, token string) {
+// listObjects answers a listing of users or groups: a page of
+// $top (default 100) in creation order, with the query's $filter,
+// $select and $expand, and the @odata.nextLink of the next page.
+func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, k kind) {
+	lq, ok := parseList(w, r, k.group, 100)
+	if !ok {
+		return
+	}
+	objs, token := page(k.objs, lq)
 	value := make([]map[string]any, len(objs))
 	for i, o := range objs {
-		value[i] = project(o, lq.selects, defaults)
+		value[i] = project(o, lq.selects, k.defaults)
 		if lq.expand {
 			s.withManager(o, value[i], lq.msel)
 		}
 	}
-	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + what, "value": value}
+	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + k.set, "value": value}
 	if token != "" {
 		out["@odata.nextLink"] = nextLink(r, s.GraphURL(), token)
 	}
@@ -173,12 +181,7 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, what string, 
 func (s *Server) usersRoot(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		lq, ok := parseList(w, r, false, 100)
-		if !ok {
-			return
-		}
-		objs, token := page(s.users, lq)
-		s.writeList(w, r, "users", objs, lq, userDefaults, token)
+		s.listObjects(w, r, s.userKind())
 	case http.MethodPost:
 		body := decodeBody(w, r)
 		if body == nil {
