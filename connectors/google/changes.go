@@ -297,7 +297,7 @@ func (s reportsSource) Changes(ctx context.Context, cursor string) (connectors.C
 	}
 	p, err := parseCursor(cursor)
 	if err != nil {
-		s.logger.Info("not a google reports cursor; a resync is required", "cursor", cursor)
+		s.logger.Info("not a google reports cursor; a resync is required", "cursor", cursor[:min(len(cursor), 40)])
 		return connectors.ChangeSet{Cursor: cursor, ResyncRequired: true}, nil
 	}
 	if s.useSnapshot() {
@@ -410,16 +410,16 @@ func addOnce(list []string, v string) []string {
 // size is the number of objects the fold will read.
 func (f *fold) size() int { return len(f.users) + len(f.groups) + len(f.deleted) }
 
-// full says whether applying a would make the fold read more than max
+// full says whether applying a would make the fold read more than limit
 // objects (one at least is always taken).
-func (f *fold) full(a act, max int) bool {
+func (f *fold) full(a act, limit int) bool {
 	if f.size() == 0 {
 		return false
 	}
 	g := *f
 	g.users, g.groups, g.deleted = slices.Clone(f.users), slices.Clone(f.groups), slices.Clone(f.deleted)
 	g.apply(a)
-	return g.size() > max
+	return g.size() > limit
 }
 
 // apply folds one admin event in. Events name objects by address: a

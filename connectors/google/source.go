@@ -14,9 +14,10 @@ import (
 // group's ExternalID is Google's immutable id, which survives renames of
 // the address; users read as the target writes them (userName the part
 // before @domain, letter case kept), email the work address or, when
-// there is none, the primary address. There is no Incremental: the
-// Directory API has no modified-since filter, and the engine polls by
-// snapshot digest (connectors.Incrementally).
+// there is none, the primary address. source itself has no Incremental
+// (the Directory API has no modified-since filter): with changes
+// "snapshot" the engine polls it by digest (connectors.Incrementally);
+// with changes "reports" it is wrapped in a reportsSource (changes.go).
 type source struct {
 	*googleConnector
 }
