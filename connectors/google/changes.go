@@ -426,7 +426,7 @@ func (f *fold) full(a act, limit int) bool {
 // group event has GROUP_EMAIL (ADD_GROUP_MEMBER and REMOVE_GROUP_MEMBER
 // also USER_EMAIL, the member: the group is what changed), a user event
 // USER_EMAIL; RENAME_USER and CHANGE_GROUP_EMAIL give the new address in
-// NEW_VALUE. Any other event naming a user or a group (CREATE_USER,
+// NEW_VALUE, and both addresses are read. Any other event naming a user or a group (CREATE_USER,
 // CHANGE_FIRST_NAME, CHANGE_USER_ORGANIZATION, SUSPEND_USER,
 // CHANGE_GROUP_NAME, …) makes it read again; events naming neither
 // (domain settings) are ignored.
@@ -438,7 +438,9 @@ func (f *fold) apply(a act) {
 		case "DELETE_GROUP":
 			f.groupDeleted = g
 		case "CHANGE_GROUP_EMAIL":
-			f.groups = addOnce(f.groups, lower("NEW_VALUE"))
+			// The new address, and the old one, which Google keeps as
+			// an alias: an event without NEW_VALUE still reads the group.
+			f.groups = addOnce(addOnce(f.groups, g), lower("NEW_VALUE"))
 		default:
 			f.groups = addOnce(f.groups, g)
 		}
@@ -452,7 +454,8 @@ func (f *fold) apply(a act) {
 	case "DELETE_USER":
 		f.deleted = addOnce(f.deleted, u)
 	case "RENAME_USER":
-		f.users = addOnce(f.users, lower("NEW_VALUE"))
+		// As CHANGE_GROUP_EMAIL: the old address is an alias.
+		f.users = addOnce(addOnce(f.users, u), lower("NEW_VALUE"))
 	default:
 		f.users = addOnce(f.users, u)
 	}

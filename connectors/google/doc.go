@@ -93,14 +93,16 @@
 // rare cases", never (support.google.com/a/answer/7061566). Events the
 // cursor has seen are skipped. The events name users and groups by
 // address: a GROUP_EMAIL event (CREATE_GROUP, CHANGE_GROUP_NAME,
-// CHANGE_GROUP_EMAIL to NEW_VALUE, ADD_GROUP_MEMBER, REMOVE_GROUP_MEMBER,
-// UPDATE_GROUP_MEMBER, …) makes the group read again with its members; a
-// USER_EMAIL event (CREATE_USER, RENAME_USER to NEW_VALUE, SUSPEND_USER,
-// UNSUSPEND_USER, CHANGE_FIRST_NAME, CHANGE_LAST_NAME, CHANGE_USER_*,
-// UNDELETE_USER, …) the user. Each is read by a direct get of its
-// address, never by a search (Google's search index lags writes). An
-// address that reads 404 was renamed or deleted since, which another
-// event says, and is skipped. DELETE_USER gives the deleted user's id
+// CHANGE_GROUP_DESCRIPTION, CHANGE_GROUP_EMAIL, ADD_GROUP_MEMBER,
+// REMOVE_GROUP_MEMBER, UPDATE_GROUP_MEMBER, …) makes the group read again
+// with its members; a USER_EMAIL event (CREATE_USER, RENAME_USER,
+// SUSPEND_USER, UNSUSPEND_USER, CHANGE_FIRST_NAME, CHANGE_LAST_NAME,
+// CHANGE_DISPLAY_NAME, CHANGE_USER_*, ARCHIVE_USER, UNDELETE_USER, …) the
+// user; for RENAME_USER and CHANGE_GROUP_EMAIL both the old address (an
+// alias at Google) and the new one, NEW_VALUE. Each is read by a direct
+// get of its address, never by a search (Google's search index lags
+// writes). An address that reads 404 was renamed or deleted since, which
+// another event says, and is skipped. DELETE_USER gives the deleted user's id
 // from the listing of deleted users (users.list showDeleted, which keeps
 // them about 20 days); DELETE_GROUP, and a deleted user not in that
 // listing, ask for a full resync (ChangeSet.ResyncRequired): the report
