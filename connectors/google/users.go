@@ -246,9 +246,16 @@ func (g *googleConnector) GetUserByID(ctx context.Context, id string) (connector
 func (g *googleConnector) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
 	switch attr {
 	case connectors.MatchUserName:
-		au, found, err := g.get(ctx, g.primaryEmail(value))
+		addr := g.primaryEmail(value)
+		au, found, err := g.get(ctx, addr)
 		if !found {
 			return nil, err
+		}
+		if !strings.EqualFold(au.PrimaryEmail, addr) {
+			// An alias: Google keeps a renamed user's old address as
+			// one, and users.get finds the user by it. That user is
+			// someone else now, not this userName's account.
+			return nil, nil
 		}
 		return []connectors.TargetUser{g.fromGoogle(au)}, nil
 	case connectors.MatchExternalID:

@@ -461,6 +461,12 @@ func TestReportsRecordWrites(t *testing.T) {
 	if _, err := svc.Users.Patch(u.Id, &admin.User{PrimaryEmail: "augusta@example.org", Suspended: true}).Context(ctx).Do(); err != nil {
 		t.Fatal(err)
 	}
+	if old, err := svc.Users.Get("Ada@example.org").Context(ctx).Do(); err != nil || old.Id != u.Id || len(old.Aliases) != 1 {
+		t.Errorf("a get of the old address of a renamed user: %+v, %v; want the user, the address an alias", old, err)
+	}
+	if _, err := svc.Users.Insert(newUser("ada@example.org")).Context(ctx).Do(); reason(err) != "409 duplicate" {
+		t.Errorf("a new user at a renamed user's old address: %v, want 409 duplicate", err)
+	}
 	g, err := svc.Groups.Insert(&admin.Group{Email: "eng@example.org", Name: "Eng"}).Context(ctx).Do()
 	if err != nil {
 		t.Fatal(err)

@@ -178,7 +178,8 @@ func list(v any) []obj {
 	return out
 }
 
-// user finds a user by userKey: the primary email (any case) or the id.
+// user finds a user by userKey: the primary email or an alias (any
+// case), or the id.
 func (f *Fake) user(key string) obj {
 	if u, ok := f.users[key]; ok {
 		return u
@@ -188,10 +189,20 @@ func (f *Fake) user(key string) obj {
 			return u
 		}
 	}
+	for _, u := range f.users {
+		aliases, _ := u["aliases"].([]any)
+		for _, a := range aliases {
+			if s, _ := a.(string); strings.EqualFold(s, key) {
+				return u
+			}
+		}
+	}
 	return nil
 }
 
-// emailTaken reports whether a user or a group other than id has email.
+// emailTaken reports whether a user or a group other than id has email,
+// as its address or, for a user, as an alias (a renamed user's old
+// address, which Google keeps and refuses to give anyone else).
 func (f *Fake) emailTaken(email, id string) bool {
 	for _, m := range []map[string]obj{f.users, f.groups} {
 		for oid, o := range m {
@@ -201,6 +212,12 @@ func (f *Fake) emailTaken(email, id string) bool {
 			}
 			if oid != id && strings.EqualFold(o[key].(string), email) {
 				return true
+			}
+			aliases, _ := o["aliases"].([]any)
+			for _, al := range aliases {
+				if s, _ := al.(string); oid != id && strings.EqualFold(s, email) {
+					return true
+				}
 			}
 		}
 	}
@@ -311,6 +328,12 @@ func (f *Fake) patchUser(merge bool) handler {
 			u[k] = v
 		}
 		f.settle(u)
+		if old := before["primaryEmail"].(string); old != u["primaryEmail"] {
+			// Google keeps the old address of a renamed user as an
+			// alias: mail to it arrives, and users.get finds the user.
+			aliases, _ := u["aliases"].([]any)
+			u["aliases"] = append(aliases, old)
+		}
 		f.recordUserPatch(before, u)
 		return http.StatusOK, clone(u)
 	}
