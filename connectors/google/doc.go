@@ -59,6 +59,10 @@
 //     none.
 //   - Google refuses in primaryEmail spaces, double quotes, commas, parentheses,
 //     asterisks and non-ASCII letters: such a userName is rejected.
+//   - Google keeps a renamed account's old address as an alias. A lookup
+//     by userName that lands on an alias is no match (that account is
+//     someone else's now), and creating an account at an alias is refused
+//     (409): such a user fails until an admin removes the alias.
 //
 // # Rate limits, budget, batches
 //
