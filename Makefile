@@ -42,9 +42,11 @@ deps: $(TEMPORAL) testdata/scim-server/node_modules testdata/workos-openapi/node
 	go mod download
 
 .PHONY: build
+# -buildvcs=auto stamps the commit (`worker version`, `starter version`)
+# even where GOFLAGS turns it off, and still builds outside a checkout.
 build: ## build bin/worker and bin/starter
-	go build -o bin/worker ./worker
-	go build -o bin/starter ./starter
+	go build -buildvcs=auto -o bin/worker ./worker
+	go build -buildvcs=auto -o bin/starter ./starter
 
 .PHONY: run
 # Where it listens comes from the environment or the command line (see

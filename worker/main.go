@@ -5,6 +5,7 @@
 // Usage:
 //
 //	worker [--temporal-address host:port] [--namespace ns] [--webhook-addr addr]
+//	worker version
 //
 // Every flag can also be set by environment variable (see --help).
 package main
@@ -35,6 +36,7 @@ import (
 )
 
 type options struct {
+	version         bool
 	temporalAddress string
 	namespace       string
 	webhookAddr     string
@@ -59,6 +61,11 @@ func parseFlags(args []string) (options, error) {
 	fs.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultMaxBody, "largest webhook body accepted, in bytes")
 	fs.DurationVar(&o.realtimeRefresh, "realtime-refresh", 30*time.Second, "how often the worker looks for new real-time source connections")
 	fs.StringVar(&o.logLevel, "log-level", envOr("IDSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (env IDSYNC_LOG_LEVEL)")
+	fs.BoolVar(&o.version, "version", false, "print the version (module version and commit) and exit; so does `worker version`")
+	if len(args) > 0 && args[0] == "version" {
+		o.version = true
+		args = args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -82,6 +89,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(2)
+	}
+	if o.version {
+		fmt.Println("worker", buildVersion())
+		return
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)

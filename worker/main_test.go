@@ -4,22 +4,96 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// buildWorker compiles the worker as a user would run it.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildWorker compiles the worker as make build does, once for the
+// tests.
 func buildWorker(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "worker-test")
+		if buildErr != nil {
+			return
+		}
+		if out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", filepath.Join(binDir, "worker"), ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return filepath.Join(binDir, "worker")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// TestVersion: `worker version` and `worker --version` print the same
+// line, with the commit the binary was built from, and exit 0 without
+// dialling anything.
+func TestVersion(t *testing.T) {
+	bin := buildWorker(t)
+	var outs []string
+	for _, arg := range []string{"version", "--version"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, bin, arg, "--temporal-address", closedAddr(t)).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("worker %s: %v\n%s", arg, err, out)
+		}
+		if !strings.HasPrefix(string(out), "worker ") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("worker %s: %q, want one line starting \"worker \"", arg, out)
+		}
+		outs = append(outs, string(out))
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("version %q, --version %q", outs[0], outs[1])
+	}
+	// Built in a git checkout, the binary knows its commit.
+	if _, err := os.Stat("../.git"); err == nil && !strings.Contains(outs[0], "commit ") {
+		t.Errorf("no commit in %q", outs[0])
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"no build info", nil, "unknown version"},
+		{"a release", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0 (go1.26.8)"},
+		{"a checkout", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.0.0-20261205200000-2d24d8212345"},
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "2d24d8212345aaaabbbb"}, {Key: "vcs.time", Value: "2026-12-05T20:00:00Z"}}},
+			"v0.0.0-20261205200000-2d24d8212345 (commit 2d24d8212345, 2026-12-05T20:00:00Z; go1.26.8)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := versionString(tt.bi); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
 }
 
 // closedAddr is a local address nothing listens on.

@@ -210,6 +210,40 @@ type RuleStatus struct {
 	LastResync    *ResyncSummary   `json:"lastResync,omitempty"`
 }
 
+// UnmarshalJSON reads a status as the status query answers it
+// (pollInterval in nanoseconds) and as `starter … -o json` prints it
+// ("2m0s"), so that either decodes into RuleStatus. The status is encoded
+// as before: update results in histories keep their form.
+func (s *RuleStatus) UnmarshalJSON(b []byte) error {
+	type plain RuleStatus // without this method
+	v := struct {
+		*plain
+		PollInterval json.RawMessage `json:"pollInterval"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch {
+	case len(v.PollInterval) == 0 || string(v.PollInterval) == "null":
+		s.PollInterval = 0
+	case v.PollInterval[0] == '"':
+		var str string
+		if err := json.Unmarshal(v.PollInterval, &str); err != nil {
+			return fmt.Errorf("rule status: pollInterval: %w", err)
+		}
+		d, err := time.ParseDuration(str)
+		if err != nil {
+			return fmt.Errorf("rule status: pollInterval: %w", err)
+		}
+		s.PollInterval = d
+	default:
+		if err := json.Unmarshal(v.PollInterval, &s.PollInterval); err != nil {
+			return fmt.Errorf("rule status: pollInterval: %w", err)
+		}
+	}
+	return nil
+}
+
 // spec is what activities need of the rule.
 func (c RuleConfig) spec() activities.RuleSpec {
 	return activities.RuleSpec{

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ type Factory struct {
 	ErrOut    io.Writer
 	Registry  connectors.Registry
 
+	names  func(ctx context.Context, kind string) ([]string, error)
 	client client.Client
 }
 
@@ -73,12 +75,25 @@ connection to a target connection: it polls the source on its interval,
 applies webhook changes in real time, and runs full resyncs on demand.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Cobra's own check of the verb words its suggestions for a
+		// terminal, on several lines; this one says them in one.
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(c, args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	root.PersistentFlags().StringVar(&f.Address, "address", envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
 	root.PersistentFlags().StringVar(&f.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
 	root.PersistentFlags().DurationVar(&f.Timeout, "timeout", 30*time.Second, "how long a command waits for Temporal")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newConnectionCmd(f), newRuleCmd(f), newSyncCmd(f, nil), newStatusCmd(f, nil))
+	// --version prints what `starter version` does.
+	root.Version = buildVersion()
+	root.SetVersionTemplate("starter {{.Version}}\n")
+	root.AddCommand(newConnectionCmd(f), newRuleCmd(f), newSyncCmd(f, nil), newStatusCmd(f, nil), newVersionCmd(f))
+	f.completeNames(root)
 	return root
 }
 
@@ -102,9 +117,46 @@ func (f *Factory) execute(args []string) int {
 	err := root.Execute()
 	if err != nil {
 		// One line, so that scripts and people read one reason per failure.
-		fmt.Fprintln(f.ErrOut, "starter:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintln(f.ErrOut, "starter:", oneLine(err.Error()))
 	}
 	return exitCode(err)
+}
+
+// cobraSuggestions is how cobra appends its suggestions to an unknown
+// command's error: a paragraph, then one tab-indented name a line.
+const cobraSuggestions = "\n\nDid you mean this?\n"
+
+// oneLine makes an error message one line: cobra's suggestions become a
+// question, other line breaks "; ".
+func oneLine(msg string) string {
+	if head, names, ok := strings.Cut(msg, cobraSuggestions); ok {
+		msg = head + didYouMean(strings.Fields(names))
+	}
+	return strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "; ")
+}
+
+// didYouMean is the end of an unknown command's message: the commands
+// whose names are close, or where to find the others.
+func didYouMean(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	return "; did you mean " + strings.Join(quoted, " or ") + "?"
+}
+
+// unknownCommand is the usage error for an unknown verb of c.
+func unknownCommand(c *cobra.Command, arg string) error {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
+	}
+	if s := didYouMean(c.SuggestionsFor(arg)); s != "" {
+		return flagErrorf("unknown command %q for %q%s", arg, c.CommandPath(), s)
+	}
+	return flagErrorf("unknown command %q for %q; see %s --help", arg, c.CommandPath(), c.CommandPath())
 }
 
 // exitCode is 0 for success, 2 for a usage mistake and 1 otherwise.
@@ -126,7 +178,7 @@ func groupCmd(cmd *cobra.Command) *cobra.Command {
 		if len(args) == 0 {
 			return flagErrorf("%s needs a subcommand: see %s --help", c.CommandPath(), c.CommandPath())
 		}
-		return flagErrorf("unknown command %q for %q", args[0], c.CommandPath())
+		return unknownCommand(c, args[0])
 	}
 	cmd.RunE = func(*cobra.Command, []string) error { return nil }
 	return cmd

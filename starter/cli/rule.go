@@ -343,7 +343,7 @@ func newRuleListCmd(f *Factory) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return printJSON(f.Out, sts)
+				return printJSON(f.Out, rulesJSON(sts))
 			}
 			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSOURCE\tTARGET\tSTATE\tINTERVAL")
@@ -402,11 +402,4 @@ func newRuleDeleteCmd(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func fmtWhen(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.Local().Format("2006-01-02 15:04:05")
 }

@@ -301,10 +301,14 @@ func (e *engine) testRules(t *testing.T) {
 		return nil
 	})
 	var sts []workflows.RuleStatus
-	if err := json.Unmarshal([]byte(e.ok("rule", "list", "-o", "json")), &sts); err != nil {
+	out = e.ok("rule", "list", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &sts); err != nil {
 		t.Fatal(err)
 	}
-	if len(sts) != 1 || sts[0].Name != "corp-to-app" || sts[0].SourceType != "ldap" || sts[0].TargetType != "scim" {
+	if !strings.Contains(out, `"pollInterval": "1h0m0s"`) {
+		t.Errorf("rule list -o json: the poll interval is not a duration string:\n%s", out)
+	}
+	if len(sts) != 1 || sts[0].Name != "corp-to-app" || sts[0].SourceType != "ldap" || sts[0].TargetType != "scim" || sts[0].PollInterval != time.Hour {
 		t.Errorf("rule list -o json: %+v", sts)
 	}
 	e.fails(`connection "nope": not found`, "rule", "list", "--connection", "nope")
@@ -370,17 +374,20 @@ func (e *engine) testSync(t *testing.T) {
 	if err := e.slapd.Add(ctx, fmt.Sprintf(seedUser, e.slapd.BaseDN)); err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ResyncResult
+	var res struct {
+		workflows.ResyncResult
+		WorkflowID string `json:"workflowId"`
+	}
 	out := e.ok("sync", "corp-to-app", "--dry-run", "--wait", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("sync -o json: %v\n%s", err, out)
 	}
-	if !res.DryRun || res.Scope != workflows.ScopeBoth || res.Result.Users.Created != 1 {
+	if !res.DryRun || res.Scope != workflows.ScopeBoth || res.Result.Users.Created != 1 || !strings.HasPrefix(res.WorkflowID, "rule/corp-to-app/resync-") {
 		t.Errorf("dry run: %s", out)
 	}
 
 	out = e.ok("sync", "corp-to-app", "--members", "--wait")
-	if !strings.HasPrefix(out, "started members resync of corp-to-app: ") || !strings.Contains(out, "\n  users   created 1, updated 0") {
+	if !strings.HasPrefix(out, "started a full resync of corp-to-app (users): rule/corp-to-app/resync-") || !strings.Contains(out, "\n  users   created 1, updated 0") {
 		t.Errorf("sync --members --wait:\n%s", out)
 	}
 	e.eventually("the rule counts the managed user", func() error {

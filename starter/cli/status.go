@@ -59,13 +59,13 @@ the rules that use it as source or target.`,
 			if o.Connection != "" {
 				cs := summarize(o.Connection, sts)
 				if o.Output == "json" {
-					return printJSON(f.Out, cs)
+					return printJSON(f.Out, connectionJSON(cs))
 				}
 				printConnectionStatus(f.Out, cs)
 				return nil
 			}
 			if o.Output == "json" {
-				return printJSON(f.Out, sts)
+				return printJSON(f.Out, rulesJSON(sts))
 			}
 			printRuleTable(f.Out, sts)
 			return nil
@@ -116,7 +116,7 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 		return err
 	}
 	if output == "json" {
-		return printJSON(f.Out, st)
+		return printJSON(f.Out, ruleJSON(st))
 	}
 	w := f.Out
 	fmt.Fprintf(w, "Rule %s: %s\n", st.Name, st.State)

@@ -83,14 +83,14 @@ func TestPrintRuleTable(t *testing.T) {
 	printRuleTable(&b, []workflows.RuleStatus{{
 		Name: "corp-to-app", State: workflows.StateCircuitOpen, SourceConnection: "corp-ldap", TargetConnection: "app",
 		ManagedUsers: 7, Totals: reconcile.Result{Users: reconcile.Counts{Failed: 2}, Groups: reconcile.Counts{Failed: 1}},
-		LastSuccess: time.Date(2025, 3, 1, 12, 0, 0, 0, time.Local), LastError: strings.Repeat("x", 100),
+		LastSuccess: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), LastError: strings.Repeat("x", 100),
 	}})
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("want a header and one row, got:\n%s", b.String())
 	}
 	assert.Equal(t, []string{"RULE", "STATE", "SOURCE", "→", "TARGET", "USERS", "GROUPS", "FAILED", "LAST", "SUCCESS", "LAST", "ERROR"}, strings.Fields(lines[0]))
-	assert.Equal(t, []string{"corp-to-app", "circuit_open", "corp-ldap", "→", "app", "7", "0", "3", "2025-03-01", "12:00:00", strings.Repeat("x", 60) + "…"},
+	assert.Equal(t, []string{"corp-to-app", "circuit_open", "corp-ldap", "→", "app", "7", "0", "3", "2025-03-01", "12:00:00", "UTC", strings.Repeat("x", 60) + "…"},
 		strings.Fields(lines[1]))
 }
 

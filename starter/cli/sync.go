@@ -74,7 +74,7 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		return err
 	}
 	if o.Output != "json" {
-		fmt.Fprintf(f.Out, "started %s resync of %s: %s\n", o.Request.Scope, o.Rule, resp.WorkflowID)
+		fmt.Fprintln(f.Out, startedText(o, resp.WorkflowID))
 	}
 	if !o.Wait {
 		return nil
@@ -89,7 +89,7 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		return fmt.Errorf("resync %s failed: %w", resp.WorkflowID, unwrapApp(err))
 	}
 	if o.Output == "json" {
-		return printJSON(f.Out, res)
+		return printJSON(f.Out, syncJSON(resp.WorkflowID, res))
 	}
 	if res.DryRun {
 		fmt.Fprintln(f.Out, "dry run: nothing was changed; this is what would be done")
