@@ -224,7 +224,15 @@ func (t *tokenSource) Token() (*oauth2.Token, error) {
 	t.mu.Lock()
 	ts := t.ts
 	t.mu.Unlock()
-	return ts.Token()
+	tok, err := ts.Token()
+	var re *oauth2.RetrieveError
+	if err != nil && !errors.As(err, &re) {
+		// A refusal (RetrieveError) is reported by transportError; any
+		// other failure (an answer that is not JSON, no access_token)
+		// must still say it was the token request.
+		return nil, fmt.Errorf("token request: %w", err)
+	}
+	return tok, err
 }
 
 func (t *tokenSource) reset() {

@@ -47,7 +47,10 @@
 // /groups/delta (the cursor holds both) and reads each changed object
 // again (a delta item may carry only the changed properties): a poll
 // costs one request per delta page plus one per changed user and two per
-// changed group (the group and its members). "@removed" is a deletion; a
+// changed group (the group and its members). A poll reads at most about
+// maxChanges objects (whole delta pages); a longer backlog is cut there,
+// the nextLink kept in the cursor, and the poll says More, so that the
+// rule polls again at once. "@removed" is a deletion; a
 // changed object that reads 404 is retried for replicationWait and then
 // fails the poll, to be read again from the same cursor; 410
 // syncStateNotFound or an unreadable cursor asks for a full resync.
@@ -57,7 +60,10 @@
 //
 // # Mapping
 //
-// userName is userPrincipalName; a userName without "@" gets "@"+domain,
+// userName is userPrincipalName, whose part before the @ Entra ID limits
+// to A-Z a-z 0-9 ' . - _ ! # ^ ~ (no accents): a userName outside that
+// is refused before it is sent (ErrRejected, saying which character), so
+// map names with accents to ASCII in the rule. A userName without "@" gets "@"+domain,
 // and a userPrincipalName in that domain reads back without it (so give
 // userNames without the domain when domain is set). displayName is
 // required by Graph: an empty one is written as the userPrincipalName,
@@ -71,8 +77,9 @@
 // not manage (set by an administrator) reads as none and is never
 // cleared. A manager not in Entra ID yet (the source lists a report
 // before its manager) fails nothing: the report is written without it,
-// the reference is made when this connection creates the manager, and
-// else by the next full sync, which reads the report without it. As a
+// the reference is made when this connection (kept open across runs by
+// the worker's connection pool) creates or adopts the manager, and else
+// by the next full sync, which reads the report without it. As a
 // source, manager is the manager's object id. A new user
 // gets a random password that must be changed at the first sign-in
 // (sign-in is normally federated or by SSO; the password is never kept).
@@ -96,6 +103,11 @@
 //     one by one when a PATCH is refused because one of them is there;
 //     removed 20 to a JSON $batch, an inner 429 sent again alone.
 //   - A 401 to a cached token (revoked early) fetches a new one, once.
+//   - A delta query with $select reports an object only when a selected
+//     property changed: the delta queries select every property read,
+//     the manager and the members, not just the id.
+//   - A 404 to a PUT of a manager just created is the replication delay
+//     too, and waited out the same way.
 //   - 429 and 503 are waited out for up to maxRetryWait (Retry-After),
 //     then become connectors.RateLimitError. The default request budget
 //     keeps under the identity service's documented limits for the

@@ -121,6 +121,18 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("a refused token: %v after %d tokens; want ErrUnauthorized naming the read and the code, after 2 tokens", err, tokens.Load())
 		}
 	})
+	t.Run("malformed token answer", func(t *testing.T) {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("<html>sign-in proxy</html>"))
+		}))
+		t.Cleanup(ts.Close)
+		s := settings(t, &graphfake.Server{URL: ts.URL}, map[string]any{"authority": ts.URL, "graphUrl": ts.URL + "/v1.0"})
+		_, err := openTarget(t, s).LookupUsers(t.Context(), connectors.MatchEmail, "a@example.org")
+		if err == nil || !strings.Contains(err.Error(), "look up users by email") || !strings.Contains(err.Error(), "token") ||
+			strings.Contains(err.Error(), testSecret) {
+			t.Errorf("a token endpoint answering HTML: %v; want an error naming the lookup and the token, without the secret", err)
+		}
+	})
 	t.Run("malformed delta page keeps the cursor", func(t *testing.T) {
 		srv := startFake(t, graphfake.Knobs{})
 		s := settings(t, srv, nil)
