@@ -79,7 +79,7 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 	t.Cleanup(graph.Close)
 	graph.SetKnobs(graphfake.Knobs{Latency: 10 * time.Millisecond, ThrottleEvery: 13, RetryAfter: time.Second,
 		UnavailableEvery: 29, ReplicationDelay: 2 * time.Second})
-	gws := googlefake.New(t, googlefake.Knobs{Latency: 10 * time.Millisecond, RateLimitEvery: 11,
+	gws := googlefake.New(t, googlefake.Knobs{Latency: 10 * time.Millisecond, RateLimitEvery: 11, ServerErrorEvery: 31,
 		SearchFrozen: true, NotReadyAfterCreate: 1})
 	key := filepath.Join(t.TempDir(), "sa.json")
 	if err := os.WriteFile(key, gws.ServiceAccountKey(), 0o600); err != nil {

@@ -396,35 +396,45 @@ func TestSeenBound(t *testing.T) {
 }
 
 // TestChangesUnderStorm: with every other request refused by a 403 or
-// 429 rate limit, writes land once (one admin event each) and a poll
+// 429 rate limit, or by a 503 backendError, writes land once (one admin event each) and a poll
 // still returns every change.
 func TestChangesUnderStorm(t *testing.T) {
-	e := newEnv(t, googlefake.Knobs{}, nil)
-	ctx := t.Context()
-	cur, err := e.inc.Cursor(ctx)
-	must(t, err)
-	e.f.SetKnobs(googlefake.Knobs{RateLimitEvery: 2})
-	for i := range 4 {
-		_, err := e.admin.CreateUser(ctx, connectors.User{UserName: fmt.Sprintf("storm%d", i), GivenName: "S", FamilyName: "F", Active: true})
-		must(t, err)
-	}
-	must(t, e.admin.AddMembers(ctx, e.group, []string{e.users["u3"]}))
-	cs, err := e.inc.Changes(ctx, cur)
-	must(t, err)
-	if got, want := e.got(cs), "users: storm0 storm1 storm2 storm3; groups: Eng3; deleted: "; got != want {
-		t.Errorf("changes under a storm:\n got %s\nwant %s", got, want)
-	}
-	creates := 0
-	for _, a := range e.f.Activities() {
-		if a == "CREATE_USER" {
-			creates++
-		}
-	}
-	if creates != 3+4 {
-		t.Errorf("%d users created, want 7: a rate-limited insert was applied twice or lost", creates)
-	}
-	if st := e.f.Stats(); st.RateLimited == 0 {
-		t.Errorf("nothing was rate limited")
+	for _, tt := range []struct {
+		name  string
+		knobs googlefake.Knobs
+	}{
+		{"rate limits", googlefake.Knobs{RateLimitEvery: 2}},
+		{"backend errors", googlefake.Knobs{ServerErrorEvery: 2}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, googlefake.Knobs{}, nil)
+			ctx := t.Context()
+			cur, err := e.inc.Cursor(ctx)
+			must(t, err)
+			e.f.SetKnobs(tt.knobs)
+			for i := range 4 {
+				_, err := e.admin.CreateUser(ctx, connectors.User{UserName: fmt.Sprintf("storm%d", i), GivenName: "S", FamilyName: "F", Active: true})
+				must(t, err)
+			}
+			must(t, e.admin.AddMembers(ctx, e.group, []string{e.users["u3"]}))
+			cs, err := e.inc.Changes(ctx, cur)
+			must(t, err)
+			if got, want := e.got(cs), "users: storm0 storm1 storm2 storm3; groups: Eng3; deleted: "; got != want {
+				t.Errorf("changes under a storm:\n got %s\nwant %s", got, want)
+			}
+			creates := 0
+			for _, a := range e.f.Activities() {
+				if a == "CREATE_USER" {
+					creates++
+				}
+			}
+			if creates != 3+4 {
+				t.Errorf("%d users created, want 7: a refused insert was applied twice or lost", creates)
+			}
+			if st := e.f.Stats(); st.RateLimited+st.ServerErrs == 0 {
+				t.Errorf("nothing was refused")
+			}
+		})
 	}
 }
 

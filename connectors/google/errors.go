@@ -38,11 +38,19 @@ func rateLimited(err error) bool {
 	return false
 }
 
+// serverError reports whether err is a 5xx of Google's: transient,
+// worth the same backoff as a rate limit.
+func serverError(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code >= http.StatusInternalServerError
+}
+
 // call runs fn, which does op ("create user x"), retrying it after
 // rate-limit answers (a 429, a 403 rateLimitExceeded,
 // userRateLimitExceeded or quotaExceeded) with a doubling wait: they are
-// not failures, the requests were refused before they were applied.
-// After MaxRetries it returns a connectors.RateLimitError, whose
+// not failures, the requests were refused before they were applied; and
+// after 5xx answers the same way. After MaxRetries a rate limit is a
+// connectors.RateLimitError, whose
 // RetryAfter the engine waits. A 404 is retried the same way while one
 // of fresh was created by this connection within settleTime: Google
 // answers 404 for a while after an insert. Other errors are classified
@@ -61,13 +69,21 @@ func (g *googleConnector) callSettling(ctx context.Context, op string, fn func()
 			return nil
 		}
 		limited := rateLimited(err)
-		if !limited {
+		switch {
+		case serverError(err):
+			// Google's error table: 500 backendError and 503 "retry using
+			// exponential backoff". A create that was applied before its
+			// 503 then answers 409, which the engine adopts.
+			if attempt >= g.cfg.MaxRetries {
+				return fmt.Errorf("google: %s: %w", op, classify(err))
+			}
+		case !limited:
 			raw := err
 			err = classify(err)
 			if !errors.Is(err, connectors.ErrNotFound) || !settling(raw) || attempt >= g.cfg.MaxRetries {
 				return fmt.Errorf("google: %s: %w", op, err)
 			}
-		} else if attempt >= g.cfg.MaxRetries {
+		case attempt >= g.cfg.MaxRetries:
 			return &connectors.RateLimitError{RetryAfter: wait, Err: fmt.Errorf("google: %s: %w", op, err)}
 		}
 		g.logger.Debug("backing off", "op", op, "wait", wait, "error", err.Error())
