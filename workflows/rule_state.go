@@ -208,6 +208,10 @@ type RuleStatus struct {
 	Totals        reconcile.Result `json:"totals"`
 	ActiveResync  string           `json:"activeResync,omitempty"`
 	LastResync    *ResyncSummary   `json:"lastResync,omitempty"`
+	// Config is the rule's settings as given (zero values take the
+	// defaults), for `starter rule show`; empty from a worker older than
+	// the field.
+	Config RuleConfig `json:"config,omitzero"`
 }
 
 // UnmarshalJSON reads a status as the status query answers it

@@ -54,6 +54,7 @@ func (r *rule) status() RuleStatus {
 		Totals:              r.state.Totals,
 		ActiveResync:        r.childID,
 		LastResync:          r.state.LastResync,
+		Config:              c,
 	}
 }
 

@@ -47,3 +47,25 @@ func TestRuleStatusJSON(t *testing.T) {
 		t.Errorf("encoded %s: the query's form changed", b)
 	}
 }
+
+// TestStatusHasSettings: the status carries the rule's settings, as
+// updated, for `starter rule show`.
+func (s *ruleSuite) TestStatusHasSettings() {
+	state := ruleState("ldap", func(c *RuleConfig) {
+		c.PollInterval = 5 * time.Minute
+		c.Concurrency = 7
+		c.OnMissing = "report"
+	})
+	s.mockPoll(okPoll)
+	before := s.statusAt(time.Minute)
+	var updated RuleStatus
+	s.updateAt(2*time.Minute, UpdateNameConfig, ConfigPatch{"breakerReset": json.RawMessage(`600000000000`)}, &updated)
+	after := s.statusAt(3 * time.Minute)
+	s.runToDelete(state, 10*time.Minute)
+
+	s.Equal(state.Config, before.Config)
+	want := state.Config
+	want.BreakerReset = 10 * time.Minute
+	s.Equal(want, updated.Config, "the update's answer")
+	s.Equal(want, after.Config)
+}

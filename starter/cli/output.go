@@ -22,10 +22,22 @@ func (d jsonDuration) MarshalJSON() ([]byte, error) { return json.Marshal(time.D
 type ruleStatusJSON struct {
 	workflows.RuleStatus
 	PollInterval jsonDuration `json:"pollInterval"`
+	// Settings are the rule's settings in effect; nil when the worker did
+	// not report them.
+	Settings *ruleSettingsJSON `json:"settings,omitempty"`
+	// HideConfig, always nil, hides the status's config, which Settings
+	// says better (durations as strings, defaults filled in) and which
+	// would not decode back into a RuleStatus in that form.
+	HideConfig *struct{} `json:"config,omitempty"`
 }
 
 func ruleJSON(st workflows.RuleStatus) ruleStatusJSON {
-	return ruleStatusJSON{RuleStatus: st, PollInterval: jsonDuration(st.PollInterval)}
+	out := ruleStatusJSON{RuleStatus: st, PollInterval: jsonDuration(st.PollInterval)}
+	if hasSettings(st) {
+		s := settingsJSON(st.Config)
+		out.Settings = &s
+	}
+	return out
 }
 
 func rulesJSON(sts []workflows.RuleStatus) []ruleStatusJSON {

@@ -363,13 +363,13 @@ func newRuleShowCmd(f *Factory) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a rule's settings and status",
+		Short: "Show a rule's status and every setting (the defaults marked)",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			return f.showRule(cmd, args[0], output)
+			return f.showRule(cmd, args[0], output, true)
 		},
 	}
 	outputFlag(cmd, &output)

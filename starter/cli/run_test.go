@@ -291,6 +291,21 @@ func (e *engine) testRules(t *testing.T) {
 		!strings.Contains(out, "ok: polling from the source's current cursor") {
 		t.Errorf("show:\n%s", out)
 	}
+	for _, want := range []string{"\n  --poll-interval             1h0m0s\n", "\n  --skip-initial-sync         true\n",
+		"\n  --concurrency               4 (default)\n", "\n  --breaker-reset             30m0s (default)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show does not say %q:\n%s", want, out)
+		}
+	}
+	var shown struct {
+		Settings map[string]any `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("rule", "show", "corp-to-app", "-o", "json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Settings["pollInterval"] != "1h0m0s" || shown.Settings["onMissing"] != "recreate" {
+		t.Errorf("show -o json: settings %v", shown.Settings)
+	}
 	e.fails(`rule "nope": not found`, "rule", "show", "nope")
 
 	e.eventually("rule list shows the rule", func() error {

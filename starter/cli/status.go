@@ -50,7 +50,7 @@ the rules that use it as source or target.`,
 				return runF(o)
 			}
 			if o.Rule != "" {
-				return f.showRule(cmd, o.Rule, o.Output)
+				return f.showRule(cmd, o.Rule, o.Output, false)
 			}
 			sts, err := f.ruleStatuses(cmd, o.Connection)
 			if err != nil {
@@ -104,7 +104,9 @@ func (f *Factory) ruleStatuses(cmd *cobra.Command, connection string) ([]workflo
 	return sts, nil
 }
 
-func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
+// showRule prints a rule's status, and with settings its settings too
+// (-o json has both always).
+func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings bool) error {
 	ctx, cancel := f.ctx(cmd)
 	defer cancel()
 	c, err := f.Client(ctx)
@@ -179,6 +181,9 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string) error {
 	}
 	fmt.Fprintln(w, "Totals:")
 	fmt.Fprint(w, countsText(st.Totals.Users, st.Totals.Groups))
+	if settings {
+		printSettings(w, st)
+	}
 	return nil
 }
 
