@@ -127,12 +127,17 @@ func TestManagerLater(t *testing.T) {
 }
 
 // TestSourceManager: as a source, a user's manager is the manager's
-// object id (its ExternalID there), in listings and reads.
+// object id (its ExternalID there), in polls, listings and reads.
 func TestSourceManager(t *testing.T) {
 	srv := startFake(t, graphfake.Knobs{})
 	boss := srv.AddUser(map[string]any{"userPrincipalName": "boss@" + testDomain, "displayName": "Boss", "accountEnabled": true})
 	rep := srv.AddUser(map[string]any{"userPrincipalName": "rep@" + testDomain, "displayName": "Rep", "accountEnabled": true})
+	inc, cur := incremental(t, settings(t, srv, nil))
 	srv.SetManager(rep, boss)
+	cs, err := inc.Changes(t.Context(), cur)
+	if err != nil || len(cs.Users) != 1 || cs.Users[0].ExternalID != rep || cs.Users[0].Attributes["manager"] != boss {
+		t.Errorf("a poll after the manager was set: %+v, %v; want %s with manager %s", cs.Users, err, rep, boss)
+	}
 	src, err := connectors.AsSource(open(t, settings(t, srv, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -78,9 +78,9 @@ func (s *Server) byKey(w http.ResponseWriter, r *http.Request, k kind, key strin
 			return
 		}
 		s.stats.Writes++
+		s.recordProps(k.group, id, changedProps(o.props, props))
 		o.props = props
 		o.members = append(o.members, binds...)
-		s.record(k.group, id, "", false)
 		for _, m := range binds {
 			s.record(true, id, m, false)
 		}
@@ -109,7 +109,7 @@ func (s *Server) dropUserRefs(id string) {
 	for _, u := range s.users {
 		if u.manager == id {
 			u.manager = ""
-			s.record(false, u.id(), "", false)
+			s.recordProps(false, u.id(), []string{"manager"})
 		}
 	}
 }

@@ -3,6 +3,9 @@ package graphfake
 import (
 	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -15,11 +18,65 @@ type change struct {
 	id      string
 	member  string
 	removed bool
+	// props are the properties an update changed ("manager" for the
+	// manager reference); nil for a creation or a deletion, which every
+	// delta query reports.
+	props []string
 }
 
 func (s *Server) record(group bool, id, member string, removed bool) {
 	s.cseq++
 	s.changes = append(s.changes, change{seq: s.cseq, group: group, id: id, member: member, removed: removed})
+}
+
+// recordProps records an update of an object's props; nothing when none
+// changed.
+func (s *Server) recordProps(group bool, id string, props []string) {
+	if len(props) == 0 {
+		return
+	}
+	s.cseq++
+	s.changes = append(s.changes, change{seq: s.cseq, group: group, id: id, props: props})
+}
+
+// changedProps are the properties whose values differ between before
+// and after.
+func changedProps(before, after map[string]any) []string {
+	var out []string
+	for k, v := range after {
+		if !reflect.DeepEqual(before[k], v) {
+			out = append(out, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tracked says whether a delta query with $select sel reports c: a
+// delta query with $select reports an object only when a selected
+// property (or, for groups, "members") changed
+// (https://learn.microsoft.com/en-us/graph/delta-query-overview,
+// "Optional query parameters"); creations and deletions always.
+func (c change) tracked(sel []string) bool {
+	switch {
+	case len(sel) == 0:
+		return true
+	case c.member != "":
+		return slices.Contains(sel, "members")
+	case c.props == nil:
+		return true
+	}
+	for _, p := range c.props {
+		if slices.Contains(sel, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExpireDeltaTokens makes every delta and skip token handed out so far
@@ -109,7 +166,7 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, group bool) {
 	if end < len(items) {
 		out["@odata.nextLink"] = fmt.Sprintf("%s%s$skiptoken=%d.%d.%d.%d", base, selq, s.deltaGen, st.since, st.upto, end)
 	} else {
-		out["@odata.deltaLink"] = fmt.Sprintf("%s$deltatoken=%d.%d", base, s.deltaGen, st.upto)
+		out["@odata.deltaLink"] = fmt.Sprintf("%s%s$deltatoken=%d.%d", base, selq, s.deltaGen, st.upto)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -139,7 +196,7 @@ func (s *Server) deltaItems(group bool, objs map[string]*object, st deltaState, 
 	var order []string
 	memberDelta := map[string]map[string]bool{} // group → member → removed
 	for _, c := range s.changes {
-		if c.seq <= st.since || c.seq > st.upto || c.group != group {
+		if c.seq <= st.since || c.seq > st.upto || c.group != group || !c.tracked(sel) {
 			continue
 		}
 		if _, seen := memberDelta[c.id]; !seen {

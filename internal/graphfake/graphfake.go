@@ -40,7 +40,9 @@
 //     object, then what changed since a token, each object once as it is
 //     now; @odata.deltaLink; "@removed" for deleted objects; members@delta
 //     for memberships; $deltatoken=latest; 410 syncStateNotFound for a
-//     token made unknown by ExpireDeltaTokens.
+//     token made unknown by ExpireDeltaTokens. With $select, an update
+//     is reported only when it changed a selected property (or, for
+//     groups, members), as Graph does.
 //
 //   - POST /v1.0/$batch: at most 20 requests, each throttled on its
 //     own (an inner 429 with Retry-After), dependsOn answered 424 when a
@@ -54,8 +56,7 @@
 // rules (upnLocalValid).
 //
 // Not modelled: the recycle bin (a deleted user is gone), $count and
-// ConsistencyLevel, $orderby, $search, and a delta query's $select
-// limiting which changes it reports (the fake reports every change).
+// ConsistencyLevel, $orderby, $search.
 package graphfake
 
 import (
@@ -245,7 +246,7 @@ func (s *Server) SetManager(userID, managerID string) {
 	defer s.mu.Unlock()
 	if u := s.users[userID]; u != nil && (managerID == "" || s.users[managerID] != nil) {
 		u.manager = managerID
-		s.record(false, userID, "", false)
+		s.recordProps(false, userID, []string{"manager"})
 	}
 }
 

@@ -211,11 +211,11 @@ func TestDelta(t *testing.T) {
 		"members@odata.bind": []string{c.srv.GraphURL() + "/directoryObjects/" + ids[0]}})
 	gid := g["id"].(string)
 
-	users, link := c.deltaRound("/users/delta?$select=id,userPrincipalName")
+	users, link := c.deltaRound("/users/delta?$select=id,userPrincipalName,jobTitle")
 	if len(users) != 3 {
 		t.Fatalf("initial round: %d users, want 3", len(users))
 	}
-	_, glink := c.deltaRound("/groups/delta?$select=id,displayName")
+	_, glink := c.deltaRound("/groups/delta?$select=id,displayName,members")
 	_, _, latest := c.do("GET", "/users/delta?$deltatoken=latest", nil)
 	if len(latest["value"].([]any)) != 0 || latest["@odata.deltaLink"] == nil {
 		t.Errorf("latest: %v", latest)

@@ -118,7 +118,7 @@ func (s *Server) manager(w http.ResponseWriter, r *http.Request, key string, ref
 		}
 		s.stats.Writes++
 		o.manager = m.id()
-		s.record(false, o.id(), "", false)
+		s.recordProps(false, o.id(), []string{"manager"})
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodDelete && ref:
 		if o.manager == "" {
@@ -127,7 +127,7 @@ func (s *Server) manager(w http.ResponseWriter, r *http.Request, key string, ref
 		}
 		s.stats.Writes++
 		o.manager = ""
-		s.record(false, o.id(), "", false)
+		s.recordProps(false, o.id(), []string{"manager"})
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method is not allowed.")

@@ -114,3 +114,49 @@ func TestUPNRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaSelect: a delta query with $select reports an update only
+// when it changed a selected property (the manager and members count
+// as properties to select); creations are reported whatever the select.
+func TestDeltaSelect(t *testing.T) {
+	c := newClient(t)
+	_, _, boss := c.do(http.MethodPost, "/users", userBody("boss@contoso.com"))
+	_, _, rep := c.do(http.MethodPost, "/users", userBody("rep@contoso.com"))
+	repID := rep["id"].(string)
+	links := map[string]string{}
+	for _, sel := range []string{"displayName", "displayName,manager", "jobTitle"} {
+		_, _, out := c.do(http.MethodGet, "/users/delta?$select="+sel+"&$deltatoken=latest", nil)
+		links[sel] = out["@odata.deltaLink"].(string)
+	}
+	for _, step := range []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		want   map[string]bool // $select → whether rep is reported
+	}{
+		{"jobTitle changed", http.MethodPatch, "/users/" + repID, map[string]any{"jobTitle": "Engineer"},
+			map[string]bool{"displayName": false, "displayName,manager": false, "jobTitle": true}},
+		{"jobTitle written again, unchanged", http.MethodPatch, "/users/" + repID, map[string]any{"jobTitle": "Engineer"},
+			map[string]bool{"displayName": false, "displayName,manager": false, "jobTitle": false}},
+		{"manager set", http.MethodPut, "/users/" + repID + "/manager/$ref", map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/" + boss["id"].(string)},
+			map[string]bool{"displayName": false, "displayName,manager": true, "jobTitle": false}},
+		{"displayName changed", http.MethodPatch, "/users/" + repID, map[string]any{"displayName": "Rep"},
+			map[string]bool{"displayName": true, "displayName,manager": true, "jobTitle": false}},
+	} {
+		if st, _, out := c.do(step.method, step.path, step.body); st != 204 {
+			t.Fatalf("%s: %d %v", step.name, st, out)
+		}
+		for sel, want := range step.want {
+			_, _, out := c.do(http.MethodGet, links[sel], nil)
+			links[sel] = out["@odata.deltaLink"].(string)
+			got := false
+			for _, it := range out["value"].([]any) {
+				got = got || it.(map[string]any)["id"] == repID
+			}
+			if got != want {
+				t.Errorf("%s: $select=%s reports the user: %t, want %t", step.name, sel, got, want)
+			}
+		}
+	}
+}
