@@ -56,7 +56,7 @@ run: $(TEMPORAL) build ## run the engine: Temporal dev server (UI :8233), worker
 	TEMPORAL=$(TEMPORAL) STATE=$(STATE) SEARCH_ATTRIBUTES="$(SEARCH_ATTRIBUTES)" ./dev/run.sh
 
 .PHONY: peers
-peers: testdata/scim-server/node_modules ## run a local OpenLDAP and SCIM server with sample data (quickstart)
+peers: testdata/scim-server/node_modules ## run a local OpenLDAP and SCIM server with sample data (quickstart); secrets in .state/peers.env, to source
 	go run ./dev/peers --dir $(STATE)/peers
 
 .PHONY: test

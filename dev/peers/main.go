@@ -1,7 +1,8 @@
 // Command peers runs a local OpenLDAP directory and a local SCIM 2.0
 // service with sample data, for the README's quickstart: an identity source
 // and target to try idsync against. Ctrl-C stops both; the directory's data
-// is kept in --dir for the next run.
+// is kept in --dir for the next run, and the secrets in --dir.env, a file
+// that the quickstart's shells source.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,8 +29,12 @@ func main() {
 	ldapPort := flag.Int("ldap-port", 3389, "LDAP port on 127.0.0.1")
 	scimPort := flag.Int("scim-port", 8999, "SCIM port on 127.0.0.1")
 	users := flag.Int("users", 12, "sample users to create in a new directory")
+	envFile := flag.String("env-file", "", "where to write the secrets as a file to source (default: --dir plus .env)")
 	flag.Parse()
-	if err := run(*dir, *ldapPort, *scimPort, *users); err != nil {
+	if *envFile == "" {
+		*envFile = filepath.Clean(*dir) + ".env"
+	}
+	if err := run(*dir, *envFile, *ldapPort, *scimPort, *users); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
 	}
@@ -49,7 +55,20 @@ func secret(dir, name string) (string, error) {
 	return v, os.WriteFile(p, []byte(v+"\n"), 0o600)
 }
 
-func run(dir string, ldapPort, scimPort, nUsers int) error {
+// relative is path relative to the working directory when inside it: the
+// form to paste in a shell there.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
+}
+
+func run(dir, envFile string, ldapPort, scimPort, nUsers int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(filepath.Join(dir, "ldap"), 0o700); err != nil {
@@ -60,6 +79,10 @@ func run(dir string, ldapPort, scimPort, nUsers int) error {
 		return err
 	}
 	scimToken, err := secret(dir, "scim-token")
+	if err != nil {
+		return err
+	}
+	hookKey, err := secret(dir, "hook-key")
 	if err != nil {
 		return err
 	}
@@ -79,13 +102,73 @@ func run(dir string, ldapPort, scimPort, nUsers int) error {
 	}
 	defer func() { _ = scim.Stop() }()
 
-	fmt.Printf(`OpenLDAP: %s  base %s  admin %s
+	in := instructions{LDAPURL: slapd.URL, BaseDN: slapd.BaseDN, AdminDN: slapd.AdminDN,
+		SCIMURL: scim.URL, LDAPPassword: ldapPassword, SCIMToken: scimToken, HookKey: hookKey,
+		Dir: relative(dir), EnvFile: relative(envFile)}
+	if err := writeEnvFile(envFile, in); err != nil {
+		return err
+	}
+	printInstructions(os.Stdout, in)
+	<-ctx.Done()
+	return nil
+}
+
+// instructions is what the quickstart's next steps need to know.
+type instructions struct {
+	LDAPURL, BaseDN, AdminDN, SCIMURL string
+	LDAPPassword, SCIMToken, HookKey  string
+	Dir, EnvFile                      string
+}
+
+// writeEnvFile writes the secrets as a file a shell can source, readable
+// by its owner only; it replaces the file whole, so a shell never sources
+// half of it.
+func writeEnvFile(path string, in instructions) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by make peers: the secrets the quickstart's connections refer to.\n")
+	fmt.Fprintf(&b, "# Load them in every shell of the quickstart:  source %s\n", in.EnvFile)
+	for _, kv := range [][2]string{{"LDAP_PASSWORD", in.LDAPPassword}, {"SCIM_TOKEN", in.SCIMToken}, {"HOOK_KEY", in.HookKey}} {
+		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".peers-env-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// After the rename there is nothing left to remove, hence no error to
+	// report; before it, a leftover temporary file is the lesser problem.
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// CreateTemp makes it 0600 already; say so for who reads this.
+	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func printInstructions(w io.Writer, in instructions) {
+	fmt.Fprintf(w, `OpenLDAP: %s  base %s  admin %s
 SCIM 2.0: %s
 
-In the shell that runs `+"`make run`"+`, before starting it, export the secrets the
-connections below refer to (the worker resolves them; Temporal never sees them):
+The secrets the connections below refer to are in %s.
+Load them in every shell of the quickstart with
 
-  export LDAP_PASSWORD=%s SCIM_TOKEN=%s HOOK_KEY=change-me
+  source %s
+
+in the shell that runs `+"`make run`"+`, before starting it (the worker resolves
+them; Temporal never sees them), and in those that run ./bin/starter,
+ldapmodify and curl.
 
 Then, in another shell:
 
@@ -95,10 +178,8 @@ Then, in another shell:
   ./bin/starter rule create corp-to-app --source corp --target app
 
 Ctrl-C stops both servers (the directory's data stays in %s).
-`, slapd.URL, slapd.BaseDN, slapd.AdminDN, scim.URL, ldapPassword, scimToken,
-		slapd.URL, slapd.BaseDN, slapd.AdminDN, scim.URL, dir)
-	<-ctx.Done()
-	return nil
+`, in.LDAPURL, in.BaseDN, in.AdminDN, in.SCIMURL, in.EnvFile, in.EnvFile,
+		in.LDAPURL, in.BaseDN, in.AdminDN, in.SCIMURL, in.Dir)
 }
 
 var (
