@@ -424,6 +424,36 @@ func (c *graphConnector) list(ctx context.Context, path string, fn func(json.Raw
 	return nil
 }
 
+// each lists path as list does, reads each item with read, and calls
+// fn with it: the loop of every listing of users or groups.
+func each[T any](ctx context.Context, c *graphConnector, path string, read func(json.RawMessage) (T, error), fn func(T) error) error {
+	return c.list(ctx, path, func(raw json.RawMessage) error {
+		v, err := read(raw)
+		if err != nil {
+			return err
+		}
+		return fn(v)
+	})
+}
+
+// lookup lists path, a $filter of attr eq value, through each. Graph's
+// eq compares without regard to case; an ExternalID (ext of an item)
+// must match exactly, so the others are dropped here.
+func lookup[T any](ctx context.Context, c *graphConnector, kind, path string, read func(json.RawMessage) (T, error),
+	attr, value string, ext func(T) string) ([]T, error) {
+	var out []T
+	err := each(ctx, c, path, read, func(v T) error {
+		if attr != connectors.MatchExternalID || ext(v) == value {
+			out = append(out, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graph: look up %s by %s: %w", kind, attr, err)
+	}
+	return out, nil
+}
+
 // query is "?"+q encoded, with "$" kept as Graph's examples write it
 // and a space as %20 (a literal "+" is %2B): an OData URL need not read
 // "+" as a space.

@@ -81,6 +81,22 @@ func TestRateLimitHandedBack(t *testing.T) {
 	}
 }
 
+// createUsers creates n users named prefix0…, with ExternalIDs
+// "e-"+name, and returns their ids.
+func createUsers(t *testing.T, tgt connectors.Target, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		name := fmt.Sprint(prefix, i)
+		id, err := tgt.CreateUser(t.Context(), connectors.User{ExternalID: "e-" + name, UserName: name, Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // TestMembersInBulk: 45 members go in three PATCHes of at most 20;
 // adding them again (Graph refuses the whole PATCH) is done one by one
 // without error; removing non-members is done.
@@ -89,14 +105,7 @@ func TestMembersInBulk(t *testing.T) {
 	tgt := openTarget(t, settings(t, srv, nil))
 	gt := tgt.(connectors.GroupTarget)
 	ctx := t.Context()
-	var ids []string
-	for i := range 45 {
-		id, err := tgt.CreateUser(ctx, connectors.User{ExternalID: fmt.Sprint("e", i), UserName: fmt.Sprint("bulk", i), Active: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
+	ids := createUsers(t, tgt, "bulk", 45)
 	gid, err := gt.CreateGroup(ctx, connectors.Group{ExternalID: "g", DisplayName: "Bulk"})
 	if err != nil {
 		t.Fatal(err)
@@ -214,14 +223,7 @@ func TestRemoveMembersBatched(t *testing.T) {
 	tgt := openTarget(t, settings(t, srv, nil))
 	gt := tgt.(connectors.GroupTarget)
 	ctx := t.Context()
-	var ids []string
-	for i := range 45 {
-		id, err := tgt.CreateUser(ctx, connectors.User{UserName: fmt.Sprint("r", i), Active: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
+	ids := createUsers(t, tgt, "r", 45)
 	gid, err := gt.CreateGroup(ctx, connectors.Group{DisplayName: "Batched"})
 	if err != nil {
 		t.Fatal(err)

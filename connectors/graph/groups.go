@@ -59,13 +59,12 @@ func (c *graphConnector) readGroup(ctx context.Context, raw json.RawMessage, wit
 // ListGroups streams every group with its user members.
 func (c *graphConnector) ListGroups(ctx context.Context, fn func(connectors.TargetGroup) error) error {
 	q := url.Values{"$select": {c.groupSelect()}, "$top": {fmt.Sprint(c.pageSize)}}
-	return c.list(ctx, "/groups"+query(q), func(raw json.RawMessage) error {
-		g, err := c.readGroup(ctx, raw, true)
-		if err != nil {
-			return err
-		}
-		return fn(g)
-	})
+	return each(ctx, c, "/groups"+query(q), c.readGroupMembers(ctx), fn)
+}
+
+// readGroupMembers reads a group and its members.
+func (c *graphConnector) readGroupMembers(ctx context.Context) func(json.RawMessage) (connectors.TargetGroup, error) {
+	return func(raw json.RawMessage) (connectors.TargetGroup, error) { return c.readGroup(ctx, raw, true) }
 }
 
 // LookupGroups filters by the ExternalID's extension property (compared
@@ -81,21 +80,8 @@ func (c *graphConnector) LookupGroups(ctx context.Context, attr, value string) (
 		return nil, fmt.Errorf("graph: look up groups by %q: %w", attr, connectors.ErrLookupUnsupported)
 	}
 	q := url.Values{"$filter": {prop + " eq " + literal(value)}, "$select": {c.groupSelect()}, "$top": {fmt.Sprint(c.pageSize)}}
-	var out []connectors.TargetGroup
-	err := c.list(ctx, "/groups"+query(q), func(raw json.RawMessage) error {
-		g, err := c.readGroup(ctx, raw, true)
-		if err != nil {
-			return err
-		}
-		if attr != connectors.MatchExternalID || g.ExternalID == value {
-			out = append(out, g)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("graph: look up groups by %s: %w", attr, err)
-	}
-	return out, nil
+	return lookup(ctx, c, "groups", "/groups"+query(q), c.readGroupMembers(ctx), attr, value,
+		func(g connectors.TargetGroup) string { return g.ExternalID })
 }
 
 // groupNickname is a mailNickname from the name with a random suffix:

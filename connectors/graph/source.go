@@ -52,13 +52,7 @@ func (s *graphSource) sourceUser(raw json.RawMessage) (connectors.User, error) {
 // ListUsers streams every user of the directory.
 func (s *graphSource) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
 	q := url.Values{"$top": {fmt.Sprint(s.t.pageSize)}}
-	return s.t.list(ctx, "/users"+s.t.userQuery(q), func(raw json.RawMessage) error {
-		u, err := s.sourceUser(raw)
-		if err != nil {
-			return err
-		}
-		return fn(u)
-	})
+	return each(ctx, s.t, "/users"+s.t.userQuery(q), s.sourceUser, fn)
 }
 
 // GetUser reads a user by object id.

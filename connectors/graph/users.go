@@ -268,13 +268,7 @@ func (c *graphConnector) DeprovisionUserAs(ctx context.Context, id, mode string)
 // ListUsers streams every user, $top pageSize, by @odata.nextLink.
 func (c *graphConnector) ListUsers(ctx context.Context, fn func(connectors.TargetUser) error) error {
 	q := url.Values{"$top": {fmt.Sprint(c.pageSize)}}
-	return c.list(ctx, "/users"+c.userQuery(q), func(raw json.RawMessage) error {
-		u, err := c.toUser(raw)
-		if err != nil {
-			return err
-		}
-		return fn(u)
-	})
+	return each(ctx, c, "/users"+c.userQuery(q), c.toUser, fn)
 }
 
 // LookupUsers filters by the ExternalID's extension property,
@@ -308,21 +302,8 @@ func (c *graphConnector) LookupUsers(ctx context.Context, attr, value string) ([
 		return nil, nil
 	}
 	q := url.Values{"$filter": {prop + " eq " + literal(value)}, "$top": {fmt.Sprint(c.pageSize)}}
-	var out []connectors.TargetUser
-	err := c.list(ctx, "/users"+c.userQuery(q), func(raw json.RawMessage) error {
-		u, err := c.toUser(raw)
-		if err != nil {
-			return err
-		}
-		if attr != connectors.MatchExternalID || u.ExternalID == value {
-			out = append(out, u)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("graph: look up users by %s: %w", attr, err)
-	}
-	return out, nil
+	return lookup(ctx, c, "users", "/users"+c.userQuery(q), c.toUser, attr, value,
+		func(u connectors.TargetUser) string { return u.ExternalID })
 }
 
 // GetUserByID reads one user; a 404 is "not found" unless this
