@@ -69,29 +69,42 @@ func (c *graphConnector) setManager(ctx context.Context, id, want string) error 
 	if want == "" {
 		return c.clearManager(ctx, id, known)
 	}
-	mid, err := c.resolveUser(ctx, want)
-	if err != nil {
-		return fmt.Errorf("find the manager: %w", err)
+	for attempt := 0; ; attempt++ {
+		mid, err := c.resolveUser(ctx, want)
+		if err != nil {
+			return fmt.Errorf("find the manager: %w", err)
+		}
+		switch mid {
+		case "":
+			c.mu.Lock()
+			c.pending[id] = want
+			c.mu.Unlock()
+			c.logger.DebugContext(ctx, "manager not in Entra ID yet; set when it is created or by the next full sync", "user_id", id, "manager_external_id", want)
+			return nil
+		case id:
+			c.logger.WarnContext(ctx, "a user cannot be its own manager; left unset", "user_id", id)
+			return nil
+		}
+		err = c.retryFresh(ctx, func() error {
+			return c.do(ctx, http.MethodPut, "/users/"+url.PathEscape(id)+"/manager/$ref", map[string]string{"@odata.id": c.base + "/users/" + mid}, nil)
+		}, id, mid)
+		if err == nil {
+			c.noteManager(id, mid, want)
+			return nil
+		}
+		if !isNotFound(err) {
+			return fmt.Errorf("set the manager to %s: %w", mid, err)
+		}
+		if attempt > 0 {
+			// A 404 about the manager, found a moment ago: not wrapped,
+			// since ErrNotFound would make the engine take the user for
+			// gone; a retry may succeed.
+			return fmt.Errorf("set the manager to %s: %s", mid, err)
+		}
+		// The manager this connection knew is gone (deleted by someone
+		// else): look it up again, once.
+		c.forget(mid)
 	}
-	switch mid {
-	case "":
-		c.mu.Lock()
-		c.pending[id] = want
-		c.mu.Unlock()
-		c.logger.DebugContext(ctx, "manager not in Entra ID yet; set when it is created or by the next full sync", "user_id", id, "manager_external_id", want)
-		return nil
-	case id:
-		c.logger.WarnContext(ctx, "a user cannot be its own manager; left unset", "user_id", id)
-		return nil
-	}
-	err = c.retryFresh(ctx, func() error {
-		return c.do(ctx, http.MethodPut, "/users/"+url.PathEscape(id)+"/manager/$ref", map[string]string{"@odata.id": c.base + "/users/" + mid}, nil)
-	}, id, mid)
-	if err != nil {
-		return fmt.Errorf("set the manager to %s: %w", mid, err)
-	}
-	c.noteManager(id, mid, want)
-	return nil
 }
 
 // clearManager removes the manager of user id. When the manager is not

@@ -157,3 +157,31 @@ func TestSourceManager(t *testing.T) {
 		t.Errorf("GetUser: manager %q, found %v, %v; want %q", u.Attributes["manager"], found, err, boss)
 	}
 }
+
+// TestManagerGone: a manager this connection knew, deleted since by
+// someone else, is looked up again rather than reported as a 404, which
+// the engine would take for the report being gone: the report is
+// written without it.
+func TestManagerGone(t *testing.T) {
+	srv := startFake(t, graphfake.Knobs{})
+	tgt := openTarget(t, settings(t, srv, nil))
+	ctx := t.Context()
+	boss, err := tgt.CreateUser(ctx, withManager("boss", "boss", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := tgt.CreateUser(ctx, withManager("rep", "rep", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := openTarget(t, settings(t, srv, nil)).(connectors.ModeDeprovisioner)
+	if err := other.DeprovisionUserAs(ctx, boss, connectors.DeprovisionDelete); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgt.UpdateUser(ctx, rep, withManager("rep", "rep", "boss")); err != nil {
+		t.Errorf("update with a manager deleted elsewhere: %v, want no error", err)
+	}
+	if got := managerOf(t, srv, rep); got != "" {
+		t.Errorf("manager %q, want none", got)
+	}
+}
