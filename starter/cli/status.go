@@ -120,7 +120,13 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings boo
 	if output == "json" {
 		return printJSON(f.Out, ruleJSON(st))
 	}
-	w := f.Out
+	printRuleStatus(f.Out, st, settings)
+	return nil
+}
+
+// printRuleStatus prints a rule's status in full, and with settings its
+// settings.
+func printRuleStatus(w io.Writer, st workflows.RuleStatus, settings bool) {
 	fmt.Fprintf(w, "Rule %s: %s\n", st.Name, st.State)
 	fmt.Fprintf(w, "  %s (%s) → %s (%s), polling every %s\n", st.SourceConnection, st.SourceType, st.TargetConnection, st.TargetType, st.PollInterval)
 	fmt.Fprintf(w, "  managed in target: %d users, %d groups\n", st.ManagedUsers, st.ManagedGroups)
@@ -179,12 +185,12 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings boo
 	if st.LastError != "" {
 		fmt.Fprintf(w, "  last error: %s\n", st.LastError)
 	}
-	fmt.Fprintln(w, "Totals:")
+	fmt.Fprintln(w, "Totals since the rule was created, every poll and full resync added up"+
+		" (an object checked and found unchanged counts each time):")
 	fmt.Fprint(w, countsText(st.Totals.Users, st.Totals.Groups))
 	if settings {
 		printSettings(w, st)
 	}
-	return nil
 }
 
 // printRetries lists failed objects, one line each, with their error.
@@ -260,6 +266,7 @@ func printConnectionStatus(w io.Writer, cs ConnectionStatus) {
 		}
 	}
 	fmt.Fprintf(w, "\n  managed: %d users, %d groups\n", cs.ManagedUsers, cs.ManagedGroups)
+	fmt.Fprintln(w, "  totals since each rule was created, every poll and full resync added up:")
 	fmt.Fprint(w, countsText(cs.Totals.Users, cs.Totals.Groups))
 	printRuleTable(w, cs.RuleStatuses)
 }

@@ -103,3 +103,19 @@ func TestShort(t *testing.T) {
 	assert.True(t, utf8.ValidString(got), "%q is not valid UTF-8", got)
 	assert.Equal(t, strings.Repeat("a", 59)+"–…", got)
 }
+
+// TestTotalsExplained: the totals say they add up every run since the
+// rule was created, so that "unchanged 49" for 12 users reads right.
+func TestTotalsExplained(t *testing.T) {
+	st := workflows.RuleStatus{Name: "corp-to-app", State: workflows.StateIdle, ManagedUsers: 12,
+		Totals: reconcile.Result{Users: reconcile.Counts{Created: 12, Unchanged: 49}}}
+	var b bytes.Buffer
+	printRuleStatus(&b, st, false)
+	assert.Contains(t, b.String(), "\nTotals since the rule was created, every poll and full resync added up"+
+		" (an object checked and found unchanged counts each time):\n  users   created 12,")
+	assert.NotContains(t, b.String(), "Settings", "status NAME leaves the settings to rule show")
+
+	b.Reset()
+	printConnectionStatus(&b, summarize("app", []workflows.RuleStatus{st}))
+	assert.Contains(t, b.String(), "\n  totals since each rule was created, every poll and full resync added up:\n  users   created 12,")
+}
