@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/workflows"
 )
 
@@ -85,7 +91,21 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		return err
 	}
 	var res workflows.ResyncResult
-	if err := c.Temporal.GetWorkflow(ctx, resp.WorkflowID, "").Get(ctx, &res); err != nil {
+	stopProgress := func() {}
+	if o.Output != "json" {
+		// Progress goes to stderr: stdout keeps the result alone.
+		pctx, stop := context.WithCancel(ctx)
+		ticker := time.NewTicker(progressEvery)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			reportProgress(pctx, f.ErrOut, ticker.C, resyncProgress(c, resp.WorkflowID))
+		}()
+		stopProgress = func() { stop(); ticker.Stop(); <-done }
+	}
+	err = c.Temporal.GetWorkflow(ctx, resp.WorkflowID, "").Get(ctx, &res)
+	stopProgress() // before the result, so that no progress line follows it
+	if err != nil {
 		return fmt.Errorf("resync %s failed: %w", resp.WorkflowID, unwrapApp(err))
 	}
 	if o.Output == "json" {
@@ -99,4 +119,65 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		fmt.Fprintf(f.Out, "  failed: %s\n", fl)
 	}
 	return nil
+}
+
+// progressEvery is how often `sync --wait` looks at a resync's progress.
+const progressEvery = 5 * time.Second
+
+// phaseText names a resync phase (reconcile's Progress phases).
+var phaseText = map[string]string{
+	"target users":  "reading the target's users",
+	"target groups": "reading the target's groups",
+}
+
+// reportProgress prints the resync's progress at each tick when it has
+// changed: the phase, how many objects so far, and the rate since the last
+// line of the same phase. It returns when ctx ends or the ticks stop.
+func reportProgress(ctx context.Context, w io.Writer, tick <-chan time.Time, read func(context.Context) (activities.Progress, bool, error)) {
+	var last activities.Progress
+	var lastAt time.Time
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case t, ok := <-tick:
+			if !ok {
+				return
+			}
+			now = t
+		}
+		p, ok, err := read(ctx)
+		if err != nil || !ok || (p.Phase == last.Phase && p.Done == last.Done) {
+			continue // progress is a nicety: a failed look is not worth a line
+		}
+		rate := ""
+		if p.Phase == last.Phase && p.Done > last.Done && now.After(lastAt) {
+			rate = fmt.Sprintf(" (%.0f/s)", float64(p.Done-last.Done)/now.Sub(lastAt).Seconds())
+		}
+		fmt.Fprintf(w, "  … %s: %d%s\n", cmp.Or(phaseText[p.Phase], p.Phase), p.Done, rate)
+		last, lastAt = p, now
+	}
+}
+
+// resyncProgress reads what the resync's running activity last
+// heartbeated; ok is false when none has yet.
+func resyncProgress(c workflows.Client, workflowID string) func(context.Context) (activities.Progress, bool, error) {
+	return func(ctx context.Context) (activities.Progress, bool, error) {
+		var p activities.Progress
+		d, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+		if err != nil {
+			return p, false, fmt.Errorf("describe %s: %w", workflowID, err)
+		}
+		for _, a := range d.GetPendingActivities() {
+			if a.GetHeartbeatDetails() == nil {
+				continue
+			}
+			if err := converter.GetDefaultDataConverter().FromPayloads(a.GetHeartbeatDetails(), &p); err != nil {
+				return p, false, fmt.Errorf("read the progress of %s: %w", workflowID, err)
+			}
+			return p, true, nil
+		}
+		return p, false, nil
+	}
 }

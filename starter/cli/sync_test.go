@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/workflows"
 )
 
@@ -77,4 +81,52 @@ func TestNewCmdSync(t *testing.T) {
 			assert.Equal(t, tt.want, *got)
 		})
 	}
+}
+
+// TestReportProgress: while `sync --wait` waits, a long resync's progress
+// is printed as it changes: the phase, how many so far, and the rate.
+func TestReportProgress(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at time.Duration
+		p  activities.Progress
+		ok bool
+	}{
+		{5 * time.Second, activities.Progress{}, false}, // not started: nothing
+		{10 * time.Second, activities.Progress{Phase: "target users", Done: 500}, true},
+		{15 * time.Second, activities.Progress{Phase: "target users", Done: 1500}, true},
+		{20 * time.Second, activities.Progress{Phase: "target users", Done: 1500}, true}, // unchanged: nothing
+		{25 * time.Second, activities.Progress{Phase: "users", Done: 100}, true},
+		{30 * time.Second, activities.Progress{Phase: "users", Done: 1100}, true},
+	}
+	tick := make(chan time.Time)
+	i := 0
+	read := func(context.Context) (activities.Progress, bool, error) {
+		s := steps[i]
+		i++
+		return s.p, s.ok, nil
+	}
+	var b bytes.Buffer
+	done := make(chan struct{})
+	go func() { defer close(done); reportProgress(context.Background(), &b, tick, read) }()
+	for _, s := range steps {
+		select {
+		case tick <- t0.Add(s.at):
+		case <-done:
+			t.Fatal("reportProgress returned before the resync ended")
+		case <-time.After(5 * time.Second):
+			t.Fatal("reportProgress does not take its ticks")
+		}
+	}
+	close(tick)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reportProgress did not return when its ticks ended")
+	}
+	assert.Equal(t, ""+
+		"  … reading the target's users: 500\n"+
+		"  … reading the target's users: 1500 (200/s)\n"+
+		"  … users: 100\n"+
+		"  … users: 1100 (200/s)\n", b.String())
 }
