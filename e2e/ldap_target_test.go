@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/reconcile"
-	"github.com/idsync/idsync/webhook"
 )
 
 // TestLDAPToLDAP: a rule from one directory tree to another through the
@@ -108,17 +106,7 @@ member: uid=grace,ou=people,%[1]s
 		t.Errorf("ada's marker names no rule: %q", ada.GetAttributeValue("description"))
 	}
 	body := fmt.Sprintf(`{"changes":[{"kind":"user","op":"upsert","id":%q,"attributes":{"userName":"ada","familyName":"Lovelace","displayName":"Ada Lovelace","email":"ada@example.org","attributes":{"title":"Countess"}}}]}`, id)
-	req, _ := http.NewRequest("POST", e.hookURL+"/v1/connections/src/changes", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(webhook.SignatureHeader, webhook.Sign([]byte(body), []byte(e.hookKey), time.Now()))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("webhook: %s", resp.Status)
-	}
+	e.postChanges(t, "src", body)
 	e.eventually("webhook change in the target directory", 10*time.Second, func() error {
 		if got := entries("(uid=ada)")[0].GetAttributeValue("title"); got != "Countess" {
 			return fmt.Errorf("ada's title is %q", got)

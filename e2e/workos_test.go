@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/connectors"
-	"github.com/idsync/idsync/internal/peers"
 	"github.com/idsync/idsync/internal/workosfake"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/workflows"
@@ -40,9 +39,7 @@ func TestWorkOSToSCIM(t *testing.T) {
 	users, groups := dir.Populate(workosUsers, groupNames...)
 	e := setup(t, "WORKOS_API_KEY="+fake.APIKey())
 	ctx := context.Background()
-	if err := e.scim.SetKnobs(ctx, peers.SCIMKnobs{Latency: time.Millisecond, LatencyMax: 10 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
+	pickySCIM(t, e)
 	e.starter(false, "connection", "create", "idp", "--type", "workos", "--url", fake.URL(),
 		"--api-key", "env:WORKOS_API_KEY", "--directory", dir.ID, "--webhook-secret", "env:HOOK_KEY")
 	e.starter(false, "connection", "create", "app", "--type", "scim",

@@ -30,6 +30,7 @@ import (
 	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/connectors/httpx"
+	"github.com/idsync/idsync/internal/buildinfo"
 	"github.com/idsync/idsync/realtime"
 	"github.com/idsync/idsync/webhook"
 	"github.com/idsync/idsync/workflows"
@@ -91,7 +92,7 @@ func main() {
 		os.Exit(2)
 	}
 	if o.version {
-		fmt.Println("worker", buildVersion())
+		fmt.Println("worker", buildinfo.Version())
 		return
 	}
 	if err := run(o); err != nil {

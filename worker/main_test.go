@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -73,26 +72,6 @@ func TestVersion(t *testing.T) {
 	// Built in a git checkout, the binary knows its commit.
 	if _, err := os.Stat("../.git"); err == nil && !strings.Contains(outs[0], "commit ") {
 		t.Errorf("no commit in %q", outs[0])
-	}
-}
-
-func TestVersionString(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		bi   *debug.BuildInfo
-		want string
-	}{
-		{"no build info", nil, "unknown version"},
-		{"a release", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0 (go1.26.8)"},
-		{"a checkout", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.0.0-20261205200000-2d24d8212345"},
-			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "2d24d8212345aaaabbbb"}, {Key: "vcs.time", Value: "2026-12-05T20:00:00Z"}}},
-			"v0.0.0-20261205200000-2d24d8212345 (commit 2d24d8212345, 2026-12-05T20:00:00Z; go1.26.8)"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := versionString(tt.bi); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/all"
+	"github.com/idsync/idsync/internal/buildinfo"
 	"github.com/idsync/idsync/workflows"
 )
 
@@ -90,7 +91,7 @@ applies webhook changes in real time, and runs full resyncs on demand.`,
 	root.PersistentFlags().DurationVar(&f.Timeout, "timeout", 30*time.Second, "how long a command waits for Temporal")
 	root.SetFlagErrorFunc(flagError)
 	// --version prints what `starter version` does.
-	root.Version = buildVersion()
+	root.Version = buildinfo.Version()
 	root.SetVersionTemplate("starter {{.Version}}\n")
 	root.AddCommand(newConnectionCmd(f), newRuleCmd(f), newSyncCmd(f, nil), newStatusCmd(f, nil), newVersionCmd(f))
 	f.completeNames(root)

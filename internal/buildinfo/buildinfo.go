@@ -1,4 +1,7 @@
-package main
+// Package buildinfo says which build a binary is, for the worker's and
+// starter's version command: the module version, and the commit it was
+// built from (a checkout's version alone, "(devel)", does not name it).
+package buildinfo
 
 import (
 	"fmt"
@@ -6,11 +9,8 @@ import (
 	"strings"
 )
 
-// versionString says which build this is, from what the Go toolchain
-// stamped in: the module version, and the commit it was built from. It is
-// starter's (starter/cli/version.go) too: the binaries share no package
-// of their own to hold it.
-func versionString(bi *debug.BuildInfo) string {
+// Describe formats what the Go toolchain stamped into a binary.
+func Describe(bi *debug.BuildInfo) string {
 	if bi == nil {
 		return "unknown version"
 	}
@@ -38,11 +38,11 @@ func versionString(bi *debug.BuildInfo) string {
 	return fmt.Sprintf("%s (%s; %s)", v, strings.Join(vcs, ", "), bi.GoVersion)
 }
 
-// buildVersion is this binary's versionString.
-func buildVersion() string {
+// Version describes the running binary.
+func Version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return versionString(nil)
+		return Describe(nil)
 	}
-	return versionString(bi)
+	return Describe(bi)
 }
