@@ -226,7 +226,8 @@ func (r *incremental) one(retry Event, fn func(c *incremental)) {
 		r.s.Tally(TallyUsers, r.users.snapshot())
 		r.s.Tally(TallyGroups, r.groups.snapshot())
 	}
-	if c.err() != nil || c.users.counts.Failed+c.groups.counts.Failed == 0 {
+	// A user reported missing (MissingError) is failed but not retried.
+	if c.err() != nil || c.users.counts.Failed+c.groups.counts.Failed-c.users.missing-c.groups.missing == 0 {
 		return
 	}
 	why := append(append([]string(nil), c.users.failures...), c.groups.failures...)
@@ -358,6 +359,10 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 	}
 	rel := r.s.userRelation(cur)
 	switch {
+	case !found && r.o.OnMissing == MissingReport && r.vanished(u.ExternalID):
+		r.users.fail("user "+u.UserName+" (source id "+u.ExternalID+")",
+			missingf("it was deleted in the target behind idsync's back; not created again, as the rule's --on-missing is report"))
+		return
 	case !found || ((rel == own || rel == foreign || rel == legacy) && cur.ExternalID != u.ExternalID) || rel == foreign:
 		// A match managed for another source id or by another rule (two
 		// accounts with one email) is another user, as in a full resync:
@@ -372,6 +377,20 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 	if found && rel != foreign && cur.ExternalID == u.ExternalID {
 		r.setID(u.ExternalID, cur.ID)
 	}
+}
+
+// vanished says whether the target remembers a managed user with this
+// source id (connectors.KnownUsers: it listed, created or found it) that
+// a lookup by the id no longer finds: deleted in the target behind
+// idsync's back, not new at the source. A target without that memory, or
+// one opened since, cannot tell the two apart, and the user is created.
+func (r *incremental) vanished(ext string) bool {
+	k, ok := r.s.Target.(connectors.KnownUsers)
+	if !ok {
+		return false
+	}
+	_, known := k.KnownUserID(ext)
+	return known
 }
 
 // targetUserID finds the target id of a managed user; "" when there is none.

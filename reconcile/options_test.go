@@ -141,3 +141,81 @@ func TestDeprovisionModeOverride(t *testing.T) {
 		})
 	}
 }
+
+// TestOnMissingIncremental: a managed user deleted in the target behind
+// idsync's back and then changed at the source is, by a poll or a
+// real-time change, created again only when the rule says recreate; with
+// report it is counted failed, named, and not created (a new user at the
+// source is still created). The target is one that remembers the ids of
+// the managed users it listed (as the SCIM connector does): that memory
+// is how an incremental run tells a managed user that vanished from one
+// it never had.
+func TestOnMissingIncremental(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		onMissing string
+		realTime  bool
+		want      reconcile.Counts
+	}{
+		{name: "poll, recreate", onMissing: reconcile.MissingRecreate, want: reconcile.Counts{Created: 2}},
+		{name: "poll, report", onMissing: reconcile.MissingReport, want: reconcile.Counts{Created: 1, Failed: 1}},
+		{name: "real-time, recreate", onMissing: reconcile.MissingRecreate, realTime: true, want: reconcile.Counts{Created: 2}},
+		{name: "real-time, report", onMissing: reconcile.MissingReport, realTime: true, want: reconcile.Counts{Created: 1, Failed: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			ada := e.addUser(t, "ada")
+			e.addUser(t, "bob")
+			tgt := &knowingTarget{fullTarget: e.tgt}
+			s := &reconcile.Syncer{Source: e.src, Target: tgt, Opts: reconcile.Options{Policy: reconcile.Policy{OnMissing: tt.onMissing}}}
+			fullSync(t, s)
+			cursor, err := e.src.Cursor(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !e.target.DeleteUser(e.targetUser(t, ada.ID).ID) {
+				t.Fatal("ada not in the target")
+			}
+			e.modifyUser(t, ada, "title: Countess")
+			cleo := e.addUser(t, "cleo")
+
+			var res reconcile.Result
+			if tt.realTime {
+				res, err = s.ApplyEvents(ctx, []reconcile.Event{
+					{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: ada.ID},
+					{Kind: reconcile.KindUser, Op: reconcile.OpUpsert, ID: cleo.ID},
+				})
+			} else {
+				var cs connectors.ChangeSet
+				cs, err = e.src.Changes(ctx, cursor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err = s.ApplyChangeSet(ctx, cs)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCounts(t, "after the change", res.Users, tt.want)
+			if e.targetUser(t, cleo.ID).UserName != "cleo" {
+				t.Error("cleo, new at the source, was not created")
+			}
+			adaBack := false
+			for _, tu := range e.targetUsers(t) {
+				adaBack = adaBack || tu.UserName == "ada"
+			}
+			if adaBack != (tt.onMissing == reconcile.MissingRecreate) {
+				t.Errorf("ada in the target again: %t, on missing %s", adaBack, tt.onMissing)
+			}
+			if tt.onMissing == reconcile.MissingReport {
+				if len(res.Failures) != 1 || !strings.Contains(res.Failures[0], "ada") || !strings.Contains(res.Failures[0], "deleted in the target") {
+					t.Errorf("failures %q: want one naming ada, deleted in the target", res.Failures)
+				}
+				if len(res.Retry) != 0 {
+					t.Errorf("retry %+v: a user reported missing is not retried", res.Retry)
+				}
+			}
+		})
+	}
+}

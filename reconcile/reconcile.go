@@ -286,6 +286,9 @@ type tally struct {
 	counts   Counts
 	failures []string
 	fatal    error
+	// missing counts the failed objects that are MissingErrors: reported,
+	// not retried.
+	missing int
 }
 
 func (t *tally) add(f func(*Counts)) {
@@ -305,9 +308,14 @@ func (t *tally) fail(what string, err error) {
 		return
 	}
 	var conflict *ConflictError
-	if errors.As(err, &conflict) {
+	var missing *MissingError
+	switch {
+	case errors.As(err, &conflict):
 		t.counts.Conflicts++
-	} else {
+	case errors.As(err, &missing):
+		t.counts.Failed++
+		t.missing++
+	default:
 		t.counts.Failed++
 	}
 	if len(t.failures) < maxFailureSamples {
@@ -324,11 +332,12 @@ func (t *tally) snapshot() Counts {
 // merge adds o's outcome to t.
 func (t *tally) merge(o *tally) {
 	o.mu.Lock()
-	counts, failures, fatal := o.counts, o.failures, o.fatal
+	counts, failures, fatal, missing := o.counts, o.failures, o.fatal, o.missing
 	o.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.counts = t.counts.Add(counts)
+	t.missing += missing
 	for _, f := range failures {
 		if len(t.failures) < maxFailureSamples {
 			t.failures = append(t.failures, f)

@@ -297,7 +297,8 @@ func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.T
 			return
 		}
 		if errors.Is(err, connectors.ErrNotFound) {
-			t.fail("update user "+u.ExternalID, permanentf("it was deleted in the target (the rule reports, not recreates): %v", err))
+			t.fail("update user "+u.UserName+" (source id "+u.ExternalID+")",
+				missingf("it was deleted in the target behind idsync's back; not created again, as the rule's --on-missing is report: %v", err))
 			return
 		}
 		if err != nil {
@@ -419,4 +420,18 @@ func (e *permanentError) Permanent() bool { return true }
 
 func permanentf(format string, args ...any) error {
 	return &permanentError{msg: fmt.Sprintf(format, args...)}
+}
+
+// MissingError says a managed object was deleted in the target behind
+// idsync's back and the rule reports it instead of creating it again
+// (Policy.OnMissing is MissingReport). It counts as failed, and is not
+// retried: a retry would fail the same way, or, where the target forgot
+// the object (a connector opened again), create what the rule must not.
+type MissingError struct{ msg string }
+
+func (e *MissingError) Error() string   { return e.msg }
+func (e *MissingError) Permanent() bool { return true }
+
+func missingf(format string, args ...any) error {
+	return &MissingError{msg: fmt.Sprintf(format, args...)}
 }
