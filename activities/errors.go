@@ -1,8 +1,10 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -15,6 +17,7 @@ const (
 	ErrTypeConfig          = "ConfigError"
 	ErrTypeUnauthorized    = "Unauthorized"
 	ErrTypeRateLimited     = "RateLimited"
+	ErrTypeNetwork         = "Network"
 	ErrTypeMassDeprovision = "MassDeprovisionGuard"
 )
 
@@ -49,6 +52,22 @@ func classify(err error) error {
 			temporal.ApplicationErrorOptions{NextRetryDelay: rl.RetryAfter})
 	case errors.Is(err, connectors.ErrUnauthorized):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnauthorized, nil)
+	case isNetwork(err):
+		// Retried as before; typed so that the rule's status can say the
+		// store did not answer, rather than that it refused.
+		return temporal.NewApplicationError(err.Error(), ErrTypeNetwork)
 	}
 	return err
+}
+
+// isNetwork says whether err is a store that did not answer: refused,
+// reset, unresolvable or timed out.
+func isNetwork(err error) bool {
+	// Not any net.Error: *url.Error is one whatever it wraps (a refused
+	// certificate, a redirect policy).
+	var op *net.OpError
+	var dns *net.DNSError
+	var ne net.Error
+	return errors.As(err, &op) || errors.As(err, &dns) ||
+		(errors.As(err, &ne) && ne.Timeout()) || errors.Is(err, context.DeadlineExceeded)
 }

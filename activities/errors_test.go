@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +31,12 @@ func TestClassify(t *testing.T) {
 			wantType: ErrTypeUnauthorized, nonRetryable: true},
 		{name: "guard", err: fmt.Errorf("resync users: %w", &reconcile.MassDeprovisionError{Kind: "users", Would: 50, Managed: 60, Allowed: 12}),
 			wantType: ErrTypeMassDeprovision, nonRetryable: true},
-		{name: "network", err: errors.New("dial tcp: connection refused")},
+		{name: "network", err: fmt.Errorf("ldap: dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}),
+			wantType: ErrTypeNetwork},
+		{name: "network under url", err: fmt.Errorf("scim: list users: %w", &url.Error{Op: "Get", URL: "https://app/Users", Err: &net.DNSError{Err: "no such host", Name: "app"}}),
+			wantType: ErrTypeNetwork},
+		{name: "timed out", err: fmt.Errorf("workday: get workers: %w", context.DeadlineExceeded), wantType: ErrTypeNetwork},
+		{name: "unknown", err: errors.New("scim: 500 Internal Server Error")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,9 +70,28 @@ const (
 	StateResyncing   = "resyncing"
 	StateCircuitOpen = "circuit_open"
 	StatePaused      = "paused"
+	// StateFailing: the last poll (or the first full resync) failed and
+	// the breaker is not open yet; ConsecutiveFailures says how many in a
+	// row, LastError and LastErrorClass why.
+	StateFailing = "failing"
 	// StateAwaitingApproval: deprovisions are held for `starter rule
 	// approve` or `reject`; creates and updates go on.
 	StateAwaitingApproval = "awaiting_approval"
+)
+
+// Classes of a rule's last error (RuleStatus.LastErrorClass), from how
+// the activities classified it (activities.ErrType*).
+const (
+	// ErrorClassAuth: the source or target refused the credentials.
+	ErrorClassAuth = "auth"
+	// ErrorClassNetwork: a store did not answer (refused, reset, timed out).
+	ErrorClassNetwork = "network"
+	// ErrorClassRateLimit: a store asked to slow down (429).
+	ErrorClassRateLimit = "rate_limit"
+	// ErrorClassConfig: a connection is missing, or its settings invalid.
+	ErrorClassConfig = "config"
+	// ErrorClassOther: anything else (a store's 5xx, a refused object).
+	ErrorClassOther = "other"
 )
 
 // Sync scopes of a full resync: "members" are the users, "groups" the
@@ -120,4 +139,9 @@ const (
 	// versionPendingOverflow: real-time changes past maxPendingBytes are
 	// dropped for a full resync.
 	versionPendingOverflow = "pending-overflow"
+	// versionTruthfulState: a failed poll shows the rule failing (a
+	// SyncState upsert the older code did not make), a rule without a
+	// cursor runs its first resync again (reason initial), and resume
+	// closes an open breaker at once.
+	versionTruthfulState = "truthful-state"
 )

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,7 +43,10 @@ type rule struct {
 	deleted workflow.ReceiveChannel
 	wake    workflow.Channel
 
-	activity  string // "polling" or "applying" while an activity runs
+	activity string // "polling" or "applying" while an activity runs
+	// truthful: this run shows failing, retries a missing first resync
+	// as such and lets resume close the breaker (versionTruthfulState).
+	truthful  bool
 	deleting  bool
 	turns     int
 	child     workflow.ChildWorkflowFuture
@@ -90,6 +94,9 @@ func (r *rule) now() time.Time { return workflow.Now(r.ctx) }
 // run is the loop: each turn reads like a checklist, as in Temporal's own
 // scheduler workflow.
 func (r *rule) run() error {
+	// Decided once per run, before any other command, and kept in r: the
+	// status query (which may not call GetVersion) reads it.
+	r.truthful = workflow.GetVersion(r.ctx, versionTruthfulState, workflow.DefaultVersion, 1) >= 1
 	if r.state.NextPoll.IsZero() {
 		r.state.NextPoll = r.now().Add(r.state.Config.EffectivePollInterval())
 	}
@@ -246,7 +253,7 @@ func (r *rule) maybeApplyChanges() {
 	batch := r.state.Pending[:n]
 	res, err := r.apply(r.incrementalSpec(), batch)
 	if err != nil {
-		r.state.LastError = "apply changes: " + errorMessage(err)
+		r.setError("apply changes", err)
 		r.state.PendingDue = r.now().Add(applyBackoff)
 		r.logger.Warn("applying real-time changes failed; they are kept", "pending", len(r.state.Pending), "error", err)
 		return
@@ -256,7 +263,7 @@ func (r *rule) maybeApplyChanges() {
 	r.state.PendingDue = r.now()
 	r.took(nil, res)
 	if len(res.Failures) > 0 {
-		r.state.LastError = "apply changes: " + res.Failures[0]
+		r.setFailure("apply changes", res.Failures[0])
 	}
 }
 
@@ -305,6 +312,14 @@ func (r *rule) maybePoll() {
 		// Not a success yet: the resync decides. Its failure counts toward
 		// the breaker (see failedResync), so a resync that keeps failing
 		// opens it instead of rerunning every interval.
+		if r.truthful && r.state.Cursor == "" {
+			// No cursor: no full resync has completed (the first one
+			// failed, the target refusing its credentials, say). The
+			// source asked for nothing; say what happens.
+			r.state.LastPollResult = "no cursor yet: the first full resync has not completed; running it again"
+			r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonInitial})
+			return
+		}
 		r.state.LastPollResult = "source asked for a full resync"
 		r.enqueueSync(SyncRequest{Scope: ScopeBoth, Reason: ReasonSource})
 		return
@@ -321,7 +336,7 @@ func (r *rule) maybePoll() {
 	}
 	r.took(nil, out.Result)
 	if len(out.Result.Failures) > 0 {
-		r.state.LastError = "poll: " + out.Result.Failures[0]
+		r.setFailure("poll", out.Result.Failures[0])
 	}
 }
 
@@ -384,7 +399,7 @@ func (r *rule) takeCursor() {
 
 func (r *rule) pollFailed(err error) {
 	r.state.ConsecutiveFailures++
-	r.state.LastError = "poll: " + errorMessage(err)
+	r.setError("poll", err)
 	r.state.LastPollResult = fmt.Sprintf("failed (%d in a row)", r.state.ConsecutiveFailures)
 	r.logger.Warn("poll failed", "consecutive_failures", r.state.ConsecutiveFailures, "error", err)
 	if r.state.ConsecutiveFailures >= r.state.Config.EffectiveFailureThreshold() {
@@ -549,6 +564,52 @@ func (r *rule) applyOptions() workflow.Context {
 			NonRetryableErrorTypes: []string{activities.ErrTypeConfig, activities.ErrTypeUnauthorized},
 		},
 	})
+}
+
+// setError records what failed, and why: the error's innermost message,
+// bounded but with its cause, and its class.
+func (r *rule) setError(what string, err error) {
+	r.state.LastError = what + ": " + boundError(errorMessage(err))
+	if r.truthful {
+		r.state.LastErrorClass = errorClass(err)
+	}
+}
+
+// setFailure records an object's failure (a string from a result: the
+// activity itself succeeded).
+func (r *rule) setFailure(what, failure string) {
+	r.state.LastError = what + ": " + boundError(failure)
+	if r.truthful {
+		r.state.LastErrorClass = ErrorClassOther
+	}
+}
+
+// errorClass is the class of an activity or child error: that of the
+// innermost ApplicationError whose type the activities set (a child's
+// failure wraps its activity's), a timeout being a network one.
+func errorClass(err error) string {
+	class := ErrorClassOther
+	for ; err != nil; err = errors.Unwrap(err) {
+		if _, ok := err.(*temporal.TimeoutError); ok {
+			class = ErrorClassNetwork
+			continue
+		}
+		ae, ok := err.(*temporal.ApplicationError)
+		if !ok {
+			continue
+		}
+		switch ae.Type() {
+		case activities.ErrTypeUnauthorized:
+			class = ErrorClassAuth
+		case activities.ErrTypeRateLimited:
+			class = ErrorClassRateLimit
+		case activities.ErrTypeConfig:
+			class = ErrorClassConfig
+		case activities.ErrTypeNetwork:
+			class = ErrorClassNetwork
+		}
+	}
+	return class
 }
 
 // errorMessage is the innermost message of an activity or child error

@@ -210,7 +210,7 @@ func (r *rule) maybeApplyApproved() {
 	n := min(len(r.state.ApprovedChanges), maxApplyBatch)
 	res, err := r.apply(r.spec(), r.state.ApprovedChanges[:n])
 	if err != nil {
-		r.state.LastError = "apply approved deprovisions: " + errorMessage(err)
+		r.setError("apply approved deprovisions", err)
 		return
 	}
 	r.state.ApprovedChanges = append([]reconcile.Event(nil), r.state.ApprovedChanges[n:]...)

@@ -51,7 +51,7 @@ func (s *ruleSuite) TestBreakerOpensAfterConsecutiveFailures() {
 			openedAt := all[len(all)-1].At // when the last attempt failed
 
 			if before != nil {
-				s.Equal(StateIdle, before.State, "not open before the %d-th failure", tc.want)
+				s.Equal(StateFailing, before.State, "failing, not open, before the %d-th failure", tc.want)
 				s.Equal(tc.want-1, before.ConsecutiveFailures)
 				s.True(before.BreakerOpenUntil.IsZero())
 			}

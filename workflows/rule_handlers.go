@@ -27,11 +27,8 @@ func (r *rule) registerHandlers() error {
 	}, workflow.UpdateHandlerOptions{Validator: r.validateAlive}); err != nil {
 		return fmt.Errorf("register pause update: %w", err)
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameResume, func(workflow.Context) (RuleStatus, error) {
-		r.state.Paused = false
-		r.wakeUp()
-		return r.status(), nil
-	}, workflow.UpdateHandlerOptions{Validator: r.validateAlive}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameResume, r.handleResume,
+		workflow.UpdateHandlerOptions{Validator: r.validateAlive}); err != nil {
 		return fmt.Errorf("register resume update: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameApprove, r.handleApprove,
@@ -50,6 +47,30 @@ func (r *rule) registerHandlers() error {
 }
 
 func (r *rule) wakeUp() { r.wake.SendAsync(nil) }
+
+// handleResume un-pauses the rule and, when its breaker is open (the
+// credentials were fixed, say), ends the breaker's wait now: the full
+// resync that closes it starts at once, and the answer comes once it has
+// started (state resyncing, ActiveResync its id), so that the caller can
+// say what happened. A rule that was only failing polls now.
+func (r *rule) handleResume(ctx workflow.Context) (RuleStatus, error) {
+	r.state.Paused = false
+	if r.truthful {
+		switch {
+		case r.breakerOpen() && r.child == nil:
+			r.state.BreakerOpenUntil = r.now()
+			r.wakeUp()
+			if err := workflow.Await(ctx, func() bool { return r.child != nil || !r.breakerOpen() || r.deleting }); err != nil {
+				return RuleStatus{}, err
+			}
+			return r.status(), nil
+		case r.state.ConsecutiveFailures > 0:
+			r.state.PollNow = true
+		}
+	}
+	r.wakeUp()
+	return r.status(), nil
+}
 
 func (r *rule) validateAlive() error {
 	if r.deleting {

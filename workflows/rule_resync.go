@@ -62,10 +62,10 @@ func (r *rule) startResync(req SyncRequest) string {
 	r.childID = id
 	if err := child.GetChildWorkflowExecution().Get(r.ctx, nil); err != nil {
 		r.childID = ""
-		summary.Error = "start: " + errorMessage(err)
+		summary.Error = "start: " + boundError(errorMessage(err))
 		summary.Finished = r.now()
 		r.state.LastResync = summary
-		r.state.LastError = "resync: " + summary.Error
+		r.setError("resync: start", err)
 		r.failedResync(req)
 		return ""
 	}
@@ -85,8 +85,8 @@ func (r *rule) finishResync() {
 	s := r.state.LastResync
 	s.Finished = r.now()
 	if err != nil {
-		s.Error = errorMessage(err)
-		r.state.LastError = "resync: " + s.Error
+		s.Error = boundError(errorMessage(err))
+		r.setError("resync", err)
 		r.logger.Warn("full resync failed", "workflow_id", s.WorkflowID, "error", err)
 		r.failedResync(req)
 		return
@@ -111,7 +111,7 @@ func (r *rule) finishResync() {
 		r.state.BreakerOpenUntil = time.Time{}
 		r.state.ConsecutiveFailures = 0
 		r.state.LastSuccess = r.now()
-		r.state.LastError = ""
+		r.state.LastError, r.state.LastErrorClass = "", ""
 		// It recomputed every object: what was left to retry is done, or
 		// counted among its own failures.
 		r.state.Retrying, r.state.FailedForGood = nil, nil

@@ -144,7 +144,7 @@ func (r *rule) maybeRetry() {
 	res, err := r.apply(r.incrementalSpec(), due)
 	if err != nil {
 		// The run failed, not the objects: try them again later.
-		r.state.LastError = "retry failed changes: " + errorMessage(err)
+		r.setError("retry failed changes", err)
 		later := r.now().Add(applyBackoff)
 		for i := range r.state.Retrying {
 			if !r.state.Retrying[i].NextAt.After(now) {

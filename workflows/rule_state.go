@@ -30,6 +30,8 @@ type RuleState struct {
 	LastPollResult string    `json:"lastPollResult,omitempty"`
 	LastSuccess    time.Time `json:"lastSuccess,omitzero"`
 	LastError      string    `json:"lastError,omitempty"`
+	// LastErrorClass: see RuleStatus.
+	LastErrorClass string    `json:"lastErrorClass,omitempty"`
 	NextPoll       time.Time `json:"nextPoll,omitzero"`
 	PollNow        bool      `json:"pollNow,omitempty"`
 	// NextResync is when the next scheduled full resync is due (zero:
@@ -193,7 +195,10 @@ type RuleStatus struct {
 	ConsecutiveFailures int           `json:"consecutiveFailures"`
 	BreakerOpenUntil    time.Time     `json:"breakerOpenUntil,omitzero"`
 	LastError           string        `json:"lastError,omitempty"`
-	PendingChanges      int           `json:"pendingChanges"`
+	// LastErrorClass is the class of LastError: one of the ErrorClass
+	// constants.
+	LastErrorClass string `json:"lastErrorClass,omitempty"`
+	PendingChanges int    `json:"pendingChanges"`
 	// ChangesOverflowed: see RuleState.
 	ChangesOverflowed int `json:"changesOverflowed,omitempty"`
 	// Retrying and FailedForGood: see RuleState (at most 20 of the

@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -24,6 +26,9 @@ func (r *rule) syncState() string {
 		return StateCircuitOpen
 	case r.activity != "":
 		return r.activity
+	case r.truthful && r.state.ConsecutiveFailures > 0:
+		// Not healthy, though the breaker is not open yet.
+		return StateFailing
 	}
 	return StateIdle
 }
@@ -43,6 +48,7 @@ func (r *rule) status() RuleStatus {
 		ConsecutiveFailures: r.state.ConsecutiveFailures,
 		BreakerOpenUntil:    r.state.BreakerOpenUntil,
 		LastError:           r.state.LastError,
+		LastErrorClass:      r.state.LastErrorClass,
 		PendingChanges:      len(r.state.Pending),
 		ChangesOverflowed:   r.state.ChangesOverflowed,
 		RetryingCount:       len(r.state.Retrying),
@@ -125,7 +131,7 @@ func statusMarkdown(st RuleStatus) string {
 		b.WriteString(fmt.Sprintf(" · resync running: %s", st.ActiveResync))
 	}
 	if st.LastError != "" {
-		b.WriteString(fmt.Sprintf("\n\nLast error: %s", truncate(st.LastError, 300)))
+		b.WriteString(fmt.Sprintf("\n\nLast error (%s): %s", cmp.Or(st.LastErrorClass, ErrorClassOther), st.LastError))
 	}
 	return b.String()
 }
@@ -146,11 +152,29 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
+// maxErrorLen bounds an error a rule keeps: it goes into every status
+// answer and continue-as-new input, so a store that answers with a whole
+// HTML page must not fill them.
+const maxErrorLen = 2048
+
+// boundError keeps an error within maxErrorLen: its head (what was being
+// done) and its tail (the cause, which wrapping puts last), never cutting
+// a UTF-8 sequence.
+func boundError(s string) string {
+	if len(s) <= maxErrorLen {
 		return s
 	}
-	return s[:n] + "…"
+	const gap = " … "
+	keep := (maxErrorLen - len(gap)) / 2
+	head := s[:keep]
+	for len(head) > 0 && !utf8.ValidString(head) {
+		head = head[:len(head)-1]
+	}
+	tail := s[len(s)-keep:]
+	for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
+		tail = tail[1:]
+	}
+	return head + gap + tail
 }
 
 // nextPollShown is the next poll as status shows it: none while the

@@ -57,9 +57,9 @@ func (s *ruleSuite) TestSearchAttributesAndDetails() {
 	s.True(strings.HasPrefix(healthy, "| | created |"), "the table comes first:\n%s", healthy)
 	s.Contains(healthy, "| users | 3 | 0 | 0 | 0 | 0 | 2 |")
 	s.Contains(healthy, "**idle** · hr → app")
-	s.Contains(healthy, "Last error: poll: user u9: 400 invalid email")
+	s.Contains(healthy, "Last error (other): poll: user u9: 400 invalid email")
 	s.Contains(open, "**circuit_open**")
 	s.Contains(open, "breaker open until 2025-03-03 09:33:00Z")
 	s.True(strings.HasPrefix(open, "| | created |"), "the table comes first:\n%s", open)
-	s.Contains(open, "Last error: poll: workday: 401 Unauthorized")
+	s.Contains(open, "Last error (auth): poll: workday: 401 Unauthorized")
 }

@@ -27,7 +27,7 @@ func newRuleCmd(f *Factory) *cobra.Command {
 	groupCmd(cmd)
 	cmd.AddCommand(newRuleCreateCmd(f, nil), newRuleListCmd(f), newRuleShowCmd(f), newRuleUpdateCmd(f, nil),
 		newRulePauseCmd(f, workflows.UpdateNamePause, "pause", "Stop polling and applying changes; changes keep being received"),
-		newRulePauseCmd(f, workflows.UpdateNameResume, "resume", "Resume a paused rule"),
+		newRuleResumeCmd(f),
 		newRuleDecisionCmd(f, workflows.UpdateNameApprove, "approve",
 			"Apply the deprovisions the guard held back",
 			"The rule deprovisions what it held: held polls' and real-time deletions at once, a full resync's\n"+

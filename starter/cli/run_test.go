@@ -370,7 +370,7 @@ func (e *engine) testPauseResume(t *testing.T) {
 	if out := e.ok("status", "--connection", "app"); !strings.HasPrefix(out, "Connection app: 1 rule, 1 paused\n") {
 		t.Errorf("status --connection after pause:\n%s", out)
 	}
-	if out := e.ok("rule", "resume", "corp-to-app"); out != "rule corp-to-app: idle\n" {
+	if out := e.ok("rule", "resume", "corp-to-app"); out != "rule corp-to-app: resumed; now idle\n" {
 		t.Errorf("resume: %q", out)
 	}
 	if st := e.ruleStatus("corp-to-app"); st.State != workflows.StateIdle {

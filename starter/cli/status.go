@@ -183,7 +183,7 @@ func printRuleStatus(w io.Writer, st workflows.RuleStatus, settings bool) {
 		fmt.Fprintf(w, "  last resync: %s (%s, %s) %s\n", r.WorkflowID, r.Scope, r.Reason, res)
 	}
 	if st.LastError != "" {
-		fmt.Fprintf(w, "  last error: %s\n", st.LastError)
+		fmt.Fprintf(w, "  last error (%s): %s\n", cmp.Or(st.LastErrorClass, workflows.ErrorClassOther), st.LastError)
 	}
 	fmt.Fprintln(w, "Totals since the rule was created, every poll and full resync added up"+
 		" (an object checked and found unchanged counts each time):")
@@ -224,7 +224,7 @@ func printRuleTable(w io.Writer, sts []workflows.RuleStatus) {
 	fmt.Fprintln(tw, "RULE\tSTATE\tSOURCE → TARGET\tUSERS\tGROUPS\tFAILED\tLAST SUCCESS\tLAST ERROR")
 	for _, st := range sts {
 		fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%d\t%d\t%d\t%s\t%s\n", st.Name, st.State, st.SourceConnection, st.TargetConnection,
-			st.ManagedUsers, st.ManagedGroups, st.Totals.Users.Failed+st.Totals.Groups.Failed, fmtWhen(st.LastSuccess), short(st.LastError, 60))
+			st.ManagedUsers, st.ManagedGroups, st.Totals.Users.Failed+st.Totals.Groups.Failed, fmtWhen(st.LastSuccess), errorCell(st))
 	}
 	_ = tw.Flush()
 }
@@ -260,7 +260,7 @@ func printConnectionStatus(w io.Writer, cs ConnectionStatus) {
 	}
 	fmt.Fprintf(w, "Connection %s: %d rule%s", cs.Connection, cs.Rules, plural)
 	for _, s := range []string{workflows.StateIdle, workflows.StatePolling, workflows.StateApplying,
-		workflows.StateResyncing, workflows.StateCircuitOpen, workflows.StatePaused} {
+		workflows.StateResyncing, workflows.StateFailing, workflows.StateCircuitOpen, workflows.StatePaused} {
 		if n := cs.States[s]; n > 0 {
 			fmt.Fprintf(w, ", %d %s", n, s)
 		}

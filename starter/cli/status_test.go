@@ -77,7 +77,8 @@ func TestSummarize(t *testing.T) {
 }
 
 // TestPrintRuleTable checks the one-line-per-rule table, and that a long
-// error is cut rather than wrapping the table.
+// error is cut rather than wrapping the table, keeping its end (the cause)
+// after its class.
 func TestPrintRuleTable(t *testing.T) {
 	var b bytes.Buffer
 	printRuleTable(&b, []workflows.RuleStatus{{
@@ -90,7 +91,7 @@ func TestPrintRuleTable(t *testing.T) {
 		t.Fatalf("want a header and one row, got:\n%s", b.String())
 	}
 	assert.Equal(t, []string{"RULE", "STATE", "SOURCE", "→", "TARGET", "USERS", "GROUPS", "FAILED", "LAST", "SUCCESS", "LAST", "ERROR"}, strings.Fields(lines[0]))
-	assert.Equal(t, []string{"corp-to-app", "circuit_open", "corp-ldap", "→", "app", "7", "0", "3", "2025-03-01", "12:00:00", "UTC", strings.Repeat("x", 60) + "…"},
+	assert.Equal(t, []string{"corp-to-app", "circuit_open", "corp-ldap", "→", "app", "7", "0", "3", "2025-03-01", "12:00:00", "UTC", "other:", "…" + strings.Repeat("x", 60)},
 		strings.Fields(lines[1]))
 }
 
