@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -319,53 +318,6 @@ func connectionSearchAttributes(conn connectors.Connection) temporal.SearchAttri
 		workflows.SAKind.ValueSet(workflows.KindConnection),
 		workflows.SAConnectionType.ValueSet(conn.Type),
 	)
-}
-
-func newConnectionListCmd(f *Factory) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List connections",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx, cancel := f.ctx(cmd)
-			defer cancel()
-			c, err := f.Client(ctx)
-			if err != nil {
-				return err
-			}
-			names, err := c.Connections(ctx)
-			if err != nil {
-				return err
-			}
-			conns := make([]connectors.Connection, 0, len(names))
-			for _, n := range names {
-				conn, err := c.Connection(ctx, n)
-				if err != nil {
-					continue // deleted meanwhile
-				}
-				conns = append(conns, conn)
-			}
-			if output == "json" {
-				return printJSON(f.Out, conns)
-			}
-			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tTYPE\tWEBHOOK")
-			for _, conn := range conns {
-				hook := "off"
-				if conn.WebhookSecret != "" {
-					hook = "on"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", conn.Name, conn.Type, hook)
-			}
-			return tw.Flush()
-		},
-	}
-	outputFlag(cmd, &output)
-	return cmd
 }
 
 func newConnectionShowCmd(f *Factory) *cobra.Command {

@@ -338,16 +338,23 @@ func newRuleListCmd(f *Factory) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			sts, err := f.ruleStatuses(cmd, connection)
+			l, err := f.ruleListing(cmd, connection)
 			if err != nil {
 				return err
 			}
+			if s := l.Stale; s != nil {
+				fmt.Fprintln(f.ErrOut, s.notice())
+				if output == "json" {
+					return printJSON(f.Out, s.Rules)
+				}
+				return printStaleRuleList(f.Out, s.Rules)
+			}
 			if output == "json" {
-				return printJSON(f.Out, rulesJSON(sts))
+				return printJSON(f.Out, rulesJSON(l.Live))
 			}
 			tw := tabwriter.NewWriter(f.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSOURCE\tTARGET\tSTATE\tINTERVAL")
-			for _, st := range sts {
+			for _, st := range l.Live {
 				fmt.Fprintf(tw, "%s\t%s (%s)\t%s (%s)\t%s\t%s\n", st.Name, st.SourceConnection, st.SourceType,
 					st.TargetConnection, st.TargetType, st.State, st.PollInterval)
 			}

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +32,12 @@ func newStatusCmd(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 
 With no argument, one line per rule. With a rule name, that rule in full.
 With --connection, the status of a provisioning connection: the sum over
-the rules that use it as source or target.`,
+the rules that use it as source or target.
+
+A running worker answers. Without one, status answers from what the
+Temporal server keeps (each rule's search attributes), says on stderr that
+the figures are stale, why and as of when, and marks with ? what only a
+worker knows.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return flagErrorf("want at most one RULE")
@@ -52,12 +60,15 @@ the rules that use it as source or target.`,
 			if o.Rule != "" {
 				return f.showRule(cmd, o.Rule, o.Output, false)
 			}
-			sts, err := f.ruleStatuses(cmd, o.Connection)
+			l, err := f.ruleListing(cmd, o.Connection)
 			if err != nil {
 				return err
 			}
+			if l.Stale != nil {
+				return f.printStaleListing(l, o)
+			}
 			if o.Connection != "" {
-				cs := summarize(o.Connection, sts)
+				cs := summarize(o.Connection, l.Live)
 				if o.Output == "json" {
 					return printJSON(f.Out, connectionJSON(cs))
 				}
@@ -65,9 +76,9 @@ the rules that use it as source or target.`,
 				return nil
 			}
 			if o.Output == "json" {
-				return printJSON(f.Out, rulesJSON(sts))
+				return printJSON(f.Out, rulesJSON(l.Live))
 			}
-			printRuleTable(f.Out, sts)
+			printRuleTable(f.Out, l.Live)
 			return nil
 		},
 	}
@@ -76,36 +87,101 @@ the rules that use it as source or target.`,
 	return cmd
 }
 
-// ruleStatuses queries every running rule (optionally of one connection).
-func (f *Factory) ruleStatuses(cmd *cobra.Command, connection string) ([]workflows.RuleStatus, error) {
+// ruleListing is what status and rule list show: the status of every
+// running rule (of one connection, if given) from its worker or, when no
+// worker answers, the records the server keeps of every one.
+type ruleListing struct {
+	Live []workflows.RuleStatus
+	// Stale, when set, replaces Live: no worker answered.
+	Stale *staleListing
+}
+
+type staleListing struct {
+	Staleness
+	Rules []ruleRecord
+}
+
+// ruleListing queries every running rule (optionally of one connection);
+// the first query no worker answers makes the whole listing the server's
+// records, rather than wait for the others in turn.
+func (f *Factory) ruleListing(cmd *cobra.Command, connection string) (ruleListing, error) {
 	ctx, cancel := f.ctx(cmd)
 	defer cancel()
 	c, err := f.Client(ctx)
 	if err != nil {
-		return nil, err
+		return ruleListing{}, err
 	}
 	if connection != "" {
-		if _, err := c.Connection(ctx, connection); err != nil {
-			return nil, err
+		if err := connectionExists(ctx, c, connection); err != nil {
+			return ruleListing{}, err
 		}
 	}
+	reason, lastPoll := workerAbsent(ctx, c)
+	if reason == "" {
+		sts, stale, err := liveStatuses(ctx, c, connection, lastPoll)
+		if err != nil || stale == "" {
+			return ruleListing{Live: sts}, err
+		}
+		reason = stale
+	}
+	recs, err := f.ruleRecords(ctx, c, connection, reason)
+	if err != nil {
+		return ruleListing{}, err
+	}
+	return ruleListing{Stale: &staleListing{Staleness: oldest(reason, recordTimes(recs)), Rules: recs}}, nil
+}
+
+// liveStatuses asks each rule's worker for its status; stale says why
+// not, when one did not answer.
+func liveStatuses(ctx context.Context, c workflows.Client, connection string, lastPoll time.Time) ([]workflows.RuleStatus, string, error) {
 	names, err := c.Rules(ctx, connection, "")
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("list rules: %w", err)
 	}
 	sts := make([]workflows.RuleStatus, 0, len(names))
 	for _, n := range names {
-		st, err := c.RuleStatus(ctx, n)
-		if err != nil {
-			return nil, err
+		var st workflows.RuleStatus
+		stale, err := ask(ctx, lastPoll, func(qctx context.Context) (err error) {
+			st, err = c.RuleStatus(qctx, n)
+			return err
+		})
+		switch {
+		case errors.Is(err, workflows.ErrNotFound):
+			continue // deleted since listed
+		case err != nil:
+			return nil, "", err // says which rule
+		case stale != "":
+			return nil, stale, nil
 		}
 		sts = append(sts, st)
 	}
-	return sts, nil
+	return sts, "", nil
+}
+
+// printStaleListing prints status from the rules' records, after the
+// stale notice on stderr.
+func (f *Factory) printStaleListing(l ruleListing, o *StatusOptions) error {
+	fmt.Fprintln(f.ErrOut, l.Stale.notice())
+	switch {
+	case o.Output == "json" && o.Connection != "":
+		return printJSON(f.Out, struct {
+			Connection   string       `json:"connection"`
+			Rules        int          `json:"rules"`
+			RuleStatuses []ruleRecord `json:"ruleStatuses"`
+			Stale        Staleness    `json:"stale"`
+		}{o.Connection, len(l.Stale.Rules), l.Stale.Rules, l.Stale.Staleness})
+	case o.Output == "json":
+		return printJSON(f.Out, l.Stale.Rules)
+	case o.Connection != "":
+		printStaleConnection(f.Out, o.Connection, l.Stale.Rules)
+	default:
+		printStaleRuleTable(f.Out, l.Stale.Rules)
+	}
+	return nil
 }
 
 // showRule prints a rule's status, and with settings its settings too
-// (-o json has both always).
+// (-o json has both always); without a worker, what the server keeps.
 func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings bool) error {
 	ctx, cancel := f.ctx(cmd)
 	defer cancel()
@@ -113,14 +189,32 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings boo
 	if err != nil {
 		return err
 	}
-	st, err := c.RuleStatus(ctx, name)
+	reason, lastPoll := workerAbsent(ctx, c)
+	if reason == "" {
+		var st workflows.RuleStatus
+		reason, err = ask(ctx, lastPoll, func(qctx context.Context) (err error) {
+			st, err = c.RuleStatus(qctx, name)
+			return err
+		})
+		switch {
+		case err != nil:
+			return err
+		case reason == "" && output == "json":
+			return printJSON(f.Out, ruleJSON(st))
+		case reason == "":
+			printRuleStatus(f.Out, st, settings)
+			return nil
+		}
+	}
+	rec, err := f.ruleRecord(ctx, c, name, reason)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(f.ErrOut, rec.Stale.notice())
 	if output == "json" {
-		return printJSON(f.Out, ruleJSON(st))
+		return printJSON(f.Out, rec)
 	}
-	printRuleStatus(f.Out, st, settings)
+	printStaleRule(f.Out, rec)
 	return nil
 }
 
