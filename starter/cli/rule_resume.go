@@ -88,3 +88,19 @@ func errorCell(st workflows.RuleStatus) string {
 	}
 	return cmp.Or(st.LastErrorClass, workflows.ErrorClassOther) + ": " + msg
 }
+
+// breakerNote is what `sync` adds when the rule's breaker is open: a
+// complete resync of both scopes closes it (the rule's finishResync).
+func breakerNote(before workflows.RuleStatus, req workflows.SyncRequest) string {
+	if before.BreakerOpenUntil.IsZero() {
+		return ""
+	}
+	until := fmtWhen(before.BreakerOpenUntil)
+	switch {
+	case req.DryRun:
+		return "the circuit breaker is open until " + until + "; a dry run does not close it (`starter rule resume` does)"
+	case req.Scope != workflows.ScopeBoth:
+		return "the circuit breaker is open until " + until + "; only a resync of users and groups closes it (`starter rule resume` runs one)"
+	}
+	return "the circuit breaker was open until " + until + ": this resync closes it when it succeeds, and polling resumes"
+}

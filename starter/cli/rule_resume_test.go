@@ -74,3 +74,30 @@ func TestStatusErrorInFullWithClass(t *testing.T) {
 		t.Errorf("status:\n%s\nwant the cause %q and the class", b.String(), cause)
 	}
 }
+
+// TestSyncBreakerNote: `sync` on a rule whose breaker is open says that
+// a complete resync closes it; otherwise it says nothing more.
+func TestSyncBreakerNote(t *testing.T) {
+	open := workflows.RuleStatus{State: workflows.StateCircuitOpen, BreakerOpenUntil: time.Date(2026, 12, 5, 21, 30, 0, 0, time.UTC)}
+	tests := []struct {
+		name   string
+		before workflows.RuleStatus
+		req    workflows.SyncRequest
+		want   string
+	}{
+		{name: "open, full", before: open, req: workflows.SyncRequest{Scope: workflows.ScopeBoth},
+			want: "the circuit breaker was open until 2026-12-05 21:30:00 UTC: this resync closes it when it succeeds, and polling resumes"},
+		{name: "open, dry run", before: open, req: workflows.SyncRequest{Scope: workflows.ScopeBoth, DryRun: true},
+			want: "the circuit breaker is open until 2026-12-05 21:30:00 UTC; a dry run does not close it (`starter rule resume` does)"},
+		{name: "open, users only", before: open, req: workflows.SyncRequest{Scope: workflows.ScopeMembers},
+			want: "the circuit breaker is open until 2026-12-05 21:30:00 UTC; only a resync of users and groups closes it (`starter rule resume` runs one)"},
+		{name: "closed", before: workflows.RuleStatus{State: workflows.StateIdle}, req: workflows.SyncRequest{Scope: workflows.ScopeBoth}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := breakerNote(tt.before, tt.req); got != tt.want {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -75,12 +75,20 @@ deprovisioned, and a run that would deprovision more than the rule's
 }
 
 func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
+	// Read before the resync starts: whether it is to close a breaker.
+	before, err := f.ruleStatus(cmd, o.Rule)
+	if err != nil {
+		return err
+	}
 	var resp workflows.SyncResponse
 	if err := f.updateRule(cmd, o.Rule, workflows.UpdateNameSync, o.Request, &resp); err != nil {
 		return err
 	}
 	if o.Output != "json" {
 		fmt.Fprintln(f.Out, startedText(o, resp.WorkflowID))
+		if note := breakerNote(before, o.Request); note != "" {
+			fmt.Fprintln(f.Out, note)
+		}
 	}
 	if !o.Wait {
 		return nil
