@@ -43,7 +43,11 @@ var generate = flag.Bool("generate", false,
 const (
 	ruleHistory = "testdata/rule_history.json"
 	// ruleHistoryV0 was recorded before the idle check (versionIdleCheck).
-	ruleHistoryV0     = "testdata/rule_history_v0.json"
+	ruleHistoryV0 = "testdata/rule_history_v0.json"
+	// ruleHistoryV2 was recorded before the failing state, the first
+	// resync rerun as such and resume closing the breaker
+	// (versionTruthfulState).
+	ruleHistoryV2     = "testdata/rule_history_v2.json"
 	resyncHistory     = "testdata/resync_history.json"
 	connectionHistory = "testdata/connection_history.json"
 )
@@ -66,7 +70,7 @@ func newReplayer() worker.WorkflowReplayer {
 // TestReplay replays recorded histories against today's workflow code: a
 // change that would break running workflows fails here.
 func TestReplay(t *testing.T) {
-	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
+	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, ruleHistoryV2, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			if err := newReplayer().ReplayWorkflowHistoryFromJSONFile(quietLogger(), file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
