@@ -60,7 +60,15 @@ func (r *rule) handleResume(ctx workflow.Context) (RuleStatus, error) {
 		case r.breakerOpen() && r.child == nil:
 			r.state.BreakerOpenUntil = r.now()
 			r.wakeUp()
-			if err := workflow.Await(ctx, func() bool { return r.child != nil || !r.breakerOpen() || r.deleting }); err != nil {
+			// Until the loop has tried to start the resync: a child that
+			// could not start reopens the breaker, and must not keep the
+			// caller waiting for the next reset.
+			seq := r.state.ResyncSeq
+			if err := workflow.Await(ctx, func() bool {
+				started := r.child != nil
+				failedToStart := r.state.ResyncSeq != seq && r.childID == ""
+				return started || failedToStart || !r.breakerOpen() || r.deleting
+			}); err != nil {
 				return RuleStatus{}, err
 			}
 			return r.status(), nil
