@@ -15,9 +15,9 @@ import (
 // Once it is verified, the rules reading the connection are asked to poll,
 // in the background (see ringer), and the vendor is answered at once: a
 // vendor sends one webhook per event, thousands in a burst, and expects a
-// fast 2xx. Should the rules not be reached (Temporal down, the worker
-// stopping), the changes wait for the rules' next regular poll: the
-// vendor's feed keeps them, so nothing is lost.
+// fast 2xx. Should the rules not be reached after a few attempts
+// (Temporal down, the worker stopping), the changes wait for the rules'
+// next regular poll: the vendor's feed keeps them, so nothing is lost.
 func (h *Handler) doorbell(r *http.Request, name string, body, key []byte,
 	verify func(http.Header, []byte, []byte, time.Time) error, now time.Time, logger *slog.Logger) (Response, error) {
 	if err := verify(r.Header, body, key, now); err != nil {
@@ -29,22 +29,67 @@ func (h *Handler) doorbell(r *http.Request, name string, body, key []byte,
 	return Response{PollRequested: true}, nil
 }
 
-// pollRules asks every rule reading the connection to poll now.
+// ringBackoff is how long pollRules waits before each new attempt to
+// reach the rules: a server or worker under load answers a burst of
+// webhooks late, and a ring given up on leaves the changes to the rules'
+// next regular poll, which may be an hour away.
+var ringBackoff = []time.Duration{time.Second, 4 * time.Second, 15 * time.Second}
+
+// pollRules asks every rule reading the connection to poll now, trying
+// again (ringBackoff) the lookup and the rules that could not be reached.
 func (h *Handler) pollRules(name string, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(h.co.ctx, lookupTimeout)
-	rules, err := h.Backend.Rules(ctx, name, "source")
-	cancel()
-	if err != nil {
-		logger.Error("list rules for a vendor webhook; they read the changes at their next poll", "error", err)
-		return
-	}
-	for _, rule := range rules {
-		ctx, cancel := context.WithTimeout(h.co.ctx, signalTimeout)
-		err := h.Backend.PollNow(ctx, rule)
-		cancel()
-		if err != nil && !errors.Is(err, workflows.ErrNotFound) {
-			logger.Error("ask a rule to poll for a vendor webhook; it reads the changes at its next poll", "rule", rule, "error", err)
+	var rules []string
+	for attempt := 0; ; attempt++ {
+		if len(rules) == 0 {
+			ctx, cancel := context.WithTimeout(h.co.ctx, lookupTimeout)
+			found, err := h.Backend.Rules(ctx, name, "source")
+			cancel()
+			if err != nil {
+				if h.ringWait(attempt) {
+					continue
+				}
+				logger.Error("list rules for a vendor webhook; they read the changes at their next poll", "error", err, "attempts", attempt+1)
+				return
+			}
+			if len(found) == 0 {
+				return
+			}
+			rules = found
 		}
+		var missed []string
+		var lastErr error
+		for _, rule := range rules {
+			ctx, cancel := context.WithTimeout(h.co.ctx, signalTimeout)
+			err := h.Backend.PollNow(ctx, rule)
+			cancel()
+			if err != nil && !errors.Is(err, workflows.ErrNotFound) {
+				missed, lastErr = append(missed, rule), err
+			}
+		}
+		if len(missed) == 0 {
+			return
+		}
+		if !h.ringWait(attempt) {
+			logger.Error("ask rules to poll for a vendor webhook; they read the changes at their next poll", "rules", missed, "error", lastErr, "attempts", attempt+1)
+			return
+		}
+		rules = missed
+	}
+}
+
+// ringWait waits before attempt+1, and says whether there is one: not
+// after the last backoff, nor once the worker is stopping.
+func (h *Handler) ringWait(attempt int) bool {
+	if attempt >= len(ringBackoff) {
+		return false
+	}
+	select {
+	case <-h.co.ctx.Done():
+		return false
+	case <-h.ring.stopping():
+		return false
+	case <-time.After(ringBackoff[attempt]):
+		return true
 	}
 }
 
@@ -56,7 +101,18 @@ type ringer struct {
 	mu     sync.Mutex
 	rounds map[string]*bool // connection → another round wanted
 	closed bool
+	stop   chan struct{} // closed by drain: rounds stop trying again
 	wg     sync.WaitGroup
+}
+
+// stopping is closed once the ringer drains.
+func (g *ringer) stopping() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stop == nil {
+		g.stop = make(chan struct{})
+	}
+	return g.stop
 }
 
 // ring has round run for the connection, now or after the round in
@@ -94,9 +150,16 @@ func (g *ringer) ring(conn string, round func()) bool {
 	return true
 }
 
-// drain refuses new rounds and waits for those in progress, or ctx.
+// drain refuses new rounds, ends their waits to try again, and waits for
+// those in progress, or ctx.
 func (g *ringer) drain(ctx context.Context) error {
 	g.mu.Lock()
+	if g.stop == nil {
+		g.stop = make(chan struct{})
+	}
+	if !g.closed {
+		close(g.stop)
+	}
 	g.closed = true
 	g.mu.Unlock()
 	done := make(chan struct{})

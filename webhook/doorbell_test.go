@@ -99,6 +99,47 @@ func TestDoorbell(t *testing.T) {
 	}
 }
 
+// TestDoorbellRetries: a rule that cannot be reached at once (a worker
+// or server under load) is asked again, and polls once; the rules that
+// were reached are not asked twice.
+func TestDoorbellRetries(t *testing.T) {
+	saved := ringBackoff
+	ringBackoff = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { ringBackoff = saved })
+	for _, tt := range []struct {
+		name  string
+		fails int
+		want  map[string]int
+	}{
+		{"reached at the third attempt", 2, map[string]int{"slow": 1, "fine": 1}},
+		{"given up after the last attempt", 4, map[string]int{"fine": 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, rec := newDoorbellHandler()
+			rec.rules["dir"] = []string{"slow", "fine"}
+			rec.failTimes = map[string]int{"slow": tt.fails}
+			if w := ringDoorbell(h, "dir", "sig:"+testKey+":"+doorbellBody); w.Code != 202 {
+				t.Fatalf("status %d (%s)", w.Code, w.Body)
+			}
+			// Drain ends the waits between attempts: let them run first.
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				rec.mu.Lock()
+				left := rec.failTimes["slow"]
+				rec.mu.Unlock()
+				if left == 0 && maps.Equal(rec.pollCounts(), tt.want) {
+					break
+				}
+			}
+			if err := h.Drain(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.pollCounts(); !maps.Equal(got, tt.want) {
+				t.Errorf("polls %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestDoorbellBurst: webhooks that arrive while the rules are being asked
 // to poll are answered at once and share one more round after it: a burst
 // costs two rounds, and the last webhook is still followed by a poll

@@ -25,6 +25,8 @@ type recorder struct {
 	conns    map[string]connectors.Connection
 	rules    map[string][]string
 	failRule string
+	// failTimes: PollNow of the rule fails this many times, then works.
+	failTimes map[string]int
 	// gate, when set, holds every signal until it receives or is closed;
 	// started hears of each signal as it starts.
 	gate    chan struct{}
@@ -50,6 +52,10 @@ func (r *recorder) PollNow(ctx context.Context, rule string) error {
 	defer r.mu.Unlock()
 	if rule == r.failRule {
 		return errors.New("boom")
+	}
+	if r.failTimes[rule] > 0 {
+		r.failTimes[rule]--
+		return errors.New("deadline exceeded")
 	}
 	if r.polls == nil {
 		r.polls = map[string]int{}
