@@ -126,17 +126,29 @@ func (e invalid) Unwrap() []error { return []error{e.err, ErrInvalidConfig} }
 
 // Parse decodes settings into the Config of connType and validates it.
 // Unknown fields are an error, so that a typo never silently becomes a
-// default.
+// default; a key that differs from a field's only in case is taken, as
+// encoding/json takes it, so that settings stored before ParseStrict keep
+// working on the worker.
 func (r Registry) Parse(connType string, settings json.RawMessage) (Config, error) {
+	return r.parse(connType, settings, false)
+}
+
+// ParseStrict is Parse for settings being created or changed: a key must
+// be exactly one of the type's settings, and an unknown one is named with
+// the setting it probably meant ("unknown setting "pagesize" for type
+// scim; did you mean "pageSize"?").
+func (r Registry) ParseStrict(connType string, settings json.RawMessage) (Config, error) {
+	return r.parse(connType, settings, true)
+}
+
+func (r Registry) parse(connType string, settings json.RawMessage, strict bool) (Config, error) {
 	t, ok := r[connType]
 	if !ok {
 		return nil, invalid{fmt.Errorf("unknown connection type %q (known: %v)", connType, r.Types())}
 	}
 	cfg := t.New()
-	if len(settings) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(settings))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(cfg); err != nil {
+	if len(bytes.TrimSpace(settings)) > 0 {
+		if err := decodeSettings(connType, t.New, cfg, settings, strict); err != nil {
 			return nil, invalid{fmt.Errorf("%s settings: %w", connType, err)}
 		}
 	}

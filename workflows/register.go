@@ -15,7 +15,7 @@ type Registry interface {
 // Register registers every idsync workflow with r, RuleWorkflow also
 // under its legacy name.
 func Register(r Registry) {
-	for _, w := range []any{RuleWorkflow, FullResyncWorkflow, ConnectionWorkflow, ConnectionTestWorkflow, BudgetWorkflow} {
+	for _, w := range []any{RuleWorkflow, FullResyncWorkflow, ConnectionWorkflow, ConnectionTestWorkflow, ConnectionCheckWorkflow, BudgetWorkflow} {
 		r.RegisterWorkflowWithOptions(w, workflow.RegisterOptions{})
 	}
 	r.RegisterWorkflowWithOptions(RuleWorkflow, workflow.RegisterOptions{Name: legacyRuleWorkflowName})

@@ -69,7 +69,7 @@ type Config struct {
 	// Subject is the admin the service account impersonates. Required.
 	Subject string `json:"subject"`
 	// Credentials is a secret reference to the service account's JSON key.
-	Credentials string `json:"credentials"`
+	Credentials string `json:"credentials" secret:"ref"`
 	// Endpoint is the API's root URL, default https://admin.googleapis.com/;
 	// TokenURL overrides the key's token_uri. For proxies and fakes.
 	// ReadOnly asks for the read-only scopes, for a connection that is

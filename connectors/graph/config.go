@@ -179,13 +179,13 @@ type Config struct {
 	ClientID string `json:"clientId"`
 	// ClientSecret is a secret reference (env:NAME, file:PATH) to the
 	// client secret; this or ClientCertificate is required.
-	ClientSecret string `json:"clientSecret,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty" secret:"ref"`
 	// ClientCertificate is a secret reference to a PEM holding a
 	// certificate registered on the application and its unencrypted RSA
 	// private key: the connection then authenticates with a client
 	// assertion signed by the key (a certificate credential), instead of
 	// a client secret.
-	ClientCertificate string `json:"clientCertificate,omitempty"`
+	ClientCertificate string `json:"clientCertificate,omitempty" secret:"ref"`
 	// Authority is the identity platform's host, for national clouds
 	// (https://login.microsoftonline.us); default login.microsoftonline.com.
 	Authority string `json:"authority,omitempty"`

@@ -160,7 +160,7 @@ type Config struct {
 	BindDN string `json:"bindDn,omitempty"`
 	// BindPassword is a secret reference to the bind password: env:NAME or
 	// file:PATH, resolved by the worker. Never the password itself.
-	BindPassword string `json:"bindPassword,omitempty"`
+	BindPassword string `json:"bindPassword,omitempty" secret:"ref"`
 	// Anonymous binds without credentials; it must be set explicitly, with
 	// BindDN and BindPassword empty.
 	Anonymous bool `json:"anonymous,omitempty"`

@@ -240,6 +240,15 @@ func budgeted(base http.RoundTripper, b *httpx.Budget, maxWait time.Duration) ht
 	return &httpx.Transport{Base: base, Budget: b, MaxWait: maxWait}
 }
 
+// MoreSettings implements connectors.MoreSettings: the profile's own
+// settings (enterprise, accountId, …), beside the generic ones.
+func (c *Config) MoreSettings() []string {
+	if c.profile == nil {
+		return nil
+	}
+	return c.profile.Settings
+}
+
 // Vendor is the value of one of the profile's own settings.
 func (c *Config) Vendor(key string) string { return c.vendor[key] }
 

@@ -111,14 +111,14 @@ type Config struct {
 	Auth string `json:"auth,omitempty"`
 	// Token is a reference to the bearer token, env:NAME or file:PATH;
 	// never the token itself. Required for auth bearer.
-	Token string `json:"token,omitempty"`
+	Token string `json:"token,omitempty" secret:"ref"`
 	// TokenURL is the OAuth 2.0 token endpoint. Required for auth oauth2.
 	TokenURL string `json:"tokenUrl,omitempty"`
 	// ClientID is the OAuth 2.0 client id. Required for auth oauth2.
 	ClientID string `json:"clientId,omitempty"`
 	// ClientSecret is a reference to the OAuth 2.0 client secret.
 	// Required for auth oauth2.
-	ClientSecret string `json:"clientSecret,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty" secret:"ref"`
 	// Scopes are the OAuth 2.0 scopes asked for: a list, or one string
 	// of names separated by spaces or commas.
 	Scopes StringList `json:"scopes,omitempty"`
@@ -134,7 +134,7 @@ type Config struct {
 	Username string `json:"username,omitempty"`
 	// Password is a reference to the password for auth basic. Required
 	// for auth basic.
-	Password string `json:"password,omitempty"`
+	Password string `json:"password,omitempty" secret:"ref"`
 
 	// Patch, Filter and ETag override what /ServiceProviderConfig
 	// advertises: "auto" (the default) believes it, true or false

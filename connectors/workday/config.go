@@ -70,7 +70,7 @@ type Config struct {
 	// Username is the integration system user; "@tenant" is added when
 	// it is missing. Password is a secret reference to its password.
 	Username string `json:"username"`
-	Password string `json:"password"`
+	Password string `json:"password" secret:"ref"`
 	// TimeZone is the IANA zone whose date is "today" for effective
 	// dating: a termination effective on a date takes effect at that
 	// date's midnight there. Default America/Los_Angeles, the zone an
@@ -103,7 +103,7 @@ type Config struct {
 	// ReportPassword default to Username and Password.
 	Report         string `json:"report,omitempty"`
 	ReportUsername string `json:"reportUsername,omitempty"`
-	ReportPassword string `json:"reportPassword,omitempty"`
+	ReportPassword string `json:"reportPassword,omitempty" secret:"ref"`
 	// Timeout bounds one request; default 2m.
 	Timeout string `json:"timeout,omitempty"`
 	// MaxRetryWait is the longest Retry-After of a 429 or 503 that the

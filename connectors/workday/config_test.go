@@ -34,7 +34,7 @@ func TestConfig(t *testing.T) {
 				t.Errorf("groups %v", c.Groups)
 			}
 		}},
-		{name: "unknown key", settings: "{" + ok + `,"tennant":"x"}`, errs: []string{"unknown field"}},
+		{name: "unknown key", settings: "{" + ok + `,"tennant":"x"}`, errs: []string{`unknown setting "tennant" for type workday; did you mean "tenant"?`}},
 		{name: "every problem", settings: `{"url":"http://example.com/ccx","password":"hunter2","timeZone":"Mars/Olympus","pageSize":1000,"preHireDays":-1,"windowOverlap":"soon","groups":["DIVISION!"],"version":"44"}`,
 			errs: []string{"url:", "tenant is required", "username is required", "password must be a secret reference", "timeZone", "pageSize", "preHireDays", "windowOverlap", "groups", "version"}},
 		{name: "http only on loopback", settings: `{"url":"http://127.0.0.1:8080","tenant":"acme","username":"u","password":"env:X"}`},

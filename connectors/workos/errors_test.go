@@ -120,7 +120,7 @@ func TestConfig(t *testing.T) {
 		{"unknown event type", with("eventTypes", []string{"user.created"}), []string{`"user.created" is not a Directory Sync event type`}},
 		{"short retention", with("retention", "10m"), []string{"less than an hour"}},
 		{"bad url", with("url", "ftp://x"), []string{"not an http(s) URL"}},
-		{"typo", with("pageSizes", 5), []string{"unknown field"}},
+		{"typo", with("pageSizes", 5), []string{`unknown setting "pageSizes" for type workos; did you mean "pageSize"?`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -99,7 +99,7 @@ type Config struct {
 	// URL is the API base URL; default https://api.workos.com.
 	URL string `json:"url,omitempty"`
 	// APIKey is a secret reference (env:NAME, file:PATH) to the API key.
-	APIKey string `json:"apiKey"`
+	APIKey string `json:"apiKey" secret:"ref"`
 	// Directory is the id of the directory to read; required. The events
 	// stream is the environment's: events of other directories are read
 	// past and ignored.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -44,9 +45,16 @@ type ConnectionCreateOptions struct {
 	// Named holds the named setting flags given (--base-url, --token, …),
 	// by settings key; they win over --settings and --set.
 	Named map[string]string
+	// Unset are the settings keys `connection update` removes.
+	Unset []string
+	// WebhookSecretGiven: --webhook-secret was given (update: "" clears it).
+	WebhookSecretGiven bool
+	// SkipSecretCheck: store the connection without asking a worker
+	// whether its secret references resolve.
+	SkipSecretCheck bool
 
 	// Connection is built from the flags above and validated before the
-	// command runs.
+	// command runs (create; update builds it on the stored one).
 	Connection connectors.Connection
 }
 
@@ -58,51 +66,93 @@ func (o ConnectionCreateOptions) buildConnection(reg connectors.Registry) (conne
 	if o.Type == "" {
 		return connectors.Connection{}, flagErrorf("--type is required (one of %s)", strings.Join(reg.Types(), ", "))
 	}
-	settings := map[string]any{}
+	base, over, err := o.flagSettings(reg, o.Type)
+	if err != nil {
+		return connectors.Connection{}, err
+	}
+	if base == nil {
+		base = map[string]json.RawMessage{}
+	}
+	maps.Copy(base, over)
+	if err := o.checkWebhookSecret(); err != nil {
+		return connectors.Connection{}, err
+	}
+	return parseConnection(reg, connectors.Connection{Name: o.Name, Type: o.Type, WebhookSecret: o.WebhookSecret}, base)
+}
+
+// parseConnection sets conn's settings and checks them strictly, as a
+// connection being created or changed is: a key must be exactly one of
+// the type's settings.
+func parseConnection(reg connectors.Registry, conn connectors.Connection, settings map[string]json.RawMessage) (connectors.Connection, error) {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return connectors.Connection{}, fmt.Errorf("encode settings: %w", err)
+	}
+	if _, err := reg.ParseStrict(conn.Type, b); err != nil {
+		return connectors.Connection{}, FlagError{err}
+	}
+	conn.Settings = b
+	return conn, nil
+}
+
+func (o ConnectionCreateOptions) checkWebhookSecret() error {
+	if o.WebhookSecret != "" {
+		if err := connectors.ValidateSecretRef(o.WebhookSecret); err != nil {
+			return flagErrorf("--webhook-secret: %v", err)
+		}
+	}
+	return nil
+}
+
+// flagSettings reads the settings the flags give: base is the --settings
+// or --settings-file object (nil when neither is given), over the --set
+// and named flags that go over it. A --set value is typed as JSON (100,
+// true) unless the setting takes a string, which it then stays.
+func (o ConnectionCreateOptions) flagSettings(reg connectors.Registry, connType string) (base, over map[string]json.RawMessage, err error) {
 	if o.Settings != "" && o.SettingsFile != "" {
-		return connectors.Connection{}, flagErrorf("--settings and --settings-file cannot be used together")
+		return nil, nil, flagErrorf("--settings and --settings-file cannot be used together")
 	}
 	raw := []byte(o.Settings)
 	if o.SettingsFile != "" {
 		b, err := os.ReadFile(o.SettingsFile)
 		if err != nil {
-			return connectors.Connection{}, flagErrorf("--settings-file: %w", err)
+			return nil, nil, flagErrorf("--settings-file: %w", err)
 		}
 		raw = b
 	}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := json.Unmarshal(raw, &settings); err != nil {
-			return connectors.Connection{}, flagErrorf("settings must be a JSON object: %v", err)
+	if o.Settings != "" || o.SettingsFile != "" {
+		if len(bytes.TrimSpace(raw)) == 0 {
+			raw = []byte("{}")
+		}
+		if err := json.Unmarshal(raw, &base); err != nil || base == nil {
+			if err == nil {
+				err = errors.New("null")
+			}
+			return nil, nil, flagErrorf("settings must be a JSON object: %v", err)
 		}
 	}
+	over = map[string]json.RawMessage{}
 	for _, kv := range o.Set {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return connectors.Connection{}, flagErrorf("--set %q: want key=value", kv)
+			return nil, nil, flagErrorf("--set %q: want key=value", kv)
 		}
 		var parsed any
-		if err := json.Unmarshal([]byte(v), &parsed); err == nil && !isString(parsed) {
-			settings[k] = parsed
+		if err := json.Unmarshal([]byte(v), &parsed); err == nil && !isString(parsed) && !reg.StringSetting(connType, k) {
+			over[k] = json.RawMessage(v)
 		} else {
-			settings[k] = v
+			over[k] = jsonString(v)
 		}
 	}
 	for k, v := range o.Named {
-		settings[k] = v
+		over[k] = jsonString(v)
 	}
-	if o.WebhookSecret != "" {
-		if err := connectors.ValidateSecretRef(o.WebhookSecret); err != nil {
-			return connectors.Connection{}, flagErrorf("--webhook-secret: %v", err)
-		}
-	}
-	b, err := json.Marshal(settings)
-	if err != nil {
-		return connectors.Connection{}, err
-	}
-	if _, err := reg.Parse(o.Type, b); err != nil {
-		return connectors.Connection{}, FlagError{err}
-	}
-	return connectors.Connection{Name: o.Name, Type: o.Type, Settings: b, WebhookSecret: o.WebhookSecret}, nil
+	return base, over, nil
+}
+
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }
@@ -211,6 +261,7 @@ func connectionFlags(cmd *cobra.Command, o *ConnectionCreateOptions, reg connect
 	cmd.Flags().StringVar(&o.SettingsFile, "settings-file", "", "read settings from a JSON file")
 	cmd.Flags().StringArrayVar(&o.Set, "set", nil, "set one setting, key=value (repeatable; JSON values such as 100 or true are typed)")
 	cmd.Flags().StringVar(&o.WebhookSecret, "webhook-secret", "", "secret reference (env:NAME or file:PATH) of the key that signs change webhooks")
+	cmd.Flags().BoolVar(&o.SkipSecretCheck, "skip-secret-check", false, "store the connection without a worker checking that its secret references resolve")
 }
 
 func newConnectionCreateCmd(f *Factory, runF func(*ConnectionCreateOptions) error) *cobra.Command {
@@ -221,7 +272,12 @@ func newConnectionCreateCmd(f *Factory, runF func(*ConnectionCreateOptions) erro
 		Long: `Create a connection to an identity store.
 
 Secrets are never stored: settings that are secrets (passwords, tokens)
-take a reference, env:NAME or file:PATH, that the worker resolves.
+take a reference, env:NAME or file:PATH, that the worker resolves. A
+running worker resolves them before the connection is stored, and a
+reference that does not resolve is refused; with no worker, the
+connection is stored and the output says the references were not checked.
+Settings keys are the type's, spelt exactly (see the README's
+Configuration reference).
 
 Connection types:` + typeSummaries(f.Registry),
 		Example: connectionExamples(f.Registry),
@@ -251,6 +307,16 @@ func runConnectionCreate(cmd *cobra.Command, f *Factory, o *ConnectionCreateOpti
 	if err != nil {
 		return err
 	}
+	// Before the secret check, which would only delay this answer; a
+	// describe, unlike the connection's query, needs no worker.
+	if d, err := c.Temporal.DescribeWorkflowExecution(ctx, workflows.ConnectionWorkflowID(conn.Name), ""); err == nil &&
+		d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return fmt.Errorf("connection %q already exists", conn.Name)
+	}
+	note, err := checkSecrets(ctx, f, c, conn, o.SkipSecretCheck, "created")
+	if err != nil {
+		return err
+	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       workflows.ConnectionWorkflowID(conn.Name),
 		TaskQueue:                                workflows.TaskQueue,
@@ -266,51 +332,8 @@ func runConnectionCreate(cmd *cobra.Command, f *Factory, o *ConnectionCreateOpti
 	if err != nil {
 		return fmt.Errorf("create connection %q: %w", conn.Name, err)
 	}
-	fmt.Fprintf(f.Out, "created connection %s (%s)\n", conn.Name, conn.Type)
+	fmt.Fprintf(f.Out, "created connection %s (%s)%s\n", conn.Name, conn.Type, note)
 	return nil
-}
-
-func newConnectionUpdateCmd(f *Factory, runF func(*ConnectionCreateOptions) error) *cobra.Command {
-	o := &ConnectionCreateOptions{}
-	cmd := &cobra.Command{
-		Use:   "update NAME --type TYPE [--set key=value]... [--settings-file FILE]",
-		Short: "Replace a connection's settings; rules use them from their next activity on",
-		Args:  exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			conn, err := o.buildConnection(f.Registry)
-			if err != nil {
-				return err
-			}
-			o.Connection = conn
-			if runF != nil {
-				return runF(o)
-			}
-			ctx, cancel := f.ctx(cmd)
-			defer cancel()
-			c, err := f.Client(ctx)
-			if err != nil {
-				return err
-			}
-			if _, err := c.Connection(ctx, conn.Name); err != nil {
-				return err
-			}
-			h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-				WorkflowID: workflows.ConnectionWorkflowID(conn.Name), UpdateName: workflows.UpdateNameConnection,
-				Args: []any{conn}, WaitForStage: client.WorkflowUpdateStageCompleted,
-			})
-			if err == nil {
-				err = h.Get(ctx, nil)
-			}
-			if err != nil {
-				return fmt.Errorf("update connection %q: %w", conn.Name, err)
-			}
-			fmt.Fprintf(f.Out, "updated connection %s\n", conn.Name)
-			return nil
-		},
-	}
-	connectionFlags(cmd, o, f.Registry)
-	return cmd
 }
 
 func connectionSearchAttributes(conn connectors.Connection) temporal.SearchAttributes {

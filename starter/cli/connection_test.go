@@ -8,6 +8,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/idsync/idsync/activities"
+	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/all"
 )
 
 // ldapArgs are the settings of a valid LDAP connection, as --set flags.
@@ -135,7 +139,35 @@ func TestNewCmdConnectionCreate(t *testing.T) {
 		{name: "unknown --type", argv: []string{"corp", "--type", "ldapp"}, wantErr: `unknown connection type "ldapp" (known: [aquera github-emu `},
 		{name: "--set without =", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "startTls"}), wantErr: `--set "startTls": want key=value`},
 		{name: "--set without key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "=x"}), wantErr: "want key=value"},
-		{name: "--set of a misspelt key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "baseDnn=dc=x"}), wantErr: `unknown field "baseDnn"`},
+		{name: "--set of a misspelt key", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "baseDnn=dc=x"}), wantErr: `unknown setting "baseDnn" for type ldap; did you mean "baseDn"?`},
+		{
+			name:    "--set of a key in the wrong case",
+			argv:    []string{"app", "--type", "scim", "--set", "baseUrl=https://a.example/scim/v2", "--set", "token=env:A", "--set", "pagesize=10"},
+			wantErr: `unknown setting "pagesize" for type scim; did you mean "pageSize"?`,
+		},
+		{
+			name:    "--set of a key like none",
+			argv:    args([]string{"corp"}, ldapArgs, []string{"--set", "colour=blue"}),
+			wantErr: `unknown setting "colour" for type ldap (its settings: `,
+		},
+		{
+			name:     "--set of a word where a number is wanted",
+			argv:     []string{"app", "--type", "scim", "--set", "baseUrl=https://a.example/scim/v2", "--set", "token=env:A", "--set", "pageSize=abc"},
+			wantErr:  `setting pageSize: want a number, got "abc"`,
+			notInErr: "cannot unmarshal",
+		},
+		{
+			name:         "--set keeps a string setting a string",
+			argv:         []string{"demo", "--type", "memory", "--set", "store=1234"},
+			wantType:     "memory",
+			wantSettings: map[string]any{"store": "1234"},
+		},
+		{
+			name:     "--set of a number for a secret is refused as a literal, not echoed",
+			argv:     args([]string{"corp"}, ldapArgs, []string{"--set", "bindPassword=31415926"}),
+			wantErr:  "bindPassword: must be a secret reference",
+			notInErr: "31415926",
+		},
 		{name: "--set of a number where a string is wanted", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "timeout=30"}), wantErr: "ldap settings"},
 		{name: "invalid setting value", argv: args([]string{"corp"}, ldapArgs, []string{"--set", "pageSize=-1"}), wantErr: "pageSize: want 1 to 100000, got -1"},
 		{name: "missing required settings", argv: []string{"corp", "--type", "ldap"}, wantErr: "url: want ldap://host"},
@@ -234,18 +266,25 @@ func TestNewCmdConnectionCreate(t *testing.T) {
 	}
 }
 
-// TestNewCmdConnectionUpdate checks that update validates exactly as
-// create does, before anything is sent.
+// TestNewCmdConnectionUpdate checks update's flags: no --type needed,
+// usage mistakes refused before anything is sent.
 func TestNewCmdConnectionUpdate(t *testing.T) {
 	tests := []struct {
-		name    string
-		argv    []string
-		wantErr string
+		name      string
+		argv      []string
+		wantErr   string
+		wantSet   []string
+		wantUnset []string
 	}{
-		{name: "valid", argv: args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "pageSize=200"})},
-		{name: "no --type", argv: []string{"corp-ldap", "--set", "pageSize=200"}, wantErr: "--type is required"},
-		{name: "literal secret", argv: args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "bindPassword=s3cret"}), wantErr: "bindPassword: must be a secret reference"},
-		{name: "bad name", argv: args([]string{"Corp"}, ldapArgs), wantErr: `name "Corp"`},
+		{name: "a setting, without --type", argv: []string{"corp-ldap", "--set", "pageSize=200"}, wantSet: []string{"pageSize=200"}},
+		{name: "with --type", argv: args([]string{"corp-ldap"}, ldapArgs, []string{"--set", "pageSize=200"}), wantSet: []string{
+			"url=ldap://127.0.0.1:3389", "baseDn=dc=example,dc=org", "bindDn=cn=admin,dc=example,dc=org", "bindPassword=env:LDAP_PASSWORD", "pageSize=200"}},
+		{name: "unset", argv: []string{"corp-ldap", "--unset", "pageSize", "--unset", "timeout"}, wantUnset: []string{"pageSize", "timeout"}},
+		{name: "unknown --type", argv: []string{"corp-ldap", "--type", "ldapp"}, wantErr: `unknown connection type "ldapp"`},
+		{name: "--set without =", argv: []string{"corp-ldap", "--set", "pageSize"}, wantErr: `--set "pageSize": want key=value`},
+		{name: "empty --unset", argv: []string{"corp-ldap", "--unset", ""}, wantErr: "--unset: want a settings key"},
+		{name: "literal webhook secret", argv: []string{"corp-ldap", "--webhook-secret", "s3cret"}, wantErr: "--webhook-secret: must be a secret reference"},
+		{name: "bad name", argv: []string{"Corp", "--set", "pageSize=1"}, wantErr: `name "Corp"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,14 +296,137 @@ func TestNewCmdConnectionUpdate(t *testing.T) {
 			})
 			code, err := execVerb(t, f, "connection", cmd, tt.argv)
 			checkErr(t, code, err, tt.wantErr, 0)
-			if tt.wantErr == "" {
-				if got == nil {
-					t.Fatal("runF was not called")
-				}
-				assert.Equal(t, "corp-ldap", got.Connection.Name)
-				assert.JSONEq(t, `{"url":"ldap://127.0.0.1:3389","baseDn":"dc=example,dc=org","bindDn":"cn=admin,dc=example,dc=org",
-					"bindPassword":"env:LDAP_PASSWORD","pageSize":200}`, string(got.Connection.Settings))
+			if tt.wantErr != "" {
+				return
 			}
+			if got == nil {
+				t.Fatal("runF was not called")
+			}
+			assert.Equal(t, "corp-ldap", got.Name)
+			assert.Equal(t, tt.wantSet, got.Set)
+			assert.Equal(t, tt.wantUnset, got.Unset)
+		})
+	}
+}
+
+// TestPatchConnection: update changes the settings named and keeps the
+// others.
+func TestPatchConnection(t *testing.T) {
+	stored := connectors.Connection{
+		Name: "app", Type: "scim", WebhookSecret: "env:HOOK",
+		Settings: json.RawMessage(`{"baseUrl":"https://a.example/scim/v2","token":"env:A","pageSize":50,"timeout":"45s"}`),
+	}
+	tests := []struct {
+		name         string
+		opts         ConnectionCreateOptions
+		wantSettings string
+		wantWebhook  string
+		wantErr      string
+	}{
+		{
+			name:         "--set keeps the rest",
+			opts:         ConnectionCreateOptions{Set: []string{"pageSize=100"}},
+			wantSettings: `{"baseUrl":"https://a.example/scim/v2","token":"env:A","pageSize":100,"timeout":"45s"}`,
+			wantWebhook:  "env:HOOK",
+		},
+		{
+			name:         "a named flag",
+			opts:         ConnectionCreateOptions{Named: map[string]string{"token": "file:/run/t"}},
+			wantSettings: `{"baseUrl":"https://a.example/scim/v2","token":"file:/run/t","pageSize":50,"timeout":"45s"}`,
+			wantWebhook:  "env:HOOK",
+		},
+		{
+			name:         "--unset",
+			opts:         ConnectionCreateOptions{Unset: []string{"timeout", "pageSize"}},
+			wantSettings: `{"baseUrl":"https://a.example/scim/v2","token":"env:A"}`,
+			wantWebhook:  "env:HOOK",
+		},
+		{
+			name:         "--settings replaces, --set on top",
+			opts:         ConnectionCreateOptions{Settings: `{"baseUrl":"https://b.example/scim/v2","token":"env:B"}`, Set: []string{"maxScan=7"}},
+			wantSettings: `{"baseUrl":"https://b.example/scim/v2","token":"env:B","maxScan":7}`,
+			wantWebhook:  "env:HOOK",
+		},
+		{
+			name:         "--type of the connection",
+			opts:         ConnectionCreateOptions{Type: "scim", Set: []string{"pageSize=100"}},
+			wantSettings: `{"baseUrl":"https://a.example/scim/v2","token":"env:A","pageSize":100,"timeout":"45s"}`,
+			wantWebhook:  "env:HOOK",
+		},
+		{
+			name:         "--webhook-secret \"\" clears it",
+			opts:         ConnectionCreateOptions{WebhookSecretGiven: true},
+			wantSettings: string(stored.Settings),
+		},
+		{
+			name:         "--webhook-secret replaces it",
+			opts:         ConnectionCreateOptions{WebhookSecretGiven: true, WebhookSecret: "file:/run/hook"},
+			wantSettings: string(stored.Settings),
+			wantWebhook:  "file:/run/hook",
+		},
+		{name: "another --type", opts: ConnectionCreateOptions{Type: "slack"}, wantErr: "cannot change the type of connection \"app\" from scim to slack"},
+		{name: "misspelt key", opts: ConnectionCreateOptions{Set: []string{"pagesize=10"}}, wantErr: `unknown setting "pagesize" for type scim; did you mean "pageSize"?`},
+		{name: "bad value", opts: ConnectionCreateOptions{Set: []string{"pageSize=abc"}}, wantErr: `setting pageSize: want a number, got "abc"`},
+		{name: "--unset of a setting not set", opts: ConnectionCreateOptions{Unset: []string{"maxScan"}}, wantErr: "--unset maxScan: connection \"app\" has no such setting"},
+		{name: "--unset of a required setting", opts: ConnectionCreateOptions{Unset: []string{"token"}}, wantErr: "token is required"},
+		{name: "--unset and --set of one key", opts: ConnectionCreateOptions{Unset: []string{"pageSize"}, Set: []string{"pageSize=1"}}, wantErr: "also given a value"},
+		{name: "a literal secret", opts: ConnectionCreateOptions{Set: []string{"token=s3cret-value"}}, wantErr: "token: must be a secret reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := tt.opts.patchConnection(all.Registry(), stored)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one holding %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret-value") {
+					t.Errorf("the error echoes the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			assert.Equal(t, "app", conn.Name)
+			assert.Equal(t, "scim", conn.Type)
+			assert.Equal(t, tt.wantWebhook, conn.WebhookSecret)
+			assert.JSONEq(t, tt.wantSettings, string(conn.Settings))
+		})
+	}
+}
+
+// TestSecretCheckResult: what create and update say of a worker's check.
+func TestSecretCheckResult(t *testing.T) {
+	ok := func(setting, ref string) activities.SecretStatus {
+		return activities.SecretStatus{SecretRef: connectors.SecretRef{Setting: setting, Ref: ref}, OK: true}
+	}
+	tests := []struct {
+		name     string
+		res      activities.SecretCheck
+		wantNote string
+		wantErr  string
+	}{
+		{name: "all resolve", res: activities.SecretCheck{Refs: []activities.SecretStatus{ok("token", "env:T"), ok("webhookSecret", "env:H")}},
+			wantNote: "; secret references resolve on the worker (token, webhookSecret)"},
+		{name: "one does not", res: activities.SecretCheck{Refs: []activities.SecretStatus{ok("token", "env:T"), {
+			SecretRef: connectors.SecretRef{Setting: "webhookSecret", Ref: "env:HOOK_KY"},
+			Error:     `secret reference "env:HOOK_KY": environment variable HOOK_KY is not set on the worker`}}},
+			wantErr: `connection "app" not created: webhookSecret: secret reference "env:HOOK_KY": environment variable HOOK_KY is not set on the worker`},
+		{name: "settings refused", res: activities.SecretCheck{Error: "no such type"}, wantErr: `the worker refuses the settings of connection "app": no such type`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			note, err := secretCheckResult("app", "created", tt.res)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one holding %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			assert.Equal(t, tt.wantNote, note)
 		})
 	}
 }
