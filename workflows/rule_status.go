@@ -98,6 +98,7 @@ func (r *rule) updateStatus() {
 			r.logger.Warn("upsert search attributes", "error", err)
 		}
 	}
+	r.updateMemo(st)
 	workflow.SetCurrentDetails(r.ctx, statusMarkdown(st))
 }
 

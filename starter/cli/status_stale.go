@@ -2,8 +2,8 @@ package cli
 
 // When no worker answers, status, rule list and connection list fall back
 // to what the Temporal server keeps without one: each workflow's search
-// attributes (from the listing, or a describe) and the time its code last
-// ran (from its history). They say so, and why, on stderr.
+// attributes and memo (from the listing, or a describe) and the time its
+// code last ran (from its history). They say so, and why, on stderr.
 
 import (
 	"context"
@@ -46,7 +46,7 @@ type Staleness struct {
 
 // notice is the one stderr line of a command that answers from records.
 func (s Staleness) notice() string {
-	return fmt.Sprintf("starter: stale: %s; figures as of %s, from the search attributes the server keeps (? = known only to a worker)",
+	return fmt.Sprintf("starter: stale: %s; figures as of %s, from what the server keeps (search attributes, memo; ? = known only to a worker)",
 		s.Reason, fmtWhen(s.AsOf))
 }
 
@@ -119,7 +119,17 @@ type ruleRecord struct {
 	LastSuccess         time.Time `json:"lastSuccess"`
 	ConsecutiveFailures int64     `json:"consecutiveFailures"`
 	FailedObjects       int64     `json:"failedObjects"`
-	Stale               Staleness `json:"stale"`
+	// LastKnown is what the rule kept in its memo; nil for a rule that
+	// has not written one (started before rules kept it).
+	LastKnown *lastKnown `json:"lastKnown,omitempty"`
+	Stale     Staleness  `json:"stale"`
+}
+
+// lastKnown is a rule's memo as -o json writes it: the poll interval as
+// the flags take it, not nanoseconds.
+type lastKnown struct {
+	workflows.StatusMemo
+	PollInterval jsonDuration `json:"pollInterval"`
 }
 
 // connectionRecord is a connection as the server keeps it.
@@ -250,8 +260,22 @@ func ruleRecordOf(in *workflowpb.WorkflowExecutionInfo, stale Staleness) ruleRec
 		LastSuccess:         saValue[time.Time](sa, workflows.SALastSyncTime.GetName()),
 		ConsecutiveFailures: saValue[int64](sa, workflows.SAConsecutiveFailures.GetName()),
 		FailedObjects:       saValue[int64](sa, workflows.SAFailedObjects.GetName()),
+		LastKnown:           statusMemo(in),
 		Stale:               stale,
 	}
+}
+
+// statusMemo decodes the status a rule keeps in its memo, if any.
+func statusMemo(in *workflowpb.WorkflowExecutionInfo) *lastKnown {
+	p, ok := in.GetMemo().GetFields()[workflows.MemoKeyStatus]
+	if !ok {
+		return nil
+	}
+	var m workflows.StatusMemo
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &m); err != nil {
+		return nil // written by another version: as if absent
+	}
+	return &lastKnown{StatusMemo: m, PollInterval: jsonDuration(m.PollInterval)}
 }
 
 // saValue decodes one search attribute; the zero value when it is unset
@@ -290,16 +314,34 @@ func recordTimes(recs []ruleRecord) []time.Time {
 // unknown is a figure only a worker knows.
 const unknown = "?"
 
+// managed is a managed count from the memo, or unknown.
+func (r ruleRecord) managed() (users, groups string) {
+	if m := r.LastKnown; m != nil {
+		return fmt.Sprint(m.ManagedUsers), fmt.Sprint(m.ManagedGroups)
+	}
+	return unknown, unknown
+}
+
+// lastError is the table's LAST ERROR cell of a record.
+func (r ruleRecord) lastError() string {
+	switch m := r.LastKnown; {
+	case m != nil && m.LastError != "":
+		return m.LastErrorClass + ": " + short(m.LastError, 60)
+	case m != nil && r.ConsecutiveFailures == 0:
+		return ""
+	case r.ConsecutiveFailures > 0:
+		return fmt.Sprintf("? (%d failed polls in a row)", r.ConsecutiveFailures)
+	}
+	return unknown
+}
+
 func printStaleRuleTable(w io.Writer, recs []ruleRecord) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tSTATE\tSOURCE → TARGET\tUSERS\tGROUPS\tFAILED\tLAST SUCCESS\tLAST ERROR")
 	for _, r := range recs {
-		lastErr := unknown
-		if r.ConsecutiveFailures > 0 {
-			lastErr = fmt.Sprintf("? (%d failed polls in a row)", r.ConsecutiveFailures)
-		}
+		users, groups := r.managed()
 		fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s\t%s\t%d\t%s\t%s\n", r.Name, r.State, r.SourceConnection, r.TargetConnection,
-			unknown, unknown, r.FailedObjects, fmtWhen(r.LastSuccess), lastErr)
+			users, groups, r.FailedObjects, fmtWhen(r.LastSuccess), r.lastError())
 	}
 	_ = tw.Flush()
 }
@@ -308,8 +350,12 @@ func printStaleRuleList(w io.Writer, recs []ruleRecord) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSOURCE\tTARGET\tSTATE\tINTERVAL")
 	for _, r := range recs {
+		interval := unknown
+		if r.LastKnown != nil {
+			interval = r.LastKnown.StatusMemo.PollInterval.String()
+		}
 		fmt.Fprintf(tw, "%s\t%s (%s)\t%s (%s)\t%s\t%s\n", r.Name, r.SourceConnection, r.SourceType,
-			r.TargetConnection, r.TargetType, r.State, unknown)
+			r.TargetConnection, r.TargetType, r.State, interval)
 	}
 	return tw.Flush()
 }
@@ -317,12 +363,26 @@ func printStaleRuleList(w io.Writer, recs []ruleRecord) error {
 // printStaleRule prints what the server keeps of one rule.
 func printStaleRule(w io.Writer, r ruleRecord) {
 	fmt.Fprintf(w, "Rule %s: %s\n", r.Name, r.State)
-	fmt.Fprintf(w, "  %s (%s) → %s (%s)\n", r.SourceConnection, r.SourceType, r.TargetConnection, r.TargetType)
-	fmt.Fprintf(w, "  last success: %s\n", fmtWhen(r.LastSuccess))
+	fmt.Fprintf(w, "  %s (%s) → %s (%s)", r.SourceConnection, r.SourceType, r.TargetConnection, r.TargetType)
+	m := r.LastKnown
+	if m != nil {
+		fmt.Fprintf(w, ", polling every %s\n  managed in target: %d users, %d groups", m.StatusMemo.PollInterval, m.ManagedUsers, m.ManagedGroups)
+	}
+	fmt.Fprintf(w, "\n  last success: %s\n", fmtWhen(r.LastSuccess))
 	fmt.Fprintf(w, "  consecutive failures: %d\n", r.ConsecutiveFailures)
 	fmt.Fprintf(w, "  failed objects, in total: %d\n", r.FailedObjects)
+	if m != nil && !m.BreakerOpenUntil.IsZero() {
+		fmt.Fprintf(w, "  circuit breaker open until %s, then a full resync\n", fmtWhen(m.BreakerOpenUntil))
+	}
+	if m != nil && m.LastError != "" {
+		fmt.Fprintf(w, "  last error (%s): %s\n", m.LastErrorClass, m.LastError)
+	}
 	fmt.Fprintf(w, "  as of %s; %s\n", fmtWhen(r.Stale.AsOf), r.Stale.Reason)
-	fmt.Fprintln(w, "  managed objects, polls, errors, totals and settings are known only to a worker: start one (make run, or bin/worker)")
+	known := "managed objects, polls, errors, totals and settings are"
+	if m != nil {
+		known = "polls, totals, retries and settings are"
+	}
+	fmt.Fprintf(w, "  %s known only to a worker: start one (make run, or bin/worker)\n", known)
 }
 
 // printStaleConnection prints a connection's status from its rules'
@@ -344,6 +404,18 @@ func printStaleConnection(w io.Writer, conn string, recs []ruleRecord) {
 	for _, s := range slices.Sorted(maps.Keys(states)) {
 		fmt.Fprintf(w, ", %d %s", states[s], s)
 	}
-	fmt.Fprintf(w, "\n  failed objects, in total: %d; managed objects and totals are known only to a worker\n", failed)
+	users, groups, known := 0, 0, true
+	for _, r := range recs {
+		if r.LastKnown == nil {
+			known = false
+			break
+		}
+		users += r.LastKnown.ManagedUsers
+		groups += r.LastKnown.ManagedGroups
+	}
+	if known {
+		fmt.Fprintf(w, "\n  managed: %d users, %d groups", users, groups)
+	}
+	fmt.Fprintf(w, "\n  failed objects, in total: %d; totals are known only to a worker\n", failed)
 	printStaleRuleTable(w, recs)
 }

@@ -108,11 +108,12 @@ func (e *engine) testStale(t *testing.T, notice string) {
 		// want are lines (or their starts) of stdout, in order.
 		want []string
 	}{
-		{[]string{"status"}, []string{"RULE  STATE  SOURCE → TARGET  USERS  GROUPS  FAILED  LAST SUCCESS", "hr-to-app  idle  hr → app  ?  ?  0  20"}},
-		{[]string{"status", "hr-to-app"}, []string{"Rule hr-to-app: idle", "  hr (memory) → app (memory)", "  last success: 20"}},
+		{[]string{"status"}, []string{"RULE  STATE  SOURCE → TARGET  USERS  GROUPS  FAILED  LAST SUCCESS", "hr-to-app  idle  hr → app  1  0  0  20"}},
+		{[]string{"status", "hr-to-app"}, []string{"Rule hr-to-app: idle", "  hr (memory) → app (memory), polling every 1h0m0s",
+			"  managed in target: 1 users, 0 groups", "  last success: 20"}},
 		{[]string{"rule", "show", "hr-to-app"}, []string{"Rule hr-to-app: idle", "  hr (memory) → app (memory)"}},
-		{[]string{"status", "--connection", "app"}, []string{"Connection app: 1 rule, 1 idle"}},
-		{[]string{"rule", "list"}, []string{"NAME  SOURCE  TARGET  STATE  INTERVAL", "hr-to-app  hr (memory)  app (memory)  idle  ?"}},
+		{[]string{"status", "--connection", "app"}, []string{"Connection app: 1 rule, 1 idle", "  managed: 1 users, 0 groups"}},
+		{[]string{"rule", "list"}, []string{"NAME  SOURCE  TARGET  STATE  INTERVAL", "hr-to-app  hr (memory)  app (memory)  idle  1h0m0s"}},
 		{[]string{"rule", "list", "--connection", "hr"}, []string{"NAME", "hr-to-app  hr (memory)"}},
 		{[]string{"connection", "list"}, []string{"NAME  TYPE  WEBHOOK", "app  memory  ?", "hr  memory  ?"}},
 	} {
@@ -144,12 +145,17 @@ func (e *engine) testStale(t *testing.T, notice string) {
 				AsOf   time.Time
 				Reason string
 			}
+			LastKnown *struct {
+				ManagedUsers int
+				PollInterval string
+			}
 		}
 		if err := json.Unmarshal([]byte(out), &rules); code != 0 || err != nil {
 			t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
 		}
 		if len(rules) != 1 || rules[0].Name != "hr-to-app" || rules[0].State != workflows.StateIdle || rules[0].Stale == nil ||
-			rules[0].Stale.AsOf.IsZero() || !strings.Contains(rules[0].Stale.Reason, `task queue "idsync"`) {
+			rules[0].Stale.AsOf.IsZero() || !strings.Contains(rules[0].Stale.Reason, `task queue "idsync"`) ||
+			rules[0].LastKnown == nil || rules[0].LastKnown.ManagedUsers != 1 || rules[0].LastKnown.PollInterval != "1h0m0s" {
 			t.Errorf("status -o json: %s", out)
 		}
 	})
