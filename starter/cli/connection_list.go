@@ -103,7 +103,11 @@ func (f *Factory) printStaleConnections(ctx context.Context, c workflows.Client,
 		}
 	}
 	slices.SortFunc(recs, func(a, b connectionRecord) int { return strings.Compare(a.Name, b.Name) })
-	fmt.Fprintln(f.ErrOut, oldest(reason, asOf).notice())
+	// With no connection nothing is stale: no notice, as a worker that has
+	// just started may not have polled yet.
+	if len(recs) > 0 {
+		fmt.Fprintln(f.ErrOut, oldest(reason, asOf).notice())
+	}
 	if output == "json" {
 		return printJSON(f.Out, recs)
 	}

@@ -128,6 +128,11 @@ func (f *Factory) ruleListing(cmd *cobra.Command, connection string) (ruleListin
 	if err != nil {
 		return ruleListing{}, err
 	}
+	if len(recs) == 0 {
+		// No rule: nothing a worker would add, and nothing stale (a worker
+		// that has just started may not have polled yet).
+		return ruleListing{Live: []workflows.RuleStatus{}}, nil
+	}
 	return ruleListing{Stale: &staleListing{Staleness: oldest(reason, recordTimes(recs)), Rules: recs}}, nil
 }
 
