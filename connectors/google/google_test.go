@@ -194,3 +194,38 @@ func TestSearchLag(t *testing.T) {
 		t.Errorf("after the index caught up: %v, %v", found, err)
 	}
 }
+
+// TestDescribe: `connection test` says how polls find changes, and, for
+// reports, whether the connection may read them (a refusal is a note,
+// not a failed test: polls fall back to the snapshot).
+func TestDescribe(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		knobs   googlefake.Knobs
+		changes string
+		want    string
+	}{
+		{"reports answer", googlefake.Knobs{}, "", "changes: reports: the admin activity report answers"},
+		{"reports refused", googlefake.Knobs{RefuseScopes: []string{ReportsScope}}, "", "changes: reports REFUSED"},
+		{"snapshot", googlefake.Knobs{}, ChangesSnapshot, "changes: snapshot: each poll lists every user and group"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := googlefake.New(t, tt.knobs)
+			s := settings(t, f)
+			if tt.changes != "" {
+				s["changes"] = tt.changes
+			}
+			lines, err := open(t, s).(connectors.Describer).Describe(t.Context())
+			if err != nil {
+				t.Fatalf("Describe: %v", err)
+			}
+			all := strings.Join(lines, "\n")
+			if !strings.Contains(all, tt.want) || !strings.Contains(all, "acting as idsync-admin@"+f.Domain) {
+				t.Errorf("Describe:\n%s\nwant a line with %q", all, tt.want)
+			}
+			if strings.Contains(all, "PRIVATE KEY") {
+				t.Errorf("Describe shows the key:\n%s", all)
+			}
+		})
+	}
+}
