@@ -91,6 +91,25 @@ func (e *env) resyncWritesNothing(t *testing.T, rule string, users, groups int) 
 	}
 }
 
+// directoryToSCIM creates the SCIM connection "app" and a rule into it
+// from the source connection (polls every 2 s, no scheduled resync), and
+// waits for its initial full resync to create every user and group of
+// the directory the source tests fill.
+func (e *env) directoryToSCIM(t *testing.T, source, rule string) workflows.ResyncSummary {
+	t.Helper()
+	e.starter(false, "connection", "create", "app", "--type", "scim",
+		"--set", "baseUrl="+e.scim.URL, "--set", "token=env:SCIM_TOKEN")
+	e.starter(false, "rule", "create", rule, "--source", source, "--target", "app",
+		"--poll-interval", "2s", "--resync-interval", "off", "--concurrency", "8")
+	began := time.Now()
+	first := e.waitResync(t, rule, 3*time.Minute)
+	t.Logf("initial sync of %d users, %d groups: %s", sourceUsers, sourceGroups, time.Since(began).Round(time.Second))
+	if u, g := first.Result.Users, first.Result.Groups; u.Created != sourceUsers || g.Created != sourceGroups || u.Failed+g.Failed != 0 {
+		t.Fatalf("initial sync: users %+v, groups %+v", u, g)
+	}
+	return first
+}
+
 // TestGoogleToSCIM runs a Google Workspace → SCIM rule through the dev
 // server and the worker binary: the Google fake throttles (403
 // rateLimitExceeded and the like, 429) and answers slowly, scimmy too and
@@ -134,17 +153,7 @@ func TestGoogleToSCIM(t *testing.T) {
 	e.starter(false, "connection", "create", "gws", "--type", "google", "--domain", gws.Domain,
 		"--subject", "idsync-admin@"+gws.Domain, "--credentials", "file:"+key,
 		"--set", "endpoint="+gws.Endpoint(), "--set", "tokenUrl="+gws.TokenURL(), "--set", "readOnly=true")
-	e.starter(false, "connection", "create", "app", "--type", "scim",
-		"--set", "baseUrl="+e.scim.URL, "--set", "token=env:SCIM_TOKEN")
-	e.starter(false, "rule", "create", "gws-to-app", "--source", "gws", "--target", "app",
-		"--poll-interval", "2s", "--resync-interval", "off", "--concurrency", "8")
-
-	began := time.Now()
-	first := e.waitResync(t, "gws-to-app", 3*time.Minute)
-	t.Logf("initial sync of %d users, %d groups: %s", sourceUsers, sourceGroups, time.Since(began).Round(time.Second))
-	if u, g := first.Result.Users, first.Result.Groups; u.Created != sourceUsers || g.Created != sourceGroups || u.Failed+g.Failed != 0 {
-		t.Fatalf("initial sync: users %+v, groups %+v", u, g)
-	}
+	e.directoryToSCIM(t, "gws", "gws-to-app")
 	u7 := e.userNamed("user007")
 	if u7.Attributes["title"] != "Engineer 2" || !u7.Active || u7.ExternalID != userIDs[7] {
 		t.Errorf("user007 in the target: %+v", u7)
@@ -332,17 +341,7 @@ func TestGraphDeltaToSCIM(t *testing.T) {
 	e.starter(false, "connection", "create", "entra", "--type", "graph", "--tenant", graphTenant,
 		"--client-id", graphClient, "--client-secret", "env:GRAPH_SECRET", "--set", "domain="+graphTenant,
 		"--set", "tokenUrl="+graph.TokenURL(), "--set", "graphUrl="+graph.GraphURL())
-	e.starter(false, "connection", "create", "app", "--type", "scim",
-		"--set", "baseUrl="+e.scim.URL, "--set", "token=env:SCIM_TOKEN")
-	e.starter(false, "rule", "create", "entra-to-app", "--source", "entra", "--target", "app",
-		"--poll-interval", "2s", "--resync-interval", "off", "--concurrency", "8")
-
-	began := time.Now()
-	first := e.waitResync(t, "entra-to-app", 3*time.Minute)
-	t.Logf("initial sync of %d users, %d groups: %s", sourceUsers, sourceGroups, time.Since(began).Round(time.Second))
-	if u, g := first.Result.Users, first.Result.Groups; u.Created != sourceUsers || g.Created != sourceGroups || u.Failed+g.Failed != 0 {
-		t.Fatalf("initial sync: users %+v, groups %+v", u, g)
-	}
+	first := e.directoryToSCIM(t, "entra", "entra-to-app")
 	if u := e.userNamed("user007"); u.Attributes["title"] != "Engineer 2" || !u.Active || u.ExternalID != userIDs[7] {
 		t.Errorf("user007 in the target: %+v", u)
 	}

@@ -1,9 +1,7 @@
 package google
 
 import (
-	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,17 +26,7 @@ func settings(t *testing.T, f *googlefake.Fake) map[string]any {
 
 func open(t *testing.T, s map[string]any) connectors.Connector {
 	t.Helper()
-	raw, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	conn, err := connectors.Registry{"google": Type}.Open(t.Context(), "workspace", "google", raw, logger)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
+	return connectortest.Open(t, Type, s)
 }
 
 // TestConformance runs the target suite against the fake, with latency

@@ -1,15 +1,14 @@
 package graph
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/connectors"
+	"github.com/idsync/idsync/connectors/connectortest"
 	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/internal/graphfake"
 	"github.com/idsync/idsync/reconcile"
@@ -57,12 +56,7 @@ func TestAdoptAndManage(t *testing.T) {
 		Attributes: map[string]string{"manager": "u1", "employeeNumber": "e-0077"}})
 	store.PutUser(connectors.User{ExternalID: "u1", UserName: "ann", DisplayName: "Ann", Active: true,
 		Attributes: map[string]string{"employeeNumber": "e-0042"}})
-	raw, _ := json.Marshal(map[string]string{"store": store.Name()})
-	conn, err := connectors.Registry{"memory": memory.Type}.Open(t.Context(), "hr", "memory", raw, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := connectors.AsSource(conn)
+	src, err := connectors.AsSource(connectortest.Open(t, memory.Type, map[string]any{"store": store.Name()}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,17 +63,7 @@ func settings(t *testing.T, srv *graphfake.Server, extra map[string]any) map[str
 // open opens a graph connection through the registry, as the worker does.
 func open(t *testing.T, s map[string]any) connectors.Connector {
 	t.Helper()
-	raw, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	conn, err := connectors.Registry{"graph": Type}.Open(t.Context(), "conformance", "graph", raw, logger)
-	if err != nil {
-		t.Fatalf("open graph: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
+	return connectortest.Open(t, Type, s)
 }
 
 func openTarget(t *testing.T, s map[string]any) connectors.Target {

@@ -251,26 +251,32 @@ func (f *Fake) insertMember(r *http.Request, body obj) (int, any) {
 	return http.StatusOK, clone(m)
 }
 
-func (f *Fake) getMember(r *http.Request, _ obj) (int, any) {
-	g := f.group(r.PathValue("groupKey"))
-	if g == nil {
-		return notFound("groupKey")
+// groupMember finds the request's group and member, or answers the 404
+// Google gives for the one that is missing (ok false).
+func (f *Fake) groupMember(r *http.Request) (g, m obj, code int, body any, ok bool) {
+	if g = f.group(r.PathValue("groupKey")); g == nil {
+		code, body = notFound("groupKey")
+		return nil, nil, code, body, false
 	}
-	m := f.member(g["id"].(string), r.PathValue("memberKey"))
-	if m == nil {
-		return notFound("memberKey")
+	if m = f.member(g["id"].(string), r.PathValue("memberKey")); m == nil {
+		code, body = notFound("memberKey")
+		return nil, nil, code, body, false
+	}
+	return g, m, 0, nil, true
+}
+
+func (f *Fake) getMember(r *http.Request, _ obj) (int, any) {
+	_, m, code, body, ok := f.groupMember(r)
+	if !ok {
+		return code, body
 	}
 	return http.StatusOK, clone(m)
 }
 
 func (f *Fake) deleteMember(r *http.Request, _ obj) (int, any) {
-	g := f.group(r.PathValue("groupKey"))
-	if g == nil {
-		return notFound("groupKey")
-	}
-	m := f.member(g["id"].(string), r.PathValue("memberKey"))
-	if m == nil {
-		return notFound("memberKey")
+	g, m, code, body, ok := f.groupMember(r)
+	if !ok {
+		return code, body
 	}
 	delete(f.members[g["id"].(string)], m["id"].(string))
 	f.record("GROUP_SETTINGS", "REMOVE_GROUP_MEMBER", "USER_EMAIL", m["email"].(string), "GROUP_EMAIL", g["email"].(string))
