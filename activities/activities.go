@@ -134,7 +134,26 @@ func closeAll(logger *slog.Logger, cs ...connectors.Connector) {
 
 // syncer builds a Syncer that heartbeats its progress through the attempt.
 func syncer(at *attempt, src connectors.Source, tgt connectors.Target, opts reconcile.Options) *reconcile.Syncer {
-	return &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set, Tally: at.tally}
+	return &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set, Tally: at.tally,
+		Named: logObject(at.logger, opts.DryRun)}
+}
+
+// logObject logs each object a run writes, one line each, so that the
+// worker's log says who was created, changed or deprovisioned (status
+// keeps only the last few hundred).
+func logObject(logger *slog.Logger, dryRun bool) func(reconcile.Object) {
+	return func(o reconcile.Object) {
+		msg := o.Kind + " " + o.Action
+		if dryRun {
+			msg = "dry run: " + msg
+		}
+		switch o.Action {
+		case reconcile.ActionFailed, reconcile.ActionConflict:
+			logger.Warn(msg, "what", o.Name, "error", o.Error)
+		default:
+			logger.Info(msg, "name", o.Name, "external_id", o.ID)
+		}
+	}
 }
 
 // PollInput asks for the changes since Cursor to be applied.

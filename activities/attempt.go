@@ -143,6 +143,7 @@ func (r *attempts) release(key attemptKey, h *holder) {
 // the rule's place on this worker.
 type attempt struct {
 	ctx      context.Context
+	logger   *slog.Logger
 	mu       sync.Mutex
 	progress Progress
 	// before and beforeGroups are what the previous attempts did.
@@ -158,7 +159,7 @@ type attempt struct {
 func (a *Activities) begin(ctx context.Context, logger *slog.Logger, rule, phase string) (*attempt, error) {
 	info := activity.GetInfo(ctx)
 	prev := logPrevious(ctx, logger)
-	at := &attempt{ctx: ctx, progress: Progress{Phase: "starting", Attempt: info.Attempt}}
+	at := &attempt{ctx: ctx, logger: logger, progress: Progress{Phase: "starting", Attempt: info.Attempt}}
 	// Until this attempt has counted, its predecessors' counts stand.
 	if prev.Counts != nil {
 		at.before, at.progress.Counts = *prev.Counts, prev.Counts

@@ -205,7 +205,7 @@ type runState struct {
 }
 
 func (s *Syncer) newIncremental() *incremental {
-	return &incremental{s: s, o: s.opts(), users: &tally{}, groups: &tally{}, runState: &runState{ids: map[string]string{}, budget: newBudget(s.Opts.DeprovisionBudget)}}
+	return &incremental{s: s, o: s.opts(), users: s.newTally(KindUser), groups: s.newTally(KindGroup), runState: &runState{ids: map[string]string{}, budget: newBudget(s.Opts.DeprovisionBudget)}}
 }
 
 // maxRetry bounds the retry events a result carries (they go into
@@ -218,7 +218,7 @@ const maxRetry = 500
 // object's, and the whole run is retried). Conflicts are not retried: a
 // collision stays one until either side changes, which brings a change.
 func (r *incremental) one(retry Event, fn func(c *incremental)) {
-	c := &incremental{s: r.s, o: r.o, users: &tally{}, groups: &tally{}, runState: r.runState}
+	c := &incremental{s: r.s, o: r.o, users: r.s.newTally(KindUser), groups: r.s.newTally(KindGroup), runState: r.runState}
 	fn(c)
 	r.users.merge(c.users)
 	r.groups.merge(c.groups)
@@ -270,6 +270,8 @@ func (r *incremental) result() Result {
 	if len(res.Failures) > maxFailureSamples {
 		res.Failures = res.Failures[:maxFailureSamples]
 	}
+	res.addObjects(r.users.objects, r.users.objectsDropped)
+	res.addObjects(r.groups.objects, r.groups.objectsDropped)
 	res.Retry, res.RetryDropped = r.retry, r.retryDropped
 	if r.budget != nil {
 		res.HeldChanges, res.HeldDropped = r.budget.held, r.budget.lost
@@ -577,7 +579,7 @@ func (r *incremental) membership(ctx context.Context, e Event) {
 			return
 		}
 	}
-	r.groups.add(func(c *Counts) { c.Updated++ })
+	r.groups.did(ActionUpdated, tg.DisplayName, tg.ExternalID)
 }
 
 func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
@@ -611,7 +613,7 @@ func (r *incremental) deprovisionUser(ctx context.Context, ext string) bool {
 					continue
 				}
 			}
-			r.users.add(func(c *Counts) { c.Deprovisioned++ })
+			r.users.did(ActionDeprovisioned, tu.UserName, ext)
 		}
 		// Also when it was inactive already: a retried run must finish
 		// what a failed one started.
@@ -656,7 +658,7 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 				continue
 			}
 		}
-		r.groups.add(func(c *Counts) { c.Updated++ })
+		r.groups.did(ActionUpdated, g.DisplayName, g.ExternalID)
 	}
 }
 
@@ -732,7 +734,7 @@ func (r *incremental) deleteGroup(ctx context.Context, ext string) bool {
 			return true
 		}
 	}
-	r.groups.add(func(c *Counts) { c.Deprovisioned++ })
+	r.groups.did(ActionDeprovisioned, tg.DisplayName, ext)
 	return true
 }
 

@@ -99,7 +99,7 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 		}
 	}
 
-	t := &tally{}
+	t := s.newTally(KindGroup)
 	seen := map[string]bool{}
 	n = 0
 	err = s.groupSource().ListGroups(ctx, func(g connectors.Group) error {
@@ -162,11 +162,12 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 				continue
 			}
 		}
-		t.counts.Deprovisioned++
+		t.did(ActionDeprovisioned, managed[ext].DisplayName, ext)
 	}
 	t.counts.Foreign += foreignGroups + len(legacyGroups)
 	c := t.counts
 	res := Result{Groups: c, ManagedGroups: c.Created + c.Adopted + c.Updated + c.Unchanged, Failures: t.failures}
+	res.addObjects(t.objects, t.objectsDropped)
 	if held != nil {
 		res.Held = []Held{*held}
 	}
@@ -188,7 +189,7 @@ func memberIDs(members []string, userIDs map[string]string) []string {
 
 func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
 	if o.DryRun {
-		t.add(func(c *Counts) { c.Created++ })
+		t.did(ActionCreated, g.DisplayName, g.ExternalID)
 		return
 	}
 	id, err := s.groups().CreateGroup(ctx, connectors.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName})
@@ -220,7 +221,7 @@ func (s *Syncer) createGroup(ctx context.Context, t *tally, g connectors.Group, 
 		t.fail("add members to group "+g.ExternalID, err)
 		return
 	}
-	t.add(func(c *Counts) { c.Created++ })
+	t.did(ActionCreated, g.DisplayName, g.ExternalID)
 }
 
 func (s *Syncer) adoptGroup(ctx context.Context, t *tally, cur connectors.TargetGroup, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
@@ -234,7 +235,7 @@ func (s *Syncer) adoptGroup(ctx context.Context, t *tally, cur connectors.Target
 			return
 		}
 	}
-	t.add(func(c *Counts) { c.Adopted++ })
+	t.did(ActionAdopted, g.DisplayName, g.ExternalID)
 }
 
 func (s *Syncer) updateGroup(ctx context.Context, t *tally, cur connectors.TargetGroup, g connectors.Group, want []string, managedIDs map[string]bool, o Options) {
@@ -256,7 +257,7 @@ func (s *Syncer) updateGroup(ctx context.Context, t *tally, cur connectors.Targe
 			return
 		}
 	}
-	t.add(func(c *Counts) { c.Updated++ })
+	t.did(ActionUpdated, g.DisplayName, g.ExternalID)
 }
 
 func (s *Syncer) syncMembers(ctx context.Context, cur connectors.TargetGroup, want []string, managedIDs map[string]bool) error {

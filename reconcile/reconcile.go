@@ -181,8 +181,8 @@ func (c Counts) After(prev Counts) Counts {
 // Changed reports whether anything was written.
 func (c Counts) Changed() int { return c.Created + c.Updated + c.Adopted + c.Deprovisioned }
 
-// Result is what a run reports: counts and a bounded sample of failures,
-// never the objects themselves.
+// Result is what a run reports: counts, a bounded sample of failures and
+// a bounded list of the objects it wrote, never the objects themselves.
 type Result struct {
 	Users  Counts `json:"users"`
 	Groups Counts `json:"groups"`
@@ -204,6 +204,11 @@ type Result struct {
 	// Options.DeprovisionBudget (at most 1,000; HeldDropped counts more).
 	HeldChanges []HeldChange `json:"heldChanges,omitempty"`
 	HeldDropped int          `json:"heldDropped,omitempty"`
+	// Objects name what the run created, updated, adopted, deprovisioned
+	// and failed, in the order it did (at most 100; ObjectsDropped counts
+	// the rest). Unchanged objects are not named.
+	Objects        []Object `json:"objects,omitempty"`
+	ObjectsDropped int      `json:"objectsDropped,omitempty"`
 }
 
 // Retry is one failed object of an incremental run: the event that applies
@@ -231,6 +236,7 @@ func (r *Result) Merge(o Result) {
 		r.Failures = append(r.Failures, f)
 	}
 	r.Held = append(r.Held, o.Held...)
+	r.addObjects(o.Objects, o.ObjectsDropped)
 }
 
 // MassDeprovisionError is returned when a full resync would deprovision more
@@ -283,9 +289,15 @@ func IsTransient(err error) bool {
 // tally counts outcomes from concurrent workers.
 type tally struct {
 	mu       sync.Mutex
+	kind     string       // KindUser or KindGroup: what objects names
+	named    func(Object) // Syncer.Named
 	counts   Counts
 	failures []string
-	fatal    error
+	// objects name what the run did (see Object), objectsDropped counts
+	// those past maxObjects.
+	objects        []Object
+	objectsDropped int
+	fatal          error
 	// missing counts the failed objects that are MissingErrors: reported,
 	// not retried.
 	missing int
@@ -309,9 +321,11 @@ func (t *tally) fail(what string, err error) {
 	}
 	var conflict *ConflictError
 	var missing *MissingError
+	action := ActionFailed
 	switch {
 	case errors.As(err, &conflict):
 		t.counts.Conflicts++
+		action = ActionConflict
 	case errors.As(err, &missing):
 		t.counts.Failed++
 		t.missing++
@@ -321,7 +335,10 @@ func (t *tally) fail(what string, err error) {
 	if len(t.failures) < maxFailureSamples {
 		t.failures = append(t.failures, fmt.Sprintf("%s: %v", what, err))
 	}
+	t.name(Object{Action: action, Kind: t.kind, Name: what, Error: clip(err.Error())})
 }
+
+func (s *Syncer) newTally(kind string) *tally { return &tally{kind: kind, named: s.Named} }
 
 func (t *tally) snapshot() Counts {
 	t.mu.Lock()
@@ -333,9 +350,14 @@ func (t *tally) snapshot() Counts {
 func (t *tally) merge(o *tally) {
 	o.mu.Lock()
 	counts, failures, fatal, missing := o.counts, o.failures, o.fatal, o.missing
+	objects, dropped := o.objects, o.objectsDropped
 	o.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, obj := range objects {
+		t.keep(obj)
+	}
+	t.objectsDropped += dropped
 	t.counts = t.counts.Add(counts)
 	t.missing += missing
 	for _, f := range failures {

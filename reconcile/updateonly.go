@@ -85,7 +85,7 @@ func (s *Syncer) syncUpdateOnly(ctx context.Context, uo connectors.UpdateOnly) (
 		return Result{}, fmt.Errorf("list target users (%d read): %w", n, err)
 	}
 	fields := uo.UpdatedFields()
-	t := &tally{}
+	t := s.newTally(KindUser)
 	seen := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
@@ -128,7 +128,9 @@ func (s *Syncer) syncUpdateOnly(ctx context.Context, uo connectors.UpdateOnly) (
 		return Result{}, fmt.Errorf("users: %w", err)
 	}
 	c := t.counts
-	return Result{Users: c, ManagedUsers: c.Updated + c.Unchanged, Failures: t.failures}, nil
+	res := Result{Users: c, ManagedUsers: c.Updated + c.Unchanged, Failures: t.failures}
+	res.addObjects(t.objects, t.objectsDropped)
+	return res, nil
 }
 
 // writeBack updates cur with u's values of fields where they differ. An
@@ -157,7 +159,7 @@ func writeBack(ctx context.Context, target connectors.Target, t *tally, cur conn
 			return
 		}
 	}
-	t.add(func(c *Counts) { c.Updated++ })
+	t.did(ActionUpdated, u.UserName, u.ExternalID)
 }
 
 // writeBackUser is upsertUser for an update-only target: it looks the

@@ -24,6 +24,10 @@ type Syncer struct {
 	// with what the phase has done so far, so that a retried attempt can
 	// report what the attempts before it did (see Counts.After).
 	Tally func(phase string, done Counts)
+	// Named, when set, is called with every object the run writes, would
+	// write (dry run) or fails to, as it does: unlike Result.Objects it
+	// is not bounded, so that activities can log each one.
+	Named func(Object)
 }
 
 func (s *Syncer) opts() Options { return s.Opts.withDefaults() }
@@ -160,7 +164,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	t := &tally{}
+	t := s.newTally(KindUser)
 	seen := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
@@ -259,7 +263,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	for _, ext := range gone {
 		tu := idx.managed[ext]
 		if o.DryRun {
-			t.counts.Deprovisioned++
+			t.did(ActionDeprovisioned, tu.UserName, ext)
 			continue
 		}
 		if err := s.deprovision(ctx, tu.ID, o); err != nil && !errors.Is(err, connectors.ErrNotFound) {
@@ -269,7 +273,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 			}
 			continue
 		}
-		t.counts.Deprovisioned++
+		t.did(ActionDeprovisioned, tu.UserName, ext)
 	}
 	// Legacy users the source does not have may be another rule's: left
 	// alone, and counted so that the summary says so.
@@ -277,6 +281,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	c := t.counts
 	managedAfter := c.Created + c.Adopted + c.Updated + c.Unchanged + c.Kept
 	res := Result{Users: c, ManagedUsers: managedAfter, Failures: t.failures}
+	res.addObjects(t.objects, t.objectsDropped)
 	if held != nil {
 		res.Held = []Held{*held}
 	}
@@ -306,7 +311,7 @@ func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.T
 			return
 		}
 	}
-	t.add(func(c *Counts) { c.Updated++ })
+	t.did(ActionUpdated, u.UserName, u.ExternalID)
 }
 
 func (s *Syncer) adoptUser(ctx context.Context, t *tally, cur connectors.TargetUser, u connectors.User, o Options) {
@@ -316,17 +321,17 @@ func (s *Syncer) adoptUser(ctx context.Context, t *tally, cur connectors.TargetU
 			return
 		}
 	}
-	t.add(func(c *Counts) { c.Adopted++ })
+	t.did(ActionAdopted, u.UserName, u.ExternalID)
 }
 
 func (s *Syncer) createUser(ctx context.Context, t *tally, u connectors.User, o Options) {
 	if o.DryRun {
-		t.add(func(c *Counts) { c.Created++ })
+		t.did(ActionCreated, u.UserName, u.ExternalID)
 		return
 	}
 	_, err := s.Target.CreateUser(ctx, u)
 	if err == nil {
-		t.add(func(c *Counts) { c.Created++ })
+		t.did(ActionCreated, u.UserName, u.ExternalID)
 		return
 	}
 	if !errors.Is(err, connectors.ErrAlreadyExists) {

@@ -261,7 +261,7 @@ func (r *rule) maybeApplyChanges() {
 	r.state.Pending = append([]reconcile.Event(nil), r.state.Pending[n:]...)
 	r.state.PendingBytes = encodedSize(r.state.Pending)
 	r.state.PendingDue = r.now()
-	r.took(nil, res)
+	r.took(RunChange, nil, res)
 	if len(res.Failures) > 0 {
 		r.setFailure("apply changes", res.Failures[0])
 	}
@@ -334,7 +334,7 @@ func (r *rule) maybePoll() {
 		r.state.PollNow = true
 		r.state.LastPollResult += ", more to read"
 	}
-	r.took(nil, out.Result)
+	r.took(RunPoll, nil, out.Result)
 	if len(out.Result.Failures) > 0 {
 		r.setFailure("poll", out.Result.Failures[0])
 	}
@@ -415,14 +415,15 @@ func (r *rule) openBreaker() {
 // took takes in what an incremental run did: its counts, the objects
 // that failed (retried are the retry events it applied again), and what
 // it deprovisioned and held back.
-func (r *rule) took(retried []reconcile.Event, res reconcile.Result) {
-	r.record(res)
+func (r *rule) took(run string, retried []reconcile.Event, res reconcile.Result) {
+	r.record(run, res)
 	r.noteRetries(retried, res)
 	r.noteIncremental(res)
 }
 
-// record adds a run's counts to the totals.
-func (r *rule) record(res reconcile.Result) {
+// record adds a run's counts to the totals and keeps the objects it named.
+func (r *rule) record(run string, res reconcile.Result) {
+	r.noteObjects(run, res)
 	r.state.Totals.Merge(reconcile.Result{Users: res.Users, Groups: res.Groups})
 	r.state.ManagedUsers += res.Users.Created + res.Users.Adopted - res.Users.Deprovisioned
 	r.state.ManagedGroups += res.Groups.Created + res.Groups.Adopted - res.Groups.Deprovisioned

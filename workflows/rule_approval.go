@@ -214,6 +214,6 @@ func (r *rule) maybeApplyApproved() {
 		return
 	}
 	r.state.ApprovedChanges = append([]reconcile.Event(nil), r.state.ApprovedChanges[n:]...)
-	r.record(res)
+	r.record(RunApproved, res)
 	r.noteRetries(nil, res)
 }

@@ -95,6 +95,7 @@ func (r *rule) finishResync() {
 	if out.DryRun {
 		return
 	}
+	r.noteObjects(RunResync, out.Result)
 	r.noteResyncHolds(out.Result, req.Scope == ScopeBoth)
 	r.state.Totals.Merge(reconcile.Result{Users: out.Result.Users, Groups: out.Result.Groups})
 	if req.Scope != ScopeGroups {

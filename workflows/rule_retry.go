@@ -153,5 +153,5 @@ func (r *rule) maybeRetry() {
 		}
 		return
 	}
-	r.took(due, res)
+	r.took(RunRetry, due, res)
 }

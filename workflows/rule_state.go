@@ -76,6 +76,10 @@ type RuleState struct {
 	SyncQueue  []SyncRequest  `json:"syncQueue,omitempty"`
 	ResyncSeq  int            `json:"resyncSeq,omitempty"`
 	LastResync *ResyncSummary `json:"lastResync,omitempty"`
+
+	// Recent are the objects the rule's last runs named, oldest first
+	// (rule_objects.go).
+	Recent []RecentObject `json:"recentObjects,omitempty"`
 }
 
 // SyncRequest asks for a full resync.
@@ -213,6 +217,9 @@ type RuleStatus struct {
 	Totals        reconcile.Result `json:"totals"`
 	ActiveResync  string           `json:"activeResync,omitempty"`
 	LastResync    *ResyncSummary   `json:"lastResync,omitempty"`
+	// RecentObjects are what the last runs created, updated, adopted,
+	// deprovisioned or failed, oldest first (see RuleState.Recent).
+	RecentObjects []RecentObject `json:"recentObjects,omitempty"`
 	// Config is the rule's settings as given (zero values take the
 	// defaults), for `starter rule show`; empty from a worker older than
 	// the field.

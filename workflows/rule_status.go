@@ -60,6 +60,7 @@ func (r *rule) status() RuleStatus {
 		Totals:              r.state.Totals,
 		ActiveResync:        r.childID,
 		LastResync:          r.state.LastResync,
+		RecentObjects:       r.state.Recent,
 		Config:              c,
 	}
 }
@@ -134,7 +135,47 @@ func statusMarkdown(st RuleStatus) string {
 	if st.LastError != "" {
 		b.WriteString(fmt.Sprintf("\n\nLast error (%s): %s", cmp.Or(st.LastErrorClass, ErrorClassOther), st.LastError))
 	}
+	b.WriteString(objectsMarkdown(st))
 	return b.String()
+}
+
+// detailsObjects is how many of the recent objects the Web UI's details
+// show; `starter status NAME --objects` lists them all.
+const detailsObjects = 10
+
+// objectsMarkdown lists the newest objects the rule wrote.
+func objectsMarkdown(st RuleStatus) string {
+	if len(st.RecentObjects) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf("\n\n**Last objects written** (newest first; all %d kept: `starter status %s --objects`)\n\n",
+		len(st.RecentObjects), st.Name))
+	b.WriteString("| time | run | action | name | source id |\n|---|---|---|---|---|\n")
+	cell := strings.NewReplacer("|", "\\|", "\n", " ")
+	shown := 0
+	for i := len(st.RecentObjects) - 1; i >= 0 && shown < detailsObjects; i-- {
+		o := st.RecentObjects[i]
+		action, name := o.Action+" "+o.Kind, o.Name
+		if o.More > 0 {
+			action, name = fmt.Sprintf("%d more", o.More), "not named"
+		}
+		if o.Error != "" {
+			name += ": " + o.Error
+		}
+		b.WriteString(fmt.Sprintf("| %s | %s | %s | %s | %s |\n", fmtTime(o.At), o.Run, action,
+			cell.Replace(truncate(name, 120)), cell.Replace(o.ID)))
+		shown++
+	}
+	return b.String()
+}
+
+// truncate cuts s to n runes.
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 func countsTable(users, groups reconcile.Counts) string {

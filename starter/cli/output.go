@@ -40,9 +40,19 @@ func ruleJSON(st workflows.RuleStatus) ruleStatusJSON {
 	return out
 }
 
+// cmpOrEmpty is s, or an empty list rather than null.
+func cmpOrEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 func rulesJSON(sts []workflows.RuleStatus) []ruleStatusJSON {
 	out := make([]ruleStatusJSON, len(sts))
 	for i, st := range sts {
+		// A listing says how rules are; `status RULE` names objects.
+		st.RecentObjects = nil
 		out[i] = ruleJSON(st)
 	}
 	return out

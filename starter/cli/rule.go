@@ -376,7 +376,7 @@ func newRuleShowCmd(f *Factory) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			return f.showRule(cmd, args[0], output, true)
+			return f.showRule(cmd, args[0], output, ruleView{settings: true})
 		},
 	}
 	outputFlag(cmd, &output)

@@ -21,18 +21,22 @@ type StatusOptions struct {
 	Rule       string
 	Connection string
 	Output     string
+	// Objects lists the objects the rule's last runs wrote.
+	Objects bool
 }
 
 func newStatusCmd(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	o := &StatusOptions{}
 	cmd := &cobra.Command{
-		Use:   "status [RULE] [--connection NAME] [-o json]",
+		Use:   "status [RULE [--objects]] [--connection NAME] [-o json]",
 		Short: "Show sync status: of every rule, of one rule, or of a connection",
 		Long: `Show sync status.
 
 With no argument, one line per rule. With a rule name, that rule in full.
 With --connection, the status of a provisioning connection: the sum over
-the rules that use it as source or target.
+the rules that use it as source or target. With a rule name and
+--objects, the objects the rule's last runs created, updated, adopted,
+deprovisioned or failed on, newest first, by name and source id.
 
 A running worker answers. Without one, status answers from what the
 Temporal server keeps (each rule's search attributes), says on stderr that
@@ -51,6 +55,9 @@ worker knows.`,
 			if o.Rule != "" && o.Connection != "" {
 				return flagErrorf("give a RULE or --connection, not both")
 			}
+			if o.Objects && o.Rule == "" {
+				return flagErrorf("--objects lists one rule's objects: give a RULE")
+			}
 			if err := checkOutput(o.Output); err != nil {
 				return err
 			}
@@ -58,7 +65,7 @@ worker knows.`,
 				return runF(o)
 			}
 			if o.Rule != "" {
-				return f.showRule(cmd, o.Rule, o.Output, false)
+				return f.showRule(cmd, o.Rule, o.Output, ruleView{objects: o.Objects})
 			}
 			l, err := f.ruleListing(cmd, o.Connection)
 			if err != nil {
@@ -83,6 +90,7 @@ worker knows.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Connection, "connection", "", "status of a provisioning connection: its rules summed")
+	cmd.Flags().BoolVar(&o.Objects, "objects", false, "list the objects the rule's last runs wrote, by name")
 	outputFlag(cmd, &o.Output)
 	return cmd
 }
@@ -185,9 +193,15 @@ func (f *Factory) printStaleListing(l ruleListing, o *StatusOptions) error {
 	return nil
 }
 
+// ruleView is what showRule shows besides the status.
+type ruleView struct {
+	settings bool // the rule's settings (`rule show`)
+	objects  bool // the objects of its last runs instead of the status
+}
+
 // showRule prints a rule's status, and with settings its settings too
 // (-o json has both always); without a worker, what the server keeps.
-func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings bool) error {
+func (f *Factory) showRule(cmd *cobra.Command, name, output string, view ruleView) error {
 	ctx, cancel := f.ctx(cmd)
 	defer cancel()
 	c, err := f.Client(ctx)
@@ -204,12 +218,23 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string, settings boo
 		switch {
 		case err != nil:
 			return err
+		case reason == "" && view.objects && output == "json":
+			return printJSON(f.Out, cmpOrEmpty(st.RecentObjects))
+		case reason == "" && view.objects:
+			printObjects(f.Out, st)
+			return nil
 		case reason == "" && output == "json":
 			return printJSON(f.Out, ruleJSON(st))
 		case reason == "":
-			printRuleStatus(f.Out, st, settings)
+			printRuleStatus(f.Out, st, view.settings)
 			return nil
 		}
+	}
+	if view.objects {
+		// The server keeps counts in search attributes and the memo; the
+		// objects live in the rule's state, which a worker reads.
+		return fmt.Errorf("the objects of %s's last runs are known to its worker, and none answers: %s; "+
+			"start the worker (make run) and ask again; `starter status %s` shows what the server keeps", name, reason, name)
 	}
 	rec, err := f.ruleRecord(ctx, c, name, reason)
 	if err != nil {
@@ -283,6 +308,11 @@ func printRuleStatus(w io.Writer, st workflows.RuleStatus, settings bool) {
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "  last error (%s): %s\n", cmp.Or(st.LastErrorClass, workflows.ErrorClassOther), st.LastError)
+	}
+	if n := len(st.RecentObjects); n > 0 {
+		last := st.RecentObjects[n-1]
+		fmt.Fprintf(w, "  last object written: %s %s %s (%s, %s); `starter status %s --objects` lists the last %d\n",
+			last.Action, last.Kind, short(cmp.Or(last.Name, last.ID), 60), last.Run, fmtWhen(last.At), st.Name, n)
 	}
 	fmt.Fprintln(w, "Totals since the rule was created, every poll and full resync added up"+
 		" (an object checked and found unchanged counts each time):")

@@ -31,6 +31,8 @@ func TestNewCmdStatus(t *testing.T) {
 		{name: "-o empty", argv: []string{"-o", ""}, wantErr: `--output "": want text or json`},
 		{name: "-o JSON is case-sensitive", argv: []string{"-o", "JSON"}, wantErr: `--output "JSON"`},
 		{name: "--connection without a value", argv: []string{"--connection"}, wantErr: "flag needs an argument: --connection"},
+		{name: "a rule's objects", argv: []string{"corp-to-app", "--objects"}, want: StatusOptions{Rule: "corp-to-app", Output: "text", Objects: true}},
+		{name: "--objects without a rule", argv: []string{"--objects"}, wantErr: "--objects lists one rule's objects: give a RULE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -123,6 +123,11 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		fmt.Fprintln(f.Out, "dry run: nothing was changed; this is what would be done")
 	}
 	fmt.Fprint(f.Out, countsText(res.Result.Users, res.Result.Groups))
+	if len(res.Result.Objects) > 0 {
+		printNamed(f.Out, res.Result, res.DryRun)
+		return nil
+	}
+	// From a worker older than named objects: the failure samples.
 	for _, fl := range res.Result.Failures {
 		fmt.Fprintf(f.Out, "  failed: %s\n", fl)
 	}
