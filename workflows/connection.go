@@ -31,6 +31,7 @@ func ConnectionWorkflow(ctx workflow.Context, conn connectors.Connection) error 
 		func(_ workflow.Context, c connectors.Connection) (connectors.Connection, error) {
 			conn = c
 			updates++
+			workflow.SetCurrentDetails(ctx, ConnectionDetails(conn))
 			logger.Info("connection updated", "connection", c.Name)
 			return conn, nil
 		},
@@ -51,7 +52,7 @@ func ConnectionWorkflow(ctx workflow.Context, conn connectors.Connection) error 
 		SAKind.ValueSet(KindConnection), SAConnectionType.ValueSet(conn.Type)); err != nil {
 		logger.Warn("upsert search attributes", "error", err)
 	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Connection %s** (%s)", conn.Name, conn.Type))
+	workflow.SetCurrentDetails(ctx, ConnectionDetails(conn))
 
 	deleted := workflow.GetSignalChannel(ctx, SignalNameDeleteConnection)
 	if err := workflow.Await(ctx, func() bool {

@@ -47,7 +47,10 @@ const (
 	// ruleHistoryV2 was recorded before the failing state, the first
 	// resync rerun as such and resume closing the breaker
 	// (versionTruthfulState).
-	ruleHistoryV2     = "testdata/rule_history_v2.json"
+	ruleHistoryV2 = "testdata/rule_history_v2.json"
+	// ruleHistoryV3 was recorded before the memo's summary line
+	// (versionMemoSummary) and named objects.
+	ruleHistoryV3     = "testdata/rule_history_v3.json"
 	resyncHistory     = "testdata/resync_history.json"
 	connectionHistory = "testdata/connection_history.json"
 )
@@ -70,7 +73,7 @@ func newReplayer() worker.WorkflowReplayer {
 // TestReplay replays recorded histories against today's workflow code: a
 // change that would break running workflows fails here.
 func TestReplay(t *testing.T) {
-	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, ruleHistoryV2, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
+	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, ruleHistoryV2, ruleHistoryV3, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			if err := newReplayer().ReplayWorkflowHistoryFromJSONFile(quietLogger(), file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -14,6 +15,9 @@ import (
 // this addition stands alone; never rename or remove it while a rule that
 // recorded it may replay.
 const versionStatusMemo = "status-memo"
+
+// versionMemoSummary: the status memo has a Summary line.
+const versionMemoSummary = "memo-summary"
 
 // MemoKeyStatus is the memo field that holds a rule's StatusMemo.
 const MemoKeyStatus = "status"
@@ -30,13 +34,18 @@ type StatusMemo struct {
 	BreakerOpenUntil time.Time     `json:"breakerOpenUntil,omitzero"`
 	LastError        string        `json:"lastError,omitempty"`
 	LastErrorClass   string        `json:"lastErrorClass,omitempty"`
+	// Summary says in a line what the rule is and how it is, for the Web
+	// UI's Memo panel, which stays across continue-as-new where the
+	// summary given at start does not (see metadata.go). Its state leaves
+	// out the moments of a poll, which come and go every interval.
+	Summary string `json:"summary,omitempty"`
 }
 
 // memoErrorLen bounds the last error in the memo, which every listing of
 // rules carries; its end is kept, where the cause is.
 const memoErrorLen = 500
 
-func statusMemo(st RuleStatus) StatusMemo {
+func statusMemo(st RuleStatus, withSummary bool) StatusMemo {
 	lastErr := st.LastError
 	if r := []rune(lastErr); len(r) > memoErrorLen {
 		lastErr = "…" + string(r[len(r)-memoErrorLen:])
@@ -44,7 +53,26 @@ func statusMemo(st RuleStatus) StatusMemo {
 	return StatusMemo{
 		ManagedUsers: st.ManagedUsers, ManagedGroups: st.ManagedGroups, PollInterval: st.PollInterval,
 		BreakerOpenUntil: st.BreakerOpenUntil, LastError: lastErr, LastErrorClass: st.LastErrorClass,
+		Summary: memoSummary(st, withSummary),
 	}
+}
+
+func memoSummary(st RuleStatus, with bool) string {
+	if !with {
+		return ""
+	}
+	state := st.State
+	if state == StatePolling || state == StateApplying {
+		state = StateIdle
+		if st.ConsecutiveFailures > 0 {
+			state = StateFailing
+		}
+	}
+	if st.LastErrorClass != "" && state != StateIdle {
+		state += " (" + st.LastErrorClass + ")"
+	}
+	return fmt.Sprintf("%s · %s (%s) → %s (%s) · managed %d users, %d groups", state,
+		st.SourceConnection, st.SourceType, st.TargetConnection, st.TargetType, st.ManagedUsers, st.ManagedGroups)
 }
 
 // updateMemo writes the status memo when it changed. Rules that started
@@ -53,7 +81,7 @@ func (r *rule) updateMemo(st RuleStatus) {
 	if workflow.GetVersion(r.ctx, versionStatusMemo, workflow.DefaultVersion, 1) < 1 {
 		return
 	}
-	m := statusMemo(st)
+	m := statusMemo(st, workflow.GetVersion(r.ctx, versionMemoSummary, workflow.DefaultVersion, 1) >= 1)
 	if p, ok := workflow.GetInfo(r.ctx).Memo.GetFields()[MemoKeyStatus]; ok && sameJSON(p.GetData(), m) {
 		return
 	}

@@ -39,9 +39,11 @@ type RuleState struct {
 	NextResync time.Time `json:"nextResync,omitzero"`
 
 	// Totals since the rule was created.
-	Totals        reconcile.Result `json:"totals"`
-	ManagedUsers  int              `json:"managedUsers"`
-	ManagedGroups int              `json:"managedGroups"`
+	// (Left out while zero: a new rule's input, which the Web UI shows,
+	// would otherwise read as current figures of nothing done.)
+	Totals        reconcile.Result `json:"totals,omitzero"`
+	ManagedUsers  int              `json:"managedUsers,omitempty"`
+	ManagedGroups int              `json:"managedGroups,omitempty"`
 
 	// Pending are real-time changes received and not yet applied, in order.
 	Pending []reconcile.Event `json:"pending,omitempty"`

@@ -103,13 +103,14 @@ func (r *rule) updateStatus() {
 	workflow.SetCurrentDetails(r.ctx, statusMarkdown(st))
 }
 
-// statusMarkdown is compact, table first: the Web UI shows it in a small
-// panel (see DESIGN.md, decision 6).
+// statusMarkdown is compact: the Web UI shows it in a small panel (see
+// DESIGN.md, decision 6). Its first line says what the rule is and how
+// it is at a glance; the counts table follows.
 func statusMarkdown(st RuleStatus) string {
 	var b strings.Builder
+	b.WriteString(glance(st) + "\n\n")
 	b.WriteString(countsTable(st.Totals.Users, st.Totals.Groups))
-	b.WriteString(fmt.Sprintf("\n**%s** · %s → %s · managed: %d users, %d groups\n",
-		st.State, st.SourceConnection, st.TargetConnection, st.ManagedUsers, st.ManagedGroups))
+	b.WriteString(fmt.Sprintf("\nManaged: %d users, %d groups · totals since the rule was created\n", st.ManagedUsers, st.ManagedGroups))
 	b.WriteString(fmt.Sprintf("\nLast poll: %s %s · next: %s", fmtTime(st.LastPoll), st.LastPollResult, fmtTime(st.NextPoll)))
 	if !st.BreakerOpenUntil.IsZero() {
 		b.WriteString(fmt.Sprintf(" · breaker open until %s", fmtTime(st.BreakerOpenUntil)))
@@ -176,6 +177,19 @@ func truncate(s string, n int) string {
 		return string(r[:n]) + "…"
 	}
 	return s
+}
+
+// glance is a rule's state, what it syncs and its last result, in a line.
+func glance(st RuleStatus) string {
+	last := cmp.Or(st.LastPollResult, "not polled yet")
+	if r := st.LastResync; r != nil && r.Started.After(st.LastPoll) {
+		last = "full resync " + cmp.Or(r.Error, "started "+fmtTime(r.Started))
+		if r.Error == "" && !r.Finished.IsZero() {
+			last = "full resync done " + fmtTime(r.Finished)
+		}
+	}
+	return fmt.Sprintf("**%s** · rule %s · %s (%s) → %s (%s) · last: %s", st.State, st.Name,
+		st.SourceConnection, st.SourceType, st.TargetConnection, st.TargetType, truncate(last, 200))
 }
 
 func countsTable(users, groups reconcile.Counts) string {

@@ -54,12 +54,11 @@ func (s *ruleSuite) TestSearchAttributesAndDetails() {
 		s.Equal(want, got, name)
 	}
 
-	s.True(strings.HasPrefix(healthy, "| | created |"), "the table comes first:\n%s", healthy)
+	s.True(strings.HasPrefix(healthy, "**idle** · rule hr-to-app · hr (events) → app (scim) · last: ok: 5 changes\n\n| | created |"),
+		"at a glance, then the table:\n%s", healthy)
 	s.Contains(healthy, "| users | 3 | 0 | 0 | 0 | 0 | 2 |")
-	s.Contains(healthy, "**idle** · hr → app")
 	s.Contains(healthy, "Last error (other): poll: user u9: 400 invalid email")
-	s.Contains(open, "**circuit_open**")
+	s.True(strings.HasPrefix(open, "**circuit_open** · rule hr-to-app"), "at a glance:\n%s", open)
 	s.Contains(open, "breaker open until 2025-03-03 09:33:00Z")
-	s.True(strings.HasPrefix(open, "| | created |"), "the table comes first:\n%s", open)
 	s.Contains(open, "Last error (auth): poll: workday: 401 Unauthorized")
 }

@@ -324,6 +324,8 @@ func runConnectionCreate(cmd *cobra.Command, f *Factory, o *ConnectionCreateOpti
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes:                    connectionSearchAttributes(conn),
+		StaticSummary:                            workflows.ConnectionSummary(conn),
+		StaticDetails:                            workflows.ConnectionDetails(conn),
 	}, workflows.ConnectionWorkflow, conn)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

@@ -191,6 +191,8 @@ func newRuleCreateCmd(f *Factory, runF func(*RuleCreateOptions) error) *cobra.Co
 					workflows.SASourceType.ValueSet(cfg.SourceType),
 					workflows.SATargetType.ValueSet(cfg.TargetType),
 				),
+				StaticSummary: workflows.RuleSummary(cfg),
+				StaticDetails: workflows.RuleDetails(cfg),
 			}, workflows.RuleWorkflow, workflows.RuleState{Config: cfg})
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {

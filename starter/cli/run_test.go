@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/idsync/idsync/activities"
@@ -141,6 +143,32 @@ func (e *engine) ruleStatus(name string) workflows.RuleStatus {
 		e.t.Fatalf("status %s -o json: %v\n%s", name, err, out)
 	}
 	return st
+}
+
+// checkMetadata checks the summary and details the Web UI shows at the
+// top of a workflow's page.
+func (e *engine) checkMetadata(workflowID, summary, inDetails string) {
+	e.t.Helper()
+	c, err := client.Dial(client.Options{HostPort: e.address, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := c.DescribeWorkflow(context.Background(), workflowID, "")
+	if err != nil {
+		e.t.Fatalf("describe %s: %v", workflowID, err)
+	}
+	gotSummary, err := d.GetStaticSummary()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	gotDetails, err := d.GetStaticDetails()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if gotSummary != summary || !strings.Contains(gotDetails, inDetails) {
+		e.t.Errorf("%s: summary %q, details:\n%s\nwant summary %q and details with %q", workflowID, gotSummary, gotDetails, summary, inDetails)
+	}
 }
 
 func lines(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
@@ -279,6 +307,8 @@ func (e *engine) testRules(t *testing.T) {
 		t.Errorf("create: %q", out)
 	}
 	e.fails(`rule "corp-to-app" already exists`, "rule", "create", "corp-to-app", "--source", "corp-ldap", "--target", "app")
+	e.checkMetadata(workflows.RuleWorkflowID("corp-to-app"), "idsync rule corp-to-app: corp-ldap (ldap) → app (scim)", "`starter status corp-to-app --objects`")
+	e.checkMetadata(workflows.ConnectionWorkflowID("app"), "idsync connection app (scim)", `"token": "env:CLITEST_SCIM_TOKEN"`)
 	e.eventually("the rule takes the source's cursor", func() error {
 		st := e.ruleStatus("corp-to-app")
 		if st.State != workflows.StateIdle || !strings.HasPrefix(st.LastPollResult, "ok") || st.LastError != "" {
@@ -400,6 +430,19 @@ func (e *engine) testSync(t *testing.T) {
 	if !res.DryRun || res.Scope != workflows.ScopeBoth || res.Result.Users.Created != 1 || !strings.HasPrefix(res.WorkflowID, "rule/corp-to-app/resync-") {
 		t.Errorf("dry run: %s", out)
 	}
+	// The dry run names whom it would create. Asked for at once after the
+	// first, while the rule may not have taken in that one's end yet:
+	// sync waits for it rather than say a resync is running.
+	out = e.ok("sync", "corp-to-app", "--dry-run", "--wait")
+	if !strings.Contains(out, "\n  would create  user  ada  (source id ") {
+		t.Errorf("sync --dry-run --wait does not name ada:\n%s", out)
+	}
+	e.eventually("status shows what the dry run would do", func() error {
+		if out := e.ok("status", "corp-to-app"); !strings.Contains(out, ", dry run) done ") || !strings.Contains(out, "\n    would create  user  ada  ") {
+			return fmt.Errorf("status:\n%s", out)
+		}
+		return nil
+	})
 
 	out = e.ok("sync", "corp-to-app", "--members", "--wait")
 	if !strings.HasPrefix(out, "started a full resync of corp-to-app (users): rule/corp-to-app/resync-") || !strings.Contains(out, "\n  users   created 1, updated 0") {
@@ -411,6 +454,14 @@ func (e *engine) testSync(t *testing.T) {
 		}
 		return nil
 	})
+	// status names what the runs wrote; the dry runs wrote nothing.
+	out = e.ok("status", "corp-to-app", "--objects")
+	if l := lines(out); len(l) != 3 || !strings.Contains(l[2], "  resync  created  user  ada  ") {
+		t.Errorf("status --objects:\n%s", out)
+	}
+	if out := e.ok("status", "corp-to-app"); !strings.Contains(out, "last object written: created user ada (resync, ") {
+		t.Errorf("status does not point to the objects:\n%s", out)
+	}
 	e.fails(`rule "nope": not found`, "sync", "nope")
 }
 

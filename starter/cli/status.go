@@ -304,7 +304,17 @@ func printRuleStatus(w io.Writer, st workflows.RuleStatus, settings bool) {
 		case !r.Finished.IsZero():
 			res = "done " + fmtWhen(r.Finished)
 		}
-		fmt.Fprintf(w, "  last resync: %s (%s, %s) %s\n", r.WorkflowID, r.Scope, r.Reason, res)
+		dry := ""
+		if r.DryRun {
+			dry = ", dry run"
+		}
+		fmt.Fprintf(w, "  last resync: %s (%s, %s%s) %s\n", r.WorkflowID, r.Scope, r.Reason, dry, res)
+		if r.DryRun && !r.Finished.IsZero() && r.Error == "" {
+			fmt.Fprint(w, indent(countsText(r.Result.Users, r.Result.Groups), "  "))
+			var named strings.Builder
+			printNamed(&named, r.Result, true)
+			fmt.Fprint(w, indent(named.String(), "  "))
+		}
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(w, "  last error (%s): %s\n", cmp.Or(st.LastErrorClass, workflows.ErrorClassOther), st.LastError)
@@ -402,6 +412,14 @@ func printConnectionStatus(w io.Writer, cs ConnectionStatus) {
 
 // short cuts s to n characters, never inside a UTF-8 sequence: errors
 // hold "→" and "–".
+// indent puts prefix before each line of s.
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+prefix) + "\n"
+}
+
 func short(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/idsync/idsync/activities"
@@ -80,6 +81,14 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 	if err != nil {
 		return err
 	}
+	if before.ActiveResync != "" {
+		// A resync that has just ended (a `sync --wait` a moment ago) is
+		// still the rule's until it takes in the end: wait for that
+		// rather than refuse.
+		if before, err = f.afterEndedResync(cmd, o.Rule, before); err != nil {
+			return err
+		}
+	}
 	var resp workflows.SyncResponse
 	if err := f.updateRule(cmd, o.Rule, workflows.UpdateNameSync, o.Request, &resp); err != nil {
 		return err
@@ -132,6 +141,34 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		fmt.Fprintf(f.Out, "  failed: %s\n", fl)
 	}
 	return nil
+}
+
+// endedResyncWait bounds how long sync waits for a rule to take in the
+// end of a resync that has ended.
+const endedResyncWait = 5 * time.Second
+
+// afterEndedResync returns the rule's status once it no longer shows the
+// resync it showed in st, if that resync has ended; st as it is if the
+// resync still runs (the update then says so).
+func (f *Factory) afterEndedResync(cmd *cobra.Command, rule string, st workflows.RuleStatus) (workflows.RuleStatus, error) {
+	ctx, cancel := f.ctx(cmd)
+	defer cancel()
+	c, err := f.Client(ctx)
+	if err != nil {
+		return st, err
+	}
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, st.ActiveResync, "")
+	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return st, nil
+	}
+	deadline := time.Now().Add(endedResyncWait)
+	for st.ActiveResync != "" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		if st, err = c.RuleStatus(ctx, rule); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
 }
 
 // progressEvery is how often `sync --wait` looks at a resync's progress.
