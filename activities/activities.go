@@ -24,6 +24,12 @@ type ConnectionGetter interface {
 	Connection(ctx context.Context, name string) (connectors.Connection, error)
 }
 
+// RecordReader reads a rule's record of the users it manages in its
+// target; nil and no error when the rule keeps none yet.
+type RecordReader interface {
+	ManagedSet(ctx context.Context, rule string) (reconcile.ManagedSet, error)
+}
+
 // Activities are registered on the worker with their dependencies; workflows
 // call them through a nil *Activities.
 type Activities struct {
@@ -35,6 +41,9 @@ type Activities struct {
 	Budgets *httpx.Budgets
 	// Pool, when set, keeps connectors open from one activity to the next.
 	Pool *Pool
+	// Records, when set, reads a rule's record of the users it manages,
+	// which --on-missing report needs (reconcile.ManagedSet).
+	Records RecordReader
 
 	// attempts runs one attempt at a time per rule (see attempt.go).
 	attempts attempts
@@ -133,9 +142,13 @@ func closeAll(logger *slog.Logger, cs ...connectors.Connector) {
 }
 
 // syncer builds a Syncer that heartbeats its progress through the attempt.
-func syncer(at *attempt, src connectors.Source, tgt connectors.Target, opts reconcile.Options) *reconcile.Syncer {
-	return &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set, Tally: at.tally,
+func (a *Activities) syncer(at *attempt, src connectors.Source, tgt connectors.Target, rule string, opts reconcile.Options) *reconcile.Syncer {
+	s := &reconcile.Syncer{Source: src, Target: tgt, Opts: opts, Progress: at.set, Tally: at.tally,
 		Named: logObject(at.logger, opts.DryRun)}
+	if a.Records != nil && opts.OnMissing == reconcile.MissingReport {
+		s.Record = func(ctx context.Context) (reconcile.ManagedSet, error) { return a.Records.ManagedSet(ctx, rule) }
+	}
+	return s
 }
 
 // logObject logs each object a run writes, one line each, so that the
@@ -199,7 +212,7 @@ func (a *Activities) Poll(ctx context.Context, in PollInput) (_ PollResult, err 
 		return PollResult{Cursor: in.Cursor, ResyncRequired: true}, nil
 	}
 	n := len(cs.Users) + len(cs.Groups) + len(cs.DeletedIDs)
-	res, err := syncer(at, src, tgt, in.Rule.options()).ApplyChangeSet(ctx, cs)
+	res, err := a.syncer(at, src, tgt, in.Rule.Name, in.Rule.options()).ApplyChangeSet(ctx, cs)
 	if err != nil {
 		return PollResult{}, classify(fmt.Errorf("apply %d changes to %s: %w", n, in.Rule.TargetConnection, err))
 	}
@@ -264,7 +277,7 @@ func (a *Activities) ApplyChanges(ctx context.Context, in ApplyInput) (_ reconci
 		return reconcile.Result{}, err
 	}
 	defer func() { release(err) }()
-	res, err := syncer(at, src, tgt, in.Rule.options()).ApplyEvents(ctx, in.Events)
+	res, err := a.syncer(at, src, tgt, in.Rule.Name, in.Rule.options()).ApplyEvents(ctx, in.Events)
 	if err != nil {
 		return reconcile.Result{}, classify(fmt.Errorf("apply %d events to %s: %w", len(in.Events), in.Rule.TargetConnection, err))
 	}
@@ -302,7 +315,7 @@ func (a *Activities) Resync(ctx context.Context, in ResyncInput) (_ reconcile.Re
 	opts := in.Rule.options()
 	opts.DryRun = in.DryRun
 	opts.AllowMassDeprovision = in.AllowMassDeprovision
-	s := syncer(at, src, tgt, opts)
+	s := a.syncer(at, src, tgt, in.Rule.Name, opts)
 	var res reconcile.Result
 	switch in.Phase {
 	case PhaseUsers:

@@ -195,6 +195,8 @@ type runState struct {
 	// adoptMu serialises adoptions (see upsertUser).
 	adoptMu sync.Mutex
 	ids     map[string]string // user ExternalID → target id, cached per run
+	// record is the rule's record of managed users, read when needed.
+	record recordLoader
 	// left holds the target ids of the users deprovisioned since the
 	// last leaveGroups.
 	left map[string]bool
@@ -271,6 +273,7 @@ func (r *incremental) result() Result {
 		res.Failures = res.Failures[:maxFailureSamples]
 	}
 	res.addObjects(r.users.objects, r.users.objectsDropped)
+	res.ManagedAdded, res.ManagedRemoved = hashes(r.users.added), hashes(r.users.removed)
 	res.addObjects(r.groups.objects, r.groups.objectsDropped)
 	res.Retry, res.RetryDropped = r.retry, r.retryDropped
 	if r.budget != nil {
@@ -359,12 +362,21 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 		r.users.fail("user "+u.ExternalID, err)
 		return
 	}
+	if !found && r.o.OnMissing == MissingReport {
+		was, err := r.wasManaged(ctx, u.ExternalID)
+		if err != nil {
+			r.users.fail("user "+u.ExternalID, err)
+			return
+		}
+		if was {
+			r.users.keepManaged(u.ExternalID)
+			r.users.fail("user "+u.UserName+" (source id "+u.ExternalID+")",
+				missingf("it was deleted in the target behind idsync's back; not created again, as the rule's --on-missing is report"))
+			return
+		}
+	}
 	rel := r.s.userRelation(cur)
 	switch {
-	case !found && r.o.OnMissing == MissingReport && r.vanished(u.ExternalID):
-		r.users.fail("user "+u.UserName+" (source id "+u.ExternalID+")",
-			missingf("it was deleted in the target behind idsync's back; not created again, as the rule's --on-missing is report"))
-		return
 	case !found || ((rel == own || rel == foreign || rel == legacy) && cur.ExternalID != u.ExternalID) || rel == foreign:
 		// A match managed for another source id or by another rule (two
 		// accounts with one email) is another user, as in a full resync:
@@ -386,6 +398,19 @@ func (r *incremental) upsertUser(ctx context.Context, u connectors.User) {
 // a lookup by the id no longer finds: deleted in the target behind
 // idsync's back, not new at the source. A target without that memory, or
 // one opened since, cannot tell the two apart, and the user is created.
+// wasManaged says whether a user the target does not have was the
+// rule's: in the rule's record, or known to the target connector.
+func (r *incremental) wasManaged(ctx context.Context, ext string) (bool, error) {
+	if r.vanished(ext) {
+		return true, nil
+	}
+	was, err := r.s.recorded(ctx, &r.record, ext)
+	if err != nil {
+		return false, fmt.Errorf("read the rule's record of managed users: %w", err)
+	}
+	return was, nil
+}
+
 func (r *incremental) vanished(ext string) bool {
 	k, ok := r.s.Target.(connectors.KnownUsers)
 	if !ok {
@@ -743,6 +768,10 @@ func (r *incremental) deleteAny(ctx context.Context, ext string) {
 	if r.deprovisionUser(ctx, ext) {
 		return
 	}
+	// Not the target's (any more): not the rule's either, should the
+	// record still hold it (a user reported missing, now gone at the
+	// source too).
+	r.users.forget(ext)
 	if r.s.groups() != nil {
 		r.deleteGroup(ctx, ext)
 	}

@@ -44,12 +44,15 @@ func (t *tally) did(action, name, id string) {
 	switch action {
 	case ActionCreated:
 		t.counts.Created++
+		t.noteManaged(id)
 	case ActionUpdated:
 		t.counts.Updated++
 	case ActionAdopted:
 		t.counts.Adopted++
+		t.noteManaged(id)
 	case ActionDeprovisioned:
 		t.counts.Deprovisioned++
+		t.noteUnmanaged(id)
 	}
 	t.name(Object{Action: action, Kind: t.kind, Name: name, ID: id})
 }

@@ -209,6 +209,13 @@ type Result struct {
 	// the rest). Unchanged objects are not named.
 	Objects        []Object `json:"objects,omitempty"`
 	ObjectsDropped int      `json:"objectsDropped,omitempty"`
+	// ManagedAdded and ManagedRemoved change the rule's record of the
+	// users it manages (ManagedSet) by what an incremental run did;
+	// ManagedSet is the whole record as a full users pass leaves it (nil:
+	// none, a dry run or one past MaxManagedSet).
+	ManagedAdded   []uint64   `json:"managedAdded,omitempty"`
+	ManagedRemoved []uint64   `json:"managedRemoved,omitempty"`
+	ManagedSet     ManagedSet `json:"managedSet,omitzero"`
 }
 
 // Retry is one failed object of an incremental run: the event that applies
@@ -237,6 +244,9 @@ func (r *Result) Merge(o Result) {
 	}
 	r.Held = append(r.Held, o.Held...)
 	r.addObjects(o.Objects, o.ObjectsDropped)
+	if o.ManagedSet != nil {
+		r.ManagedSet = o.ManagedSet
+	}
 }
 
 // MassDeprovisionError is returned when a full resync would deprovision more
@@ -297,6 +307,9 @@ type tally struct {
 	// those past maxObjects.
 	objects        []Object
 	objectsDropped int
+	// added and removed are the source ids of users the run began or
+	// stopped managing (record.go).
+	added, removed []string
 	fatal          error
 	// missing counts the failed objects that are MissingErrors: reported,
 	// not retried.
@@ -351,6 +364,7 @@ func (t *tally) merge(o *tally) {
 	o.mu.Lock()
 	counts, failures, fatal, missing := o.counts, o.failures, o.fatal, o.missing
 	objects, dropped := o.objects, o.objectsDropped
+	added, removed := o.added, o.removed
 	o.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -358,6 +372,8 @@ func (t *tally) merge(o *tally) {
 		t.keep(obj)
 	}
 	t.objectsDropped += dropped
+	t.added = append(t.added, added...)
+	t.removed = append(t.removed, removed...)
 	t.counts = t.counts.Add(counts)
 	t.missing += missing
 	for _, f := range failures {

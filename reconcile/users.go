@@ -28,6 +28,10 @@ type Syncer struct {
 	// write (dry run) or fails to, as it does: unlike Result.Objects it
 	// is not bounded, so that activities can log each one.
 	Named func(Object)
+	// Record, when set, reads the rule's record of the users it manages
+	// (record.go; nil and no error: none kept yet). --on-missing report
+	// needs it to tell a user deleted in the target from a new one.
+	Record func(context.Context) (ManagedSet, error)
 }
 
 func (s *Syncer) opts() Options { return s.Opts.withDefaults() }
@@ -165,6 +169,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	t := s.newTally(KindUser)
+	var record recordLoader
 	seen := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
@@ -193,6 +198,18 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 		adopting := false
 		if !managed && !claim {
 			adopt, adopting = idx.adoptable(u, o.MatchAttributes)
+		}
+		if !managed && !claim && !adopting && o.OnMissing == MissingReport {
+			was, err := s.recorded(ctx, &record, u.ExternalID)
+			if err != nil {
+				return fmt.Errorf("read the rule's record of managed users: %w", err)
+			}
+			if was {
+				t.keepManaged(u.ExternalID)
+				t.fail("create user "+u.UserName+" (source id "+u.ExternalID+")",
+					missingf("the rule created it before and it was deleted in the target behind idsync's back; not created again, as the rule's --on-missing is report"))
+				return nil
+			}
 		}
 		if !managed && !claim && !adopting {
 			if h, ok := idx.taken[strings.ToLower(u.UserName)]; ok {
@@ -282,6 +299,9 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	managedAfter := c.Created + c.Adopted + c.Updated + c.Unchanged + c.Kept
 	res := Result{Users: c, ManagedUsers: managedAfter, Failures: t.failures}
 	res.addObjects(t.objects, t.objectsDropped)
+	if !o.DryRun {
+		res.ManagedSet = managedSet(idx.managed, t)
+	}
 	if held != nil {
 		res.Held = []Held{*held}
 	}

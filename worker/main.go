@@ -139,7 +139,7 @@ func run(o options) error {
 	pool := &activities.Pool{}
 	defer pool.Close()
 	w.RegisterActivity(&activities.Activities{Connections: wc, Registry: all.Registry(), Logger: logger,
-		Budgets: &httpx.Budgets{Leaser: workflows.BudgetLeaser{Temporal: c}}, Pool: pool})
+		Budgets: &httpx.Budgets{Leaser: workflows.BudgetLeaser{Temporal: c}}, Pool: pool, Records: wc})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/connectors/httpx"
+	"github.com/idsync/idsync/reconcile"
 )
 
 // This file is client-side: the worker, the webhook and the CLI use it to
@@ -87,6 +88,16 @@ func (c Client) RuleStatus(ctx context.Context, name string) (RuleStatus, error)
 		return st, fmt.Errorf("rule %q: %w", name, err)
 	}
 	return st, nil
+}
+
+// ManagedSet reads a rule's record of the users it manages, for
+// activities (activities.RecordReader).
+func (c Client) ManagedSet(ctx context.Context, rule string) (reconcile.ManagedSet, error) {
+	var set reconcile.ManagedSet
+	if err := c.query(ctx, RuleWorkflowID(rule), QueryNameManagedSet, &set); err != nil {
+		return nil, fmt.Errorf("rule %q: %w", rule, err)
+	}
+	return set, nil
 }
 
 // List returns the IDs of running workflows that match a visibility

@@ -41,6 +41,10 @@ const (
 	SignalNameDelete = "delete"
 
 	QueryNameStatus = "status"
+	// QueryNameManagedSet answers with the rule's record of the users it
+	// manages (reconcile.ManagedSet), which activities read for
+	// --on-missing report.
+	QueryNameManagedSet = "managed-set"
 
 	UpdateNameSync   = "sync"
 	UpdateNamePause  = "pause"

@@ -424,6 +424,7 @@ func (r *rule) took(run string, retried []reconcile.Event, res reconcile.Result)
 // record adds a run's counts to the totals and keeps the objects it named.
 func (r *rule) record(run string, res reconcile.Result) {
 	r.noteObjects(run, res)
+	r.noteManaged(res)
 	r.state.Totals.Merge(reconcile.Result{Users: res.Users, Groups: res.Groups})
 	r.state.ManagedUsers += res.Users.Created + res.Users.Adopted - res.Users.Deprovisioned
 	r.state.ManagedGroups += res.Groups.Created + res.Groups.Adopted - res.Groups.Deprovisioned

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/idsync/idsync/reconcile"
 )
 
 // registerHandlers registers the query and updates before anything blocks.
@@ -15,6 +17,11 @@ func (r *rule) registerHandlers() error {
 		return r.status(), nil
 	}); err != nil {
 		return fmt.Errorf("register status query: %w", err)
+	}
+	if err := workflow.SetQueryHandler(r.ctx, QueryNameManagedSet, func() (reconcile.ManagedSet, error) {
+		return r.state.Managed, nil
+	}); err != nil {
+		return fmt.Errorf("register managed-set query: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, UpdateNameSync, r.handleSync,
 		workflow.UpdateHandlerOptions{Validator: r.validateSync}); err != nil {

@@ -30,6 +30,20 @@ const (
 // at most 100 (reconcile's bound), so the last runs stay visible.
 const maxRecentObjects = 200
 
+// noteManaged changes the record of managed users by what an incremental
+// run did. A record past reconcile.MaxManagedSet is dropped: the next
+// full resync says whether one can be kept.
+func (r *rule) noteManaged(res reconcile.Result) {
+	if r.state.Managed == nil {
+		return
+	}
+	r.state.Managed = r.state.Managed.Apply(res.ManagedAdded, res.ManagedRemoved)
+	if len(r.state.Managed) > reconcile.MaxManagedSet {
+		r.logger.Warn("the record of managed users is too large to keep; --on-missing report relies on the target connection", "users", len(r.state.Managed))
+		r.state.Managed = nil
+	}
+}
+
 // noteObjects keeps the objects a run named, the newest maxRecentObjects.
 func (r *rule) noteObjects(run string, res reconcile.Result) {
 	if len(res.Objects) == 0 && res.ObjectsDropped == 0 {

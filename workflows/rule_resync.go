@@ -92,8 +92,13 @@ func (r *rule) finishResync() {
 		return
 	}
 	s.Result = out.Result
+	// The record is the rule's, not the summary's: kept once.
+	s.Result.ManagedSet = nil
 	if out.DryRun {
 		return
+	}
+	if req.Scope != ScopeGroups {
+		r.state.Managed = out.Result.ManagedSet
 	}
 	r.noteObjects(RunResync, out.Result)
 	r.noteResyncHolds(out.Result, req.Scope == ScopeBoth)

@@ -82,6 +82,11 @@ type RuleState struct {
 	// Recent are the objects the rule's last runs named, oldest first
 	// (rule_objects.go).
 	Recent []RecentObject `json:"recentObjects,omitempty"`
+
+	// Managed is the rule's record of the users it manages in the target
+	// (see reconcile.ManagedSet): set by each full users pass, changed by
+	// each incremental run; nil until the first full resync that kept one.
+	Managed reconcile.ManagedSet `json:"managed,omitzero"`
 }
 
 // SyncRequest asks for a full resync.
@@ -222,6 +227,10 @@ type RuleStatus struct {
 	// RecentObjects are what the last runs created, updated, adopted,
 	// deprovisioned or failed, oldest first (see RuleState.Recent).
 	RecentObjects []RecentObject `json:"recentObjects,omitempty"`
+	// RecordKept says the rule keeps a record of the users it manages
+	// (RuleState.Managed), RecordedUsers how many it holds.
+	RecordKept    bool `json:"recordKept,omitempty"`
+	RecordedUsers int  `json:"recordedUsers,omitempty"`
 	// Config is the rule's settings as given (zero values take the
 	// defaults), for `starter rule show`; empty from a worker older than
 	// the field.

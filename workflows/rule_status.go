@@ -61,6 +61,8 @@ func (r *rule) status() RuleStatus {
 		ActiveResync:        r.childID,
 		LastResync:          r.state.LastResync,
 		RecentObjects:       r.state.Recent,
+		RecordKept:          r.state.Managed != nil,
+		RecordedUsers:       len(r.state.Managed),
 		Config:              c,
 	}
 }

@@ -60,7 +60,7 @@ func ruleTuningFlags(cmd *cobra.Command, c *workflows.RuleConfig) {
 	fs.IntVar(&c.MaxDeprovisionPerHour, "max-deprovision-per-hour", 0, "users and groups polls and real-time changes may deprovision within an hour, instead of the --max-deprovision share; more waits for approval")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "writes in flight to the target (default 4)")
 	fs.StringVar(&c.Deprovision, "deprovision", "", `what happens to managed users that leave the source: disable, delete or none (keep them); default: the target connection's setting`)
-	fs.StringVar(&c.OnMissing, "on-missing", "", "when a managed object was deleted in the target: recreate (default) or report")
+	fs.StringVar(&c.OnMissing, "on-missing", "", "when a user the rule manages was deleted in the target: recreate (default) or report (by name, from the rule's record of managed users)")
 	fs.Var((*resyncInterval)(&c.ResyncInterval), "resync-interval",
 		"how often a scheduled full resync repairs drift in the target, or off (default 24h)")
 	for flag, key := range map[string]string{

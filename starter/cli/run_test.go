@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +66,7 @@ func startEngine(t *testing.T) *engine {
 		workflows.Register(w)
 		w.RegisterActivity(&activities.Activities{
 			Connections: workflows.Client{Temporal: c},
+			Records:     workflows.Client{Temporal: c},
 			Registry:    all.Registry(),
 			Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		})
@@ -371,6 +374,7 @@ func (e *engine) testRules(t *testing.T) {
 	e.fails(`rule "nope": not found`, "rule", "update", "nope", "--poll-interval", "2h")
 
 	e.testSync(t)
+	e.testOnMissing(t)
 	e.testApproval(t)
 
 	if out := e.ok("rule", "delete", "corp-to-app"); out != "deleted rule corp-to-app\n" {
@@ -463,6 +467,85 @@ func (e *engine) testSync(t *testing.T) {
 		t.Errorf("status does not point to the objects:\n%s", out)
 	}
 	e.fails(`rule "nope": not found`, "sync", "nope")
+}
+
+// testOnMissing: with --on-missing report, a user the rule created and
+// someone then deleted in the target is reported by name, not created
+// again, by a worker that has never seen it — the rule's record says it
+// was the rule's. Back to recreate, the next resync creates it.
+func (e *engine) testOnMissing(t *testing.T) {
+	e.t = t
+	e.ok("rule", "update", "corp-to-app", "--on-missing", "report")
+	if out := e.ok("status", "corp-to-app"); !strings.Contains(out, "the rule's record of managed users holds 1;") {
+		t.Errorf("status does not tell of the record:\n%s", out)
+	}
+	e.scimDeleteUser("ada")
+	e.restartWorker()
+	out := e.ok("sync", "corp-to-app", "--members", "--wait")
+	if !strings.Contains(out, "\n  users   created 0, updated 0, adopted 0, deprovisioned 0, unchanged 0, failed 1") ||
+		!strings.Contains(out, "failed  user  create user ada (source id ") || !strings.Contains(out, "deleted in the target behind idsync's back") {
+		t.Errorf("sync with --on-missing report:\n%s", out)
+	}
+	if e.scimHasUser("ada") {
+		t.Error("ada was created again with --on-missing report")
+	}
+	e.ok("rule", "update", "corp-to-app", "--on-missing", "recreate")
+	out = e.ok("sync", "corp-to-app", "--members", "--wait")
+	if !strings.Contains(out, "\n  users   created 1, ") || !e.scimHasUser("ada") {
+		t.Errorf("sync with --on-missing recreate:\n%s", out)
+	}
+}
+
+// scimDeleteUser deletes a user from scimmy behind idsync's back.
+func (e *engine) scimDeleteUser(userName string) {
+	e.t.Helper()
+	id := e.scimUserID(userName)
+	if id == "" {
+		e.t.Fatalf("no SCIM user %s", userName)
+	}
+	req, err := http.NewRequest(http.MethodDelete, e.scim.URL+"/Users/"+url.PathEscape(id), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.scim.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		e.t.Fatalf("delete SCIM user %s: %s", userName, resp.Status)
+	}
+}
+
+func (e *engine) scimHasUser(userName string) bool { return e.scimUserID(userName) != "" }
+
+// scimUserID finds a SCIM user's id by userName; "" when there is none.
+func (e *engine) scimUserID(userName string) string {
+	e.t.Helper()
+	q := url.Values{"filter": {fmt.Sprintf("userName eq %q", userName)}}
+	req, err := http.NewRequest(http.MethodGet, e.scim.URL+"/Users?"+q.Encode(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.scim.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Resources []struct {
+			ID string `json:"id"`
+		} `json:"Resources"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("find SCIM user %s: %s, %v", userName, resp.Status, err)
+	}
+	if len(list.Resources) == 0 {
+		return ""
+	}
+	return list.Resources[0].ID
 }
 
 // testApproval: a full resync that would deprovision more than the guard

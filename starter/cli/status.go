@@ -319,6 +319,13 @@ func printRuleStatus(w io.Writer, st workflows.RuleStatus, settings bool) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "  last error (%s): %s\n", cmp.Or(st.LastErrorClass, workflows.ErrorClassOther), st.LastError)
 	}
+	if st.Config.OnMissing == reconcile.MissingReport {
+		if st.RecordKept {
+			fmt.Fprintf(w, "  --on-missing report: the rule's record of managed users holds %d; a user deleted in the target is reported, not created\n", st.RecordedUsers)
+		} else {
+			fmt.Fprintf(w, "  --on-missing report: no record of managed users yet (the next full resync keeps one); until then a user deleted in the target is told only while the worker remembers it\n")
+		}
+	}
 	if n := len(st.RecentObjects); n > 0 {
 		last := st.RecentObjects[n-1]
 		fmt.Fprintf(w, "  last object written: %s %s %s (%s, %s); `starter status %s --objects` lists the last %d\n",
