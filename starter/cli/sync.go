@@ -116,7 +116,10 @@ func runSync(cmd *cobra.Command, f *Factory, o *SyncOptions) error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			reportProgress(pctx, f.ErrOut, ticker.C, resyncProgress(c, resp.WorkflowID))
+			// The users and groups the rule manages: about as many as the
+			// resync goes through, unless the source changed much.
+			about := map[string]int{"users": before.ManagedUsers, "groups": before.ManagedGroups}
+			reportProgress(pctx, f.ErrOut, ticker.C, resyncProgress(c, resp.WorkflowID), about)
 		}()
 		stopProgress = func() { stop(); ticker.Stop(); <-done }
 	}
@@ -181,9 +184,11 @@ var phaseText = map[string]string{
 }
 
 // reportProgress prints the resync's progress at each tick when it has
-// changed: the phase, how many objects so far, and the rate since the last
-// line of the same phase. It returns when ctx ends or the ticks stop.
-func reportProgress(ctx context.Context, w io.Writer, tick <-chan time.Time, read func(context.Context) (activities.Progress, bool, error)) {
+// changed: the phase, how many objects so far, of about how many (about,
+// by phase: what the rule managed before), and the rate since the last
+// line of the same phase, with the time left at that rate. It returns
+// when ctx ends or the ticks stop.
+func reportProgress(ctx context.Context, w io.Writer, tick <-chan time.Time, read func(context.Context) (activities.Progress, bool, error), about map[string]int) {
 	var last activities.Progress
 	var lastAt time.Time
 	for {
@@ -201,11 +206,22 @@ func reportProgress(ctx context.Context, w io.Writer, tick <-chan time.Time, rea
 		if err != nil || !ok || (p.Phase == last.Phase && p.Done == last.Done) {
 			continue // progress is a nicety: a failed look is not worth a line
 		}
+		total := about[p.Phase]
+		of := ""
+		if total > 0 && p.Done <= total {
+			of = fmt.Sprintf(" of about %d", total)
+		}
 		rate := ""
 		if p.Phase == last.Phase && p.Done > last.Done && now.After(lastAt) {
-			rate = fmt.Sprintf(" (%.0f/s)", float64(p.Done-last.Done)/now.Sub(lastAt).Seconds())
+			perSec := float64(p.Done-last.Done) / now.Sub(lastAt).Seconds()
+			rate = fmt.Sprintf(" (%.0f/s", perSec)
+			if of != "" {
+				left := time.Duration(float64(total-p.Done) / perSec * float64(time.Second)).Round(time.Second)
+				rate += fmt.Sprintf(", about %s left", left)
+			}
+			rate += ")"
 		}
-		fmt.Fprintf(w, "  … %s: %d%s\n", cmp.Or(phaseText[p.Phase], p.Phase), p.Done, rate)
+		fmt.Fprintf(w, "  … %s: %d%s%s\n", cmp.Or(phaseText[p.Phase], p.Phase), p.Done, of, rate)
 		last, lastAt = p, now
 	}
 }

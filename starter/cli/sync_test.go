@@ -84,7 +84,8 @@ func TestNewCmdSync(t *testing.T) {
 }
 
 // TestReportProgress: while `sync --wait` waits, a long resync's progress
-// is printed as it changes: the phase, how many so far, and the rate.
+// is printed as it changes: the phase, how many so far of about how many
+// the rule manages, the rate and the time left.
 func TestReportProgress(t *testing.T) {
 	t0 := time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)
 	steps := []struct {
@@ -98,6 +99,7 @@ func TestReportProgress(t *testing.T) {
 		{20 * time.Second, activities.Progress{Phase: "target users", Done: 1500}, true}, // unchanged: nothing
 		{25 * time.Second, activities.Progress{Phase: "users", Done: 100}, true},
 		{30 * time.Second, activities.Progress{Phase: "users", Done: 1100}, true},
+		{35 * time.Second, activities.Progress{Phase: "users", Done: 2500}, true}, // past the estimate: no total
 	}
 	tick := make(chan time.Time)
 	i := 0
@@ -108,7 +110,10 @@ func TestReportProgress(t *testing.T) {
 	}
 	var b bytes.Buffer
 	done := make(chan struct{})
-	go func() { defer close(done); reportProgress(context.Background(), &b, tick, read) }()
+	go func() {
+		defer close(done)
+		reportProgress(context.Background(), &b, tick, read, map[string]int{"users": 2100, "groups": 0})
+	}()
 	for _, s := range steps {
 		select {
 		case tick <- t0.Add(s.at):
@@ -127,6 +132,7 @@ func TestReportProgress(t *testing.T) {
 	assert.Equal(t, ""+
 		"  … reading the target's users: 500\n"+
 		"  … reading the target's users: 1500 (200/s)\n"+
-		"  … users: 100\n"+
-		"  … users: 1100 (200/s)\n", b.String())
+		"  … users: 100 of about 2100\n"+
+		"  … users: 1100 of about 2100 (200/s, about 5s left)\n"+
+		"  … users: 2500 (280/s)\n", b.String())
 }
