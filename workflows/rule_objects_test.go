@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/idsync/idsync/activities"
@@ -55,4 +57,22 @@ func (s *ruleSuite) TestRecentObjects() {
 	s.Contains(details, "user-1-99")
 	s.NotContains(details, "user-1-89", "the details show the newest 10 only")
 	s.Equal(detailsObjects, strings.Count(details, "updated user"))
+}
+
+// TestNewRuleInput: a new rule's input, which the Web UI shows, holds its
+// settings and no zero totals that would read as current figures.
+func TestNewRuleInput(t *testing.T) {
+	b, err := json.Marshal(RuleState{Config: RuleConfig{Name: "corp-to-app", SourceConnection: "corp", TargetConnection: "app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"totals"`, `"managedUsers"`, `"managedGroups"`, `"managed"`, `"recentObjects"`} {
+		if strings.Contains(string(b), k) {
+			t.Errorf("a new rule's input has %s: %s", k, b)
+		}
+	}
+	var back RuleState
+	if err := json.Unmarshal(b, &back); err != nil || back.Config.Name != "corp-to-app" || back.Managed != nil {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
 }
