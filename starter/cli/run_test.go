@@ -503,7 +503,17 @@ func (e *engine) scimDeleteUser(userName string) {
 	if id == "" {
 		e.t.Fatalf("no SCIM user %s", userName)
 	}
-	req, err := http.NewRequest(http.MethodDelete, e.scim.URL+"/Users/"+url.PathEscape(id), nil)
+	resp := e.scimDo(http.MethodDelete, "/Users/"+url.PathEscape(id))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		e.t.Fatalf("delete SCIM user %s: %s", userName, resp.Status)
+	}
+}
+
+// scimDo sends an authorized request to scimmy.
+func (e *engine) scimDo(method, path string) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.scim.URL+path, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -512,10 +522,7 @@ func (e *engine) scimDeleteUser(userName string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		e.t.Fatalf("delete SCIM user %s: %s", userName, resp.Status)
-	}
+	return resp
 }
 
 func (e *engine) scimHasUser(userName string) bool { return e.scimUserID(userName) != "" }
@@ -524,15 +531,7 @@ func (e *engine) scimHasUser(userName string) bool { return e.scimUserID(userNam
 func (e *engine) scimUserID(userName string) string {
 	e.t.Helper()
 	q := url.Values{"filter": {fmt.Sprintf("userName eq %q", userName)}}
-	req, err := http.NewRequest(http.MethodGet, e.scim.URL+"/Users?"+q.Encode(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e.scim.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp := e.scimDo(http.MethodGet, "/Users?"+q.Encode())
 	defer resp.Body.Close()
 	var list struct {
 		Resources []struct {
