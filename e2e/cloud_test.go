@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -62,9 +64,28 @@ func ldapPeople(base string) string {
 	return b.String()
 }
 
+// deprovisionedSome finds a count of deprovisions other than zero in the
+// output of `sync --wait`.
+var deprovisionedSome = regexp.MustCompile(`deprovisioned [1-9]`)
+
+// ldapContractors is another part of the directory, read by a second
+// rule into the same Entra tenant: three users, no groups.
+func ldapContractors(base string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dn: ou=contractors,%[1]s\nobjectClass: organizationalUnit\nou: contractors\n\n"+
+		"dn: ou=contractor-groups,%[1]s\nobjectClass: organizationalUnit\nou: contractor-groups\n\n", base)
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "dn: uid=c%02[1]d,ou=contractors,%[2]s\nobjectClass: inetOrgPerson\nuid: c%02[1]d\ncn: Contractor %[1]d\n"+
+			"givenName: Contractor\nsn: %[1]d\nmail: c%02[1]d@corp.example\ntitle: Contractor\nemployeeNumber: %[3]d\n\n", i, base, 2000+i)
+	}
+	return b.String()
+}
+
 // TestLDAPToGraphAndGoogle runs two rules from one LDAP directory
 // (slapd), through the dev server and the worker binary, into the Graph
-// fake and the Google Directory fake, both slow and throttling, Graph
+// fake and the Google Directory fake, and a third rule from another part
+// of the directory into the same Entra tenant; both fakes slow (a second
+// a page of any listing) and throttling, Graph
 // answering 404 for objects created in the last seconds and Google's
 // search index frozen: both converge (an apostrophe, non-ASCII letters
 // and letter case included); then a change polled from LDAP (an
@@ -77,9 +98,10 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 	}
 	graph := graphfake.Start(graphfake.Options{Tenant: graphTenant, ClientID: graphClient, ClientSecret: graphSecret})
 	t.Cleanup(graph.Close)
-	graph.SetKnobs(graphfake.Knobs{Latency: 10 * time.Millisecond, ThrottleEvery: 13, RetryAfter: time.Second,
+	// Each page of a listing takes a second, as on real tenants.
+	graph.SetKnobs(graphfake.Knobs{Latency: 10 * time.Millisecond, PageLatency: time.Second, ThrottleEvery: 13, RetryAfter: time.Second,
 		UnavailableEvery: 29, ReplicationDelay: 2 * time.Second})
-	gws := googlefake.New(t, googlefake.Knobs{Latency: 10 * time.Millisecond, RateLimitEvery: 11, ServerErrorEvery: 31,
+	gws := googlefake.New(t, googlefake.Knobs{Latency: 10 * time.Millisecond, PageLatency: time.Second, RateLimitEvery: 11, ServerErrorEvery: 31,
 		SearchFrozen: true, NotReadyAfterCreate: 1})
 	key := filepath.Join(t.TempDir(), "sa.json")
 	if err := os.WriteFile(key, gws.ServiceAccountKey(), 0o600); err != nil {
@@ -88,13 +110,19 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 	e := setup(t, "GRAPH_SECRET="+graphSecret)
 	ctx := context.Background()
 	base := e.slapd.BaseDN
-	if err := e.slapd.Add(ctx, ldapPeople(base)); err != nil {
+	if err := e.slapd.Add(ctx, ldapPeople(base)+ldapContractors(base)); err != nil {
 		t.Fatal(err)
 	}
 	e.starter(false, "connection", "create", "corp", "--type", "ldap",
-		"--set", "url="+e.slapd.URL, "--set", "baseDn="+base,
+		"--set", "url="+e.slapd.URL, "--set", "baseDn="+base, "--set", "userBaseDn=ou=people,"+base,
 		"--set", "bindDn="+e.slapd.AdminDN, "--set", "bindPassword=env:LDAP_PASSWORD",
 		"--webhook-secret", "env:HOOK_KEY")
+	// A second rule on the same Entra tenant, from another part of the
+	// directory: the rules must leave each other's users alone.
+	e.starter(false, "connection", "create", "contractors", "--type", "ldap",
+		"--set", "url="+e.slapd.URL, "--set", "baseDn="+base, "--set", "userBaseDn=ou=contractors,"+base,
+		"--set", "groupBaseDn=ou=contractor-groups,"+base,
+		"--set", "bindDn="+e.slapd.AdminDN, "--set", "bindPassword=env:LDAP_PASSWORD")
 	e.starter(false, "connection", "create", "entra", "--type", "graph", "--tenant", graphTenant,
 		"--client-id", graphClient, "--client-secret", "env:GRAPH_SECRET", "--set", "domain="+graphTenant,
 		"--set", "tokenUrl="+graph.TokenURL(), "--set", "graphUrl="+graph.GraphURL())
@@ -110,6 +138,8 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 		e.starter(false, "rule", "create", "corp-to-"+target, "--source", "corp", "--target", target,
 			"--poll-interval", "2s", "--resync-interval", "off")
 	}
+	e.starter(false, "rule", "create", "contractors-to-entra", "--source", "contractors", "--target", "entra",
+		"--poll-interval", "2s", "--resync-interval", "off")
 	svc := googleAdmin(t, gws)
 
 	type want struct {
@@ -118,6 +148,7 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 		members map[string][]string // group → userNames
 	}
 	w := want{users: map[string]string{}, members: map[string][]string{}}
+	contractors := map[string]string{"c01": "Contractor", "c02": "Contractor", "c03": "Contractor"}
 	uids := []string{"o'brien", "Mary.Jones"}
 	for i := range 24 {
 		uids = append(uids, fmt.Sprintf("user%02d", i))
@@ -130,7 +161,9 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 		t.Helper()
 		began := time.Now()
 		e.eventually(what+" in Graph", 2*time.Minute, func() error {
-			return graphHas(graph, w.users, w.off, w.members)
+			users := maps.Clone(w.users)
+			maps.Copy(users, contractors)
+			return graphHas(graph, users, w.off, w.members)
 		})
 		e.eventually(what+" in Google", time.Minute, func() error {
 			return googleHas(svc, gws.Domain, w.users, w.off, w.members)
@@ -158,6 +191,19 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 	w.users["user03"], w.users["newhire"] = "Architect", "Intern"
 	w.members["sales"] = append(slices.DeleteFunc(w.members["sales"], func(s string) bool { return s == "user08" }), "newhire")
 	converged("polled changes")
+
+	// Full resyncs of both rules on the shared tenant deprovision nothing
+	// of the other's; a contractor's change still reaches Entra.
+	for _, rule := range []string{"corp-to-entra", "contractors-to-entra"} {
+		if out := e.starter(false, "sync", rule, "--wait"); !strings.Contains(out, "deprovisioned 0, unchanged") || deprovisionedSome.MatchString(out) {
+			t.Errorf("sync %s on the shared tenant:\n%s", rule, out)
+		}
+	}
+	if err := e.slapd.Modify(ctx, fmt.Sprintf("dn: uid=c02,ou=contractors,%s\nchangetype: modify\nreplace: title\ntitle: Auditor\n", base)); err != nil {
+		t.Fatal(err)
+	}
+	contractors["c02"] = "Auditor"
+	converged("resyncs on the shared tenant and a contractor's change")
 
 	// Polls an hour apart: only the webhook brings the next changes.
 	for _, target := range []string{"entra", "gws"} {

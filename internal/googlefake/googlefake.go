@@ -46,6 +46,9 @@ import (
 type Knobs struct {
 	// Latency is added to every Directory API request.
 	Latency time.Duration
+	// PageLatency is added to every page of a listing (users, groups,
+	// members, activities), as real tenants take seconds a page.
+	PageLatency time.Duration
 	// RateLimitEvery, when > 0, refuses every Nth Directory API request
 	// (counted over all of them) before it is applied, in turn with a 403
 	// rateLimitExceeded, a 403 userRateLimitExceeded, a 403 quotaExceeded
@@ -217,6 +220,9 @@ func (f *Fake) api(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		lat := f.knobs.Latency
+		if r.Method == http.MethodGet && isPage(r.URL.Path) {
+			lat += f.knobs.PageLatency
+		}
 		f.mu.Unlock()
 		if lat > 0 {
 			time.Sleep(lat)
@@ -277,6 +283,16 @@ func (f *Fake) api(h handler) http.HandlerFunc {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(out)
 	}
+}
+
+// isPage says whether a GET of path reads a page of a listing.
+func isPage(path string) bool {
+	if strings.HasPrefix(path, "/admin/reports/v1/") {
+		return true
+	}
+	parts := strings.Split(strings.Trim(strings.TrimPrefix(path, "/admin/directory/v1/"), "/"), "/")
+	return (len(parts) == 1 && (parts[0] == "users" || parts[0] == "groups")) ||
+		(len(parts) == 3 && parts[2] == "members")
 }
 
 func opName(path string) string {

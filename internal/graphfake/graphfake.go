@@ -92,6 +92,9 @@ type Options struct {
 type Knobs struct {
 	// Latency is added to every Graph request.
 	Latency time.Duration
+	// PageLatency is added to every page of a listing (users, groups,
+	// members, delta), as real tenants take seconds a page.
+	PageLatency time.Duration
 	// ThrottleEvery answers every Nth Graph request (counting from the
 	// Nth) with 429 TooManyRequests and Retry-After: RetryAfter seconds.
 	ThrottleEvery int
@@ -285,6 +288,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.injected(w, true) {
 		return
 	}
+	if isPage(r) {
+		s.mu.Lock()
+		d := s.knobs.PageLatency
+		s.mu.Unlock()
+		time.Sleep(d)
+	}
 	if !s.authorized(w, r) {
 		return
 	}
@@ -293,6 +302,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.route(w, r, strings.Split(strings.TrimPrefix(r.URL.Path, "/v1.0/"), "/"))
+}
+
+// isPage says whether r reads a page of a listing: GET of users, groups,
+// their delta, or a group's members.
+func isPage(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	p := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1.0/"), "/"), "/")
+	switch {
+	case len(p) == 1 && (p[0] == "users" || p[0] == "groups"):
+		return true
+	case len(p) == 2 && p[1] == "delta":
+		return true
+	case len(p) == 3 && p[0] == "groups" && p[2] == "members":
+		return true
+	}
+	return false
 }
 
 // injected sleeps the latency and sends the 429 or 503 the knobs ask
