@@ -67,9 +67,14 @@ func TestWorkdayToSCIM(t *testing.T) {
 	if first.ExternalID != ids[0] || first.Email != "user0@acme.example" || !first.Active {
 		t.Errorf("worker %s in the target: %+v", ids[0], first)
 	}
-	if got := users["user17"].Attributes["manager"]; !strings.HasSuffix(got, ids[2]) {
-		t.Errorf("user17's manager is %q, want worker %s", got, ids[2])
-	}
+	// A report written before its manager gets it when the manager is
+	// created (the SCIM connector settles it right after).
+	e.eventually("user17's manager", 30*time.Second, func() error {
+		if got := e.userNamed("user17").Attributes["manager"]; !strings.HasSuffix(got, ids[2]) {
+			return fmt.Errorf("user17's manager is %q, want worker %s", got, ids[2])
+		}
+		return nil
+	})
 
 	// A hire today reaches the target after one poll.
 	hire := wd.Hire(workdayfake.Hire{UserID: "newhire", FirstName: "Nora", LastName: "New", Email: "nora@acme.example",

@@ -179,6 +179,14 @@ func applyUser(res map[string]any, u connectors.User, managerID string) {
 	ext := subMap(res, schemaEnterprise)
 	setString(ext, "employeeNumber", u.Attributes[attrEmployeeNumber])
 	setString(ext, "department", u.Attributes[attrDepartment])
+	setSubMap(res, schemaEnterprise, ext)
+	applyManager(res, managerID)
+}
+
+// applyManager sets the enterprise manager of a user resource to the user
+// whose target id is managerID, or none when it is "".
+func applyManager(res map[string]any, managerID string) {
+	ext := subMap(res, schemaEnterprise)
 	mgr := subMap(ext, "manager")
 	setString(mgr, "value", managerID)
 	if managerID == "" {

@@ -62,7 +62,8 @@
 // enterprise extension's employeeNumber, department and manager.value. The
 // canonical manager is the manager's ExternalID; SCIM's manager.value is the
 // manager's target id, so the connector translates between the two (a
-// manager not yet on the target is left unset until a later sync). Other
+// manager not yet on the target is left unset until this connection
+// creates it, or a later sync). Other
 // keys of User.Attributes are not written. An update reads the user and
 // writes it back whole (PUT), so the attributes idsync does not map are
 // kept; deprovisioning and group changes use PATCH where the server has it.
@@ -301,6 +302,7 @@ type scimConnector struct {
 	profile           *Profile // nil for plain SCIM
 	logger            *slog.Logger
 	ids               idCache // target id <-> ExternalID, for managers
+	pending           pendingManagers
 	refusals          refusals
 
 	// discovering is held (one token) while /ServiceProviderConfig is
