@@ -25,10 +25,10 @@ const (
 	RunResync   = "resync"
 )
 
-// maxRecentObjects bounds what a rule keeps of its runs' objects: they go
+// MaxRecentObjects bounds what a rule keeps of its runs' objects: they go
 // into every status answer and continue-as-new input. A full resync names
 // at most 100 (reconcile's bound), so the last runs stay visible.
-const maxRecentObjects = 200
+const MaxRecentObjects = 200
 
 // noteManaged changes the record of managed users by what an incremental
 // run did. A record past reconcile.MaxManagedSet is dropped: the next
@@ -44,7 +44,7 @@ func (r *rule) noteManaged(res reconcile.Result) {
 	}
 }
 
-// noteObjects keeps the objects a run named, the newest maxRecentObjects.
+// noteObjects keeps the objects a run named, the newest MaxRecentObjects.
 func (r *rule) noteObjects(run string, res reconcile.Result) {
 	if len(res.Objects) == 0 && res.ObjectsDropped == 0 {
 		return
@@ -56,7 +56,7 @@ func (r *rule) noteObjects(run string, res reconcile.Result) {
 	if res.ObjectsDropped > 0 {
 		r.state.Recent = append(r.state.Recent, RecentObject{At: now, Run: run, More: res.ObjectsDropped})
 	}
-	if n := len(r.state.Recent) - maxRecentObjects; n > 0 {
+	if n := len(r.state.Recent) - MaxRecentObjects; n > 0 {
 		r.state.Recent = append([]RecentObject(nil), r.state.Recent[n:]...)
 	}
 }

@@ -47,7 +47,7 @@ func (s *ruleSuite) TestRecentObjects() {
 	s.Equal("user-0-0", after1.RecentObjects[0].Name)
 
 	got := after2.RecentObjects
-	s.Require().Len(got, maxRecentObjects)
+	s.Require().Len(got, MaxRecentObjects)
 	s.Equal("user-0-51", got[0].Name, "the oldest kept: 251 entries, the first 51 gone")
 	s.Equal(5, got[99].More, "poll 0's line for its unnamed objects")
 	s.Equal("user-1-99", got[199].Name, "newest last")

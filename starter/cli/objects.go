@@ -17,8 +17,8 @@ func printObjects(w io.Writer, st workflows.RuleStatus) {
 		fmt.Fprintf(w, "Rule %s has written no object yet (objects found unchanged are not listed).\n", st.Name)
 		return
 	}
-	fmt.Fprintf(w, "Objects the last runs of %s wrote, newest first (the rule keeps the last %d; the worker's log has every one):\n",
-		st.Name, len(st.RecentObjects))
+	fmt.Fprintf(w, "Objects the last runs of %s wrote, newest first (%d kept, at most %d; the worker's log has every one):\n",
+		st.Name, len(st.RecentObjects), workflows.MaxRecentObjects)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tRUN\tACTION\tKIND\tNAME\tSOURCE ID")
 	for _, o := range slices.Backward(st.RecentObjects) {
