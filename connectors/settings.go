@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -99,7 +100,7 @@ func (r Registry) Settings(connType string) []string {
 func checkKeys(connType string, fields []setting, obj map[string]json.RawMessage, newCfg func() Config) error {
 	keys := keysOf(newCfg(), fields)
 	var errs []error
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		if slices.Contains(keys, k) {
 			continue
 		}
@@ -143,15 +144,6 @@ func decodeOne(cfg Config, k string, raw json.RawMessage) error {
 // under DisallowUnknownFields, which has no type of its own.
 func isUnknownField(err error) bool {
 	return strings.HasPrefix(err.Error(), "json: unknown field ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func sorted(s []string) []string {
@@ -219,7 +211,7 @@ func decodeSettings(connType string, newCfg func() Config, cfg Config, settings 
 		}
 	}
 	var errs []error
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		if err := decodeOne(cfg, k, obj[k]); err != nil {
 			errs = append(errs, valueError(connType, k, obj[k], fields, err))
 		}

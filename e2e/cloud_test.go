@@ -177,16 +177,9 @@ func TestLDAPToGraphAndGoogle(t *testing.T) {
 		t.Errorf("o'brien in Graph: %+v", u)
 	}
 	// The test's own reads meet the fake's throttling too: asked again.
-	e.eventually("Mary.Jones in Google", 30*time.Second, func() error {
-		u, err := svc.Users.Get("mary.jones@" + gws.Domain).Do()
-		if err != nil {
-			return err
-		}
-		if u.Name.FullName != "Mary Jones" {
-			return fmt.Errorf("full name %q", u.Name.FullName)
-		}
-		return nil
-	})
+	if u, err := googleRetry(func() (*admin.User, error) { return svc.Users.Get("mary.jones@" + gws.Domain).Do() }); err != nil || u.Name.FullName != "Mary Jones" {
+		t.Errorf("Mary.Jones in Google: %+v, %v", u, err)
+	}
 
 	// Polled from LDAP: a title, a new user in a group, a member removed.
 	mods := fmt.Sprintf("dn: uid=user03,ou=people,%[1]s\nchangetype: modify\nreplace: title\ntitle: Architect\n\n"+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -673,7 +674,7 @@ func (r *incremental) leaveGroups(ctx context.Context) {
 		r.groups.fail("find the groups of deprovisioned users", err)
 		return
 	}
-	for _, gid := range sortedKeys(groups) {
+	for _, gid := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[gid]
 		slices.Sort(g.remove)
 		if !r.o.DryRun {
@@ -709,7 +710,7 @@ func (r *incremental) groupsHolding(ctx context.Context, left map[string]bool) (
 	}
 	if mo, ok := r.s.memberOf(); ok {
 		supported := true
-		for _, uid := range sortedKeys(left) {
+		for _, uid := range slices.Sorted(maps.Keys(left)) {
 			groups, err := mo.GroupsOfUser(ctx, uid)
 			if errors.Is(err, connectors.ErrLookupUnsupported) {
 				supported = false // the target cannot say: list its groups

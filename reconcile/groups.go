@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -136,7 +137,7 @@ func (s *Syncer) SyncGroups(ctx context.Context) (Result, error) {
 	}
 
 	var gone []string
-	for _, ext := range sortedKeys(managed) {
+	for _, ext := range slices.Sorted(maps.Keys(managed)) {
 		if !seen[ext] {
 			gone = append(gone, ext)
 		}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -390,15 +389,6 @@ func (t *tally) err() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.fatal
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // deprovision disables or deletes a target user as the options say.

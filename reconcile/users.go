@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -250,7 +251,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 	// not widen it.
 	var gone []string
 	active := 0
-	for _, ext := range sortedKeys(idx.managed) {
+	for _, ext := range slices.Sorted(maps.Keys(idx.managed)) {
 		if !idx.managed[ext].Active {
 			continue
 		}

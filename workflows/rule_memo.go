@@ -50,17 +50,17 @@ func statusMemo(st RuleStatus, withSummary bool) StatusMemo {
 	if r := []rune(lastErr); len(r) > memoErrorLen {
 		lastErr = "…" + string(r[len(r)-memoErrorLen:])
 	}
-	return StatusMemo{
+	m := StatusMemo{
 		ManagedUsers: st.ManagedUsers, ManagedGroups: st.ManagedGroups, PollInterval: st.PollInterval,
 		BreakerOpenUntil: st.BreakerOpenUntil, LastError: lastErr, LastErrorClass: st.LastErrorClass,
-		Summary: memoSummary(st, withSummary),
 	}
+	if withSummary {
+		m.Summary = memoSummary(st)
+	}
+	return m
 }
 
-func memoSummary(st RuleStatus, with bool) string {
-	if !with {
-		return ""
-	}
+func memoSummary(st RuleStatus) string {
 	state := st.State
 	if state == StatePolling || state == StateApplying {
 		state = StateIdle

@@ -95,8 +95,10 @@ func (r *rule) finishResync() {
 	// The record is the rule's, not the summary's: kept once.
 	s.Result.ManagedSet = nil
 	if out.DryRun {
-		return
+		return // its named objects stay in the summary: nothing else has them
 	}
+	// An applied run's objects go to Recent (noteObjects): kept once.
+	s.Result.Objects, s.Result.ObjectsDropped = nil, 0
 	if req.Scope != ScopeGroups {
 		r.state.Managed = out.Result.ManagedSet
 	}

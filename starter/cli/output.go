@@ -40,8 +40,8 @@ func ruleJSON(st workflows.RuleStatus) ruleStatusJSON {
 	return out
 }
 
-// cmpOrEmpty is s, or an empty list rather than null.
-func cmpOrEmpty[T any](s []T) []T {
+// nonNil is s, or an empty list rather than null.
+func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}

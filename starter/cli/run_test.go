@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -61,24 +62,30 @@ func startEngine(t *testing.T) *engine {
 			t.Logf("worker log:\n%s", logs.String())
 		}
 	})
-	e.startWorker = func() func() {
+	e.startWorker = workerStarter(t, c, &logs)
+	e.stopWorker = e.startWorker()
+	// Before the dev server stops: cleanups run last-in first-out.
+	t.Cleanup(func() { e.stopWorker() })
+	return e
+}
+
+// workerStarter returns what starts a worker on c as the worker binary
+// wires it, logging to logs; what it returns stops that worker.
+func workerStarter(t *testing.T, c client.Client, logs io.Writer) func() func() {
+	return func() func() {
 		w := worker.New(c, workflows.TaskQueue, worker.Options{})
 		workflows.Register(w)
 		w.RegisterActivity(&activities.Activities{
 			Connections: workflows.Client{Temporal: c},
 			Records:     workflows.Client{Temporal: c},
 			Registry:    all.Registry(),
-			Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		})
 		if err := w.Start(); err != nil {
 			t.Fatalf("start worker: %v", err)
 		}
 		return w.Stop
 	}
-	e.stopWorker = e.startWorker()
-	// Before the dev server stops: cleanups run last-in first-out.
-	t.Cleanup(func() { e.stopWorker() })
-	return e
 }
 
 // restartWorker stops the worker and starts a new one, which knows

@@ -219,7 +219,7 @@ func (f *Factory) showRule(cmd *cobra.Command, name, output string, view ruleVie
 		case err != nil:
 			return err
 		case reason == "" && view.objects && output == "json":
-			return printJSON(f.Out, cmpOrEmpty(st.RecentObjects))
+			return printJSON(f.Out, nonNil(st.RecentObjects))
 		case reason == "" && view.objects:
 			printObjects(f.Out, st)
 			return nil

@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/idsync/idsync/activities"
 	"github.com/idsync/idsync/connectors"
-	"github.com/idsync/idsync/connectors/all"
 	"github.com/idsync/idsync/connectors/memory"
 	"github.com/idsync/idsync/internal/devserver"
 	"github.com/idsync/idsync/workflows"
@@ -28,18 +24,7 @@ func startMemoryEngine(t *testing.T) *engine {
 	srv := devserver.Start(t)
 	c := srv.Client()
 	e := &engine{t: t, address: srv.FrontendHostPort()}
-	e.startWorker = func() func() {
-		w := worker.New(c, workflows.TaskQueue, worker.Options{})
-		workflows.Register(w)
-		w.RegisterActivity(&activities.Activities{
-			Connections: workflows.Client{Temporal: c}, Registry: all.Registry(),
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err := w.Start(); err != nil {
-			t.Fatalf("start worker: %v", err)
-		}
-		return w.Stop
-	}
+	e.startWorker = workerStarter(t, c, io.Discard)
 	e.stopWorker = e.startWorker()
 	t.Cleanup(func() { e.stopWorker() })
 	return e
