@@ -321,9 +321,7 @@ func TestEndToEnd(t *testing.T) {
 	// Status, per rule and per connection.
 	var st workflows.RuleStatus
 	e.eventually("status counts", 20*time.Second, func() error {
-		if err := json.Unmarshal([]byte(e.starter(false, "status", "corp-to-app", "-o", "json")), &st); err != nil {
-			return err
-		}
+		st = e.ruleStatus(t, "corp-to-app")
 		if st.ManagedUsers != 3 || st.ManagedGroups != 1 || st.Totals.Users.Created != 3 || st.Totals.Groups.Created != 1 ||
 			st.Totals.Users.Updated < 2 || st.PendingChanges != 0 {
 			return fmt.Errorf("status %+v", st)
@@ -337,9 +335,7 @@ func TestEndToEnd(t *testing.T) {
 		Rules        int `json:"rules"`
 		ManagedUsers int `json:"managedUsers"`
 	}
-	if err := json.Unmarshal([]byte(e.starter(false, "status", "--connection", "app", "-o", "json")), &cs); err != nil {
-		t.Fatal(err)
-	}
+	e.liveStatus(t, &cs, "status", "--connection", "app", "-o", "json")
 	if cs.Rules != 1 || cs.ManagedUsers != 3 {
 		t.Errorf("connection status: %+v", cs)
 	}

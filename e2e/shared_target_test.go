@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/idsync/idsync/connectors"
 	"github.com/idsync/idsync/internal/peers"
-	"github.com/idsync/idsync/workflows"
 )
 
 // TestTwoRulesOnePickyTarget: two rules, from two directories (two
@@ -119,10 +117,7 @@ func TestTwoRulesOnePickyTarget(t *testing.T) {
 		loser = "east-to-app"
 	}
 	e.eventually("the other rule reports the collision", time.Minute, func() error {
-		var st workflows.RuleStatus
-		if err := json.Unmarshal([]byte(e.starter(false, "status", loser, "-o", "json")), &st); err != nil {
-			return err
-		}
+		st := e.ruleStatus(t, loser)
 		if st.Totals.Users.Conflicts == 0 || !strings.Contains(st.LastError, "shared") {
 			return fmt.Errorf("conflicts %d, last error %q", st.Totals.Users.Conflicts, st.LastError)
 		}

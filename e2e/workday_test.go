@@ -201,14 +201,51 @@ func hasMember(g connectors.TargetGroup, id string) bool {
 	return id != "" && slices.Contains(g.MemberIDs, id)
 }
 
-// ruleStatus is `starter status NAME -o json`.
+// ruleStatus is `starter status NAME -o json` as the worker answers it.
 func (e *env) ruleStatus(t *testing.T, rule string) workflows.RuleStatus {
 	t.Helper()
 	var st workflows.RuleStatus
-	if err := json.Unmarshal([]byte(e.starter(false, "status", rule, "-o", "json")), &st); err != nil {
-		t.Fatal(err)
-	}
+	e.liveStatus(t, &st, "status", rule, "-o", "json")
 	return st
+}
+
+// liveStatus runs a status command with -o json and decodes its answer
+// into v. A worker runs throughout these tests, so an answer from the
+// server's records instead (marked "stale": the worker did not answer
+// within the CLI's query wait, as happens on a loaded machine) is asked
+// again, for up to a minute, rather than read as the rule's status.
+func (e *env) liveStatus(t *testing.T, v any, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out := e.starter(false, args...)
+		if !staleAnswer(out) {
+			if err := json.Unmarshal([]byte(out), v); err != nil {
+				t.Fatalf("starter %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("starter %s: no worker answered within a minute:\n%s", strings.Join(args, " "), out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// staleAnswer says whether a status command's JSON came from the server's
+// records: a rule's or a connection's object, or a listing's first
+// element, has a "stale" field.
+func staleAnswer(out string) bool {
+	var v any
+	if json.Unmarshal([]byte(out), &v) != nil {
+		return false // the caller's decode says what is wrong
+	}
+	if l, ok := v.([]any); ok && len(l) > 0 {
+		v = l[0]
+	}
+	m, ok := v.(map[string]any)
+	_, stale := m["stale"]
+	return ok && stale
 }
 
 // waitPolls waits until the rule has polled n more times successfully.
@@ -229,4 +266,24 @@ func (e *env) waitPolls(t *testing.T, rule string, n int) {
 		}
 		return nil
 	})
+}
+
+func TestStaleAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		want      bool
+	}{
+		{"rule from a worker", `{"name":"r","state":"idle","lastError":"stale cursor"}`, false},
+		{"rule from records", `{"name":"r","state":"idle","stale":{"asOf":"2026-12-06T00:00:00Z","reason":"no worker"}}`, true},
+		{"connection from a worker", `{"connection":"app","rules":1,"ruleStatuses":[{"name":"r"}]}`, false},
+		{"connection from records", `{"connection":"app","rules":1,"ruleStatuses":[],"stale":{"reason":"no worker"}}`, true},
+		{"listing from records", `[{"name":"r","stale":{"reason":"no worker"}}]`, true},
+		{"listing from a worker", `[{"name":"r"}]`, false},
+		{"empty listing", `[]`, false},
+		{"not JSON", `starter: oops`, false},
+	} {
+		if got := staleAnswer(tc.out); got != tc.want {
+			t.Errorf("%s: staleAnswer = %t, want %t", tc.name, got, tc.want)
+		}
+	}
 }
