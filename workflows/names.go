@@ -148,4 +148,7 @@ const (
 	// cursor runs its first resync again (reason initial), and resume
 	// closes an open breaker at once.
 	versionTruthfulState = "truthful-state"
+	// versionSlowCheckSkip: a change check that ran out of checkTimeout
+	// is skipped for the next slowCheckSkips polls (RuleState.CheckSkips).
+	versionSlowCheckSkip = "slow-check-skip"
 )

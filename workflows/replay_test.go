@@ -50,7 +50,10 @@ const (
 	ruleHistoryV2 = "testdata/rule_history_v2.json"
 	// ruleHistoryV3 was recorded before the memo's summary line
 	// (versionMemoSummary) and named objects.
-	ruleHistoryV3     = "testdata/rule_history_v3.json"
+	ruleHistoryV3 = "testdata/rule_history_v3.json"
+	// ruleHistoryV4 was recorded before a slow change check skipped the
+	// next checks (versionSlowCheckSkip).
+	ruleHistoryV4     = "testdata/rule_history_v4.json"
 	resyncHistory     = "testdata/resync_history.json"
 	connectionHistory = "testdata/connection_history.json"
 )
@@ -73,7 +76,7 @@ func newReplayer() worker.WorkflowReplayer {
 // TestReplay replays recorded histories against today's workflow code: a
 // change that would break running workflows fails here.
 func TestReplay(t *testing.T) {
-	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, ruleHistoryV2, ruleHistoryV3, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
+	for _, file := range []string{ruleHistory, ruleHistoryV0, ruleHistoryV1, ruleHistoryV2, ruleHistoryV3, ruleHistoryV4, resyncHistory, resyncHistoryV1, connectionHistory, connectionHistoryV1} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			if err := newReplayer().ReplayWorkflowHistoryFromJSONFile(quietLogger(), file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
@@ -125,6 +128,9 @@ func TestHistoriesCoverTheRule(t *testing.T) {
 			counts["completed"]++
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
 			counts["marker "+e.GetMarkerRecordedEventAttributes().MarkerName]++
+			if e.GetMarkerRecordedEventAttributes().Failure != nil {
+				counts["failed marker"]++
+			}
 		}
 	}
 	want := map[string]int{
@@ -136,6 +142,8 @@ func TestHistoriesCoverTheRule(t *testing.T) {
 		// The idle check: its version, and local activities that found
 		// nothing changed and that found changes.
 		"marker Version": 1, "marker LocalActivity": 4,
+		// A check that ran out of time, and polls after it without one.
+		"failed marker": 1,
 	}
 	for k, n := range want {
 		if counts[k] < n {
@@ -194,7 +202,7 @@ type run struct{ id, runID string }
 // recordRule runs a rule through a realistic life, in seconds rather than
 // minutes: the initial resync, polls, two failed polls that open the
 // breaker, the breaker's resync, a change signal, a manual sync, pause,
-// resume, a config change, and the delete.
+// resume, a config change, a change check out of time, and the delete.
 func recordRule(ctx context.Context, t *testing.T, c client.Client, f *fakes) (rule, resync run) {
 	state := workflows.RuleState{Config: workflows.RuleConfig{
 		Name: "hr-to-app", SourceConnection: "hr", TargetConnection: "app", SourceType: "ldap", TargetType: "scim",
@@ -248,6 +256,9 @@ func recordRule(ctx context.Context, t *testing.T, c client.Client, f *fakes) (r
 	update(ctx, t, c, we.GetID(), workflows.UpdateNameConfig, workflows.ConfigPatch{"pollInterval": interval}, nil)
 	n := f.polls()
 	waitFor(t, "a poll at the new interval", func() bool { return f.polls() > n })
+	f.slowCheck()
+	n = f.polls()
+	waitFor(t, "two polls after a slow check", func() bool { return f.polls() > n+1 })
 
 	if err := c.SignalWorkflow(ctx, we.GetID(), "", workflows.SignalNameDelete, nil); err != nil {
 		t.Fatal(err)
@@ -350,6 +361,13 @@ type fakes struct {
 	nApplies int
 	failing  map[int]bool
 	nChecks  int
+	slow     bool // the next check takes longer than the rule waits
+}
+
+func (f *fakes) slowCheck() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slow = true
 }
 
 func (f *fakes) failPolls(ns ...int) {
@@ -397,7 +415,12 @@ func (f *fakes) CheckChanges(_ context.Context, in activities.PollInput) (activi
 	f.nChecks++
 	n := f.nChecks
 	pending := f.failing[f.nPolls]
+	slow := f.slow
+	f.slow = false
 	f.mu.Unlock()
+	if slow {
+		time.Sleep(4 * time.Second) // the rule's checkTimeout is 3 s
+	}
 	if n%3 == 0 && in.Cursor != "" && !pending {
 		return activities.ChangeCheck{Cursor: fmt.Sprintf("csn-idle-%03d", n)}, nil
 	}

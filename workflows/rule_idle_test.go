@@ -42,7 +42,9 @@ func (s *ruleSuite) mockCheck(f checkFunc) func() []string {
 func (s *ruleSuite) TestIdlePollIsALocalCheck() {
 	tests := []struct {
 		name string
-		// script: per check, 'I' idle, 'C' changed, 'F' failed.
+		// script: per check, 'I' idle, 'C' changed, 'F' failed, 'T' takes
+		// longer than checkTimeout (in real time: the test environment
+		// times local activities out by the clock).
 		script     string
 		wantPolls  []string // cursors Poll was called with
 		wantChecks []string
@@ -51,6 +53,10 @@ func (s *ruleSuite) TestIdlePollIsALocalCheck() {
 		{name: "idle", script: "III", wantChecks: []string{"c0", "i1", "i2"}, wantResult: "ok: no changes"},
 		{name: "changed", script: "ICI", wantPolls: []string{"i1"}, wantChecks: []string{"c0", "i1", "c1"}, wantResult: "ok: no changes"},
 		{name: "check failed", script: "FI", wantPolls: []string{"c0"}, wantChecks: []string{"c0", "c1"}, wantResult: "ok: no changes"},
+		// A check out of time: the next slowCheckSkips polls go to Poll
+		// without one, then a check again.
+		{name: "check too slow", script: "TIIIIIIIIIII", wantPolls: []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10"},
+			wantChecks: []string{"c0", "c11"}, wantResult: "ok: no changes"},
 	}
 	for _, tt := range tests {
 		s.Run(tt.name, func() {
@@ -60,6 +66,9 @@ func (s *ruleSuite) TestIdlePollIsALocalCheck() {
 					return activities.ChangeCheck{Cursor: fmt.Sprintf("i%d", n+1)}, nil
 				case 'C':
 					return activities.ChangeCheck{Changed: true}, nil
+				case 'T':
+					time.Sleep(checkTimeout + time.Second)
+					return activities.ChangeCheck{Cursor: "late"}, nil
 				}
 				return activities.ChangeCheck{}, errors.New("ldap: connection refused")
 			})

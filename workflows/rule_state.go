@@ -34,6 +34,9 @@ type RuleState struct {
 	LastErrorClass string    `json:"lastErrorClass,omitempty"`
 	NextPoll       time.Time `json:"nextPoll,omitzero"`
 	PollNow        bool      `json:"pollNow,omitempty"`
+	// CheckSkips is how many more polls skip the change check (a slow
+	// source: see rule.nothingChanged).
+	CheckSkips int `json:"checkSkips,omitempty"`
 	// NextResync is when the next scheduled full resync is due (zero:
 	// off, or not yet scheduled).
 	NextResync time.Time `json:"nextResync,omitzero"`
