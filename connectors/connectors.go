@@ -261,6 +261,19 @@ type KnownUsers interface {
 	KnownUserID(externalID string) (id string, ok bool)
 }
 
+// AttributeKeeper is a Target that holds only some of User.Attributes
+// (SCIM's schemas have a place for title and department, none for a
+// Workday hireDate): reconciliation compares a source user with the
+// target's copy on these alone, so that an attribute the target cannot
+// hold does not make every user differ, and be written, on every run. A
+// Target without it is compared on all of them. The conformance suite
+// checks the list against what the target reads back.
+type AttributeKeeper interface {
+	// KeptAttributes are the User.Attributes keys the target writes and
+	// reads back, as the connection is configured.
+	KeptAttributes() []string
+}
+
 // UserReader is a Target that reads one user by its target id, so that an
 // incremental run learns whether a group member is managed without
 // listing the target.

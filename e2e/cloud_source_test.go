@@ -38,6 +38,7 @@ const (
 func pickySCIM(t *testing.T, e *env) {
 	t.Helper()
 	if err := e.scim.SetKnobs(context.Background(), peers.SCIMKnobs{Latency: time.Millisecond, LatencyMax: 10 * time.Millisecond,
+		ListLatency: 200 * time.Millisecond, ListLatencyMax: 800 * time.Millisecond,
 		ThrottleRate: 0.02, RetryAfter: time.Second, RefuseFilters: []string{"emails.value"}}); err != nil {
 		t.Fatal(err)
 	}

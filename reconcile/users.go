@@ -310,7 +310,7 @@ func (s *Syncer) SyncUsers(ctx context.Context) (Result, error) {
 }
 
 func (s *Syncer) updateIfChanged(ctx context.Context, t *tally, cur connectors.TargetUser, u connectors.User, o Options) {
-	if UsersEqual(cur.User, u) && cur.Owner == o.Owner {
+	if UsersEqual(cur.User, KeptBy(s.Target, u)) && cur.Owner == o.Owner {
 		t.add(func(c *Counts) { c.Unchanged++ })
 		return
 	}
@@ -427,6 +427,28 @@ func UsersEqual(a, b connectors.User) bool {
 		return false
 	}
 	return maps.Equal(nonEmpty(a.Attributes), nonEmpty(b.Attributes))
+}
+
+// KeptBy is u as tgt can hold it: without the attributes tgt does not
+// keep (connectors.AttributeKeeper), so that UsersEqual does not find a
+// difference no write can remove. u is not changed.
+func KeptBy(tgt connectors.Target, u connectors.User) connectors.User {
+	if o, ok := tgt.(*ownedTarget); ok {
+		tgt = o.Target // the rule's view of the target keeps what it keeps
+	}
+	k, ok := tgt.(connectors.AttributeKeeper)
+	if !ok || len(u.Attributes) == 0 {
+		return u
+	}
+	kept := k.KeptAttributes()
+	attrs := make(map[string]string, len(kept))
+	for _, a := range kept {
+		if v, ok := u.Attributes[a]; ok {
+			attrs[a] = v
+		}
+	}
+	u.Attributes = attrs
+	return u
 }
 
 func nonEmpty(m map[string]string) map[string]string {

@@ -46,6 +46,8 @@ type (
 	noUniqueness        struct{ fullTarget }
 	removeIgnored       struct{ fullTarget }
 	disableDeletes      struct{ fullTarget }
+	dropsUndeclared     struct{ fullTarget }
+	declaresTooFew      struct{ fullTarget }
 )
 
 func (d caseSensitiveLookup) LookupUsers(ctx context.Context, attr, value string) ([]connectors.TargetUser, error) {
@@ -85,6 +87,16 @@ func (d renameNewID) UpdateUser(ctx context.Context, id string, u connectors.Use
 	_, err = d.CreateUser(ctx, u)
 	return err
 }
+
+// CreateUser drops the attributes other than title and department, and
+// does not say so (no KeptAttributes).
+func (d dropsUndeclared) CreateUser(ctx context.Context, u connectors.User) (string, error) {
+	u.Attributes = map[string]string{"title": u.Attributes["title"], "department": u.Attributes["department"]}
+	return d.fullTarget.CreateUser(ctx, u)
+}
+
+// KeptAttributes leaves out department, which the target keeps.
+func (declaresTooFew) KeptAttributes() []string { return []string{"title"} }
 
 // UpdateUser keeps attributes the update leaves out.
 func (d updateKeepsAttrs) UpdateUser(ctx context.Context, id string, u connectors.User) error {
@@ -185,6 +197,8 @@ var targetDefects = map[string]struct {
 	"no-uniqueness":         {func(t fullTarget) connectors.Target { return noUniqueness{t} }, []string{"case", "errors"}},
 	"remove-ignored":        {func(t fullTarget) connectors.Target { return removeIgnored{t} }, []string{"groups"}},
 	"disable-deletes":       {func(t fullTarget) connectors.Target { return disableDeletes{t} }, []string{"disable"}},
+	"drops-undeclared":      {func(t fullTarget) connectors.Target { return dropsUndeclared{t} }, []string{"kept-attributes"}},
+	"declares-too-few":      {func(t fullTarget) connectors.Target { return declaresTooFew{t} }, []string{"kept-attributes"}},
 }
 
 var sourceDefects = map[string]struct {

@@ -69,6 +69,7 @@ func RunTarget(t *testing.T, h TargetHarness) {
 	r.check(t, "paging", r.paging)
 	r.check(t, "case", r.letterCase)
 	r.check(t, "hard-characters", r.hardCharacters)
+	r.check(t, "kept-attributes", r.keptAttributes)
 	r.check(t, "errors", r.errorsClassified)
 	r.check(t, "concurrent", r.concurrent)
 	r.check(t, "groups", r.groups)
@@ -199,6 +200,41 @@ func (r *targetRun) create(t *testing.T) {
 	}
 	if d := sameUser(got.User, u); d != "" {
 		t.Errorf("ListUsers streams user %s as %s", id, d)
+	}
+}
+
+// keptAttributes: a source attribute the target has no place for (a
+// Workday hireDate) reads back as the target keeps the user, which is
+// what reconciliation compares it with: a target that drops it says so in
+// KeptAttributes (connectors.AttributeKeeper), else every run finds every
+// user changed and writes it again. What the harness says the target
+// keeps must be in KeptAttributes.
+func (r *targetRun) keptAttributes(t *testing.T) {
+	tgt := r.open(t)
+	u := r.user(t, "hire")
+	if u.Attributes == nil {
+		u.Attributes = map[string]string{}
+	}
+	u.Attributes["hireDate"] = "2020-01-06"
+	want := clone(u)
+	if k, ok := tgt.(connectors.AttributeKeeper); ok {
+		kept := k.KeptAttributes()
+		for _, a := range r.attrs {
+			if !slices.Contains(kept, a) {
+				t.Errorf("KeptAttributes %v leaves out %s, which the target keeps", kept, a)
+			}
+		}
+		for a := range want.Attributes {
+			if !slices.Contains(kept, a) {
+				delete(want.Attributes, a)
+			}
+		}
+	}
+	id := mustCreate(t, tgt, clone(u))
+	got := lookupOne(t, tgt, connectors.MatchExternalID, u.ExternalID, id)
+	if d := sameUser(got.User, want); d != "" {
+		t.Errorf("user %s reads back with %s: an attribute the target cannot hold must be left out of its KeptAttributes "+
+			"(connectors.AttributeKeeper), or every run rewrites every user", id, d)
 	}
 }
 

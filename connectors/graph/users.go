@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -178,6 +180,11 @@ func password() string {
 }
 
 // CreateUser: POST /users (https://learn.microsoft.com/en-us/graph/api/user-post-users).
+// KeptAttributes: those of attrProps, and the manager (a reference).
+func (c *graphConnector) KeptAttributes() []string {
+	return append(slices.Sorted(maps.Keys(attrProps)), attrManager)
+}
+
 func (c *graphConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
 	b, err := c.userBody(u)
 	if err != nil {

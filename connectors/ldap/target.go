@@ -82,6 +82,19 @@ var (
 
 // fieldAttr is a canonical user field (userName, …, and the keys of
 // User.Attributes) and the attribute that holds it.
+// KeptAttributes: the User.Attributes among the fields the target writes
+// (userAttributes; a field mapped to [] is not written).
+func (t *ldapTarget) KeptAttributes() []string {
+	var kept []string
+	for _, f := range t.fields {
+		switch f.field {
+		case "title", "department", "employeeNumber", "phoneNumber":
+			kept = append(kept, f.field)
+		}
+	}
+	return kept
+}
+
 type fieldAttr struct{ field, attr string }
 
 // maxIdleConns bounds the bound connections kept between operations: the
