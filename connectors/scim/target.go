@@ -125,7 +125,7 @@ func (c *scimConnector) CreateUser(ctx context.Context, u connectors.User) (stri
 		return "", fmt.Errorf("scim: create user %q: %w", u.UserName, err)
 	}
 	c.ids.put(created.ID, u.ExternalID)
-	c.awaitManager(created.ID, u.Attributes[attrManager], managerID)
+	c.awaitManager(ctx, created.ID, u.Attributes[attrManager], managerID)
 	c.settleManagers(ctx, u.ExternalID, created.ID)
 	return created.ID, nil
 }
@@ -142,7 +142,7 @@ func (c *scimConnector) UpdateUser(ctx context.Context, id string, u connectors.
 	if err != nil {
 		return fmt.Errorf("scim: update user %s: %w", id, err)
 	}
-	c.awaitManager(id, u.Attributes[attrManager], managerID)
+	c.awaitManager(ctx, id, u.Attributes[attrManager], managerID)
 	c.ids.put(id, u.ExternalID)
 	return nil
 }
