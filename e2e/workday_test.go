@@ -164,25 +164,25 @@ func TestWorkdayToSCIM(t *testing.T) {
 		return nil
 	})
 	phase("resync after the breaker")
-	// It writes what changed, not every user: Workday's attributes that
+	// It writes what changed and nothing else: Workday's attributes that
 	// SCIM has no place for (hireDate, location, …) made all 1,001 differ
-	// before targets said what they keep (connectors.AttributeKeeper).
-	// One of the two runs measured since wrote a second user besides
-	// user40 (which, and why, is logged for the next look), so the bound
-	// is a few, not one.
+	// before targets said what they keep (connectors.AttributeKeeper),
+	// and (most likely the second user a run in two wrote here) a report
+	// left without its manager by a create race
+	// (TestManagerCreatedDuringCreate).
 	st := e.ruleStatus(t, "hr-to-app")
 	if st.LastResync.Error != "" || st.ConsecutiveFailures != 0 {
 		t.Errorf("the resync after the breaker: %+v", st.LastResync)
 	}
 	var written []string
 	for _, o := range st.RecentObjects {
-		if o.Run == workflows.RunResync && o.Kind == reconcile.KindUser {
+		if o.Run == workflows.RunResync && o.Kind == reconcile.KindUser && !o.At.Before(st.LastResync.Started) {
 			written = append(written, o.Action+" "+o.Name)
 		}
 	}
 	t.Logf("the resync after the breaker wrote: %s", strings.Join(written, ", "))
-	if u := st.LastResync.Result.Users; u.Updated < 1 || u.Updated > 3 || u.Created+u.Deprovisioned != 0 || !slices.Contains(written, "updated user40") {
-		t.Errorf("the resync after the breaker wrote users %+v (%s); want user40 updated and at most a couple more", u, strings.Join(written, ", "))
+	if u := st.LastResync.Result.Users; u.Updated != 1 || u.Created+u.Deprovisioned != 0 || !slices.Contains(written, "updated user40") {
+		t.Errorf("the resync after the breaker wrote users %+v (%s); want user40 updated, nothing else", u, strings.Join(written, ", "))
 	}
 	u, _ := e.targetState()
 	if got := u["user40"].Attributes["title"]; got != "Chief Engineer" {
