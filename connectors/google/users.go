@@ -290,12 +290,13 @@ func (g *googleConnector) lookupExternalID(ctx context.Context, value string) ([
 // CreateUser implements connectors.Target. Google requires a password:
 // a random one is set, which nobody knows (users sign in by SSO, or an
 // admin resets it).
-// KeptAttributes: employeeNumber (an externalId of type organization),
+// keptAttributes: employeeNumber (an externalId of type organization),
 // title and department (the primary organization) and the manager (a
 // relation); Google has a place for no other (toGoogle).
-func (g *googleConnector) KeptAttributes() []string {
-	return []string{"title", "department", "employeeNumber", "manager"}
-}
+var keptAttributes = []string{"title", "department", "employeeNumber", "manager"}
+
+// KeptAttributes implements connectors.AttributeKeeper.
+func (g *googleConnector) KeptAttributes() []string { return keptAttributes }
 
 func (g *googleConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
 	au := g.toGoogle(u, nil)

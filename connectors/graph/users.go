@@ -180,10 +180,11 @@ func password() string {
 }
 
 // CreateUser: POST /users (https://learn.microsoft.com/en-us/graph/api/user-post-users).
-// KeptAttributes: those of attrProps, and the manager (a reference).
-func (c *graphConnector) KeptAttributes() []string {
-	return append(slices.Sorted(maps.Keys(attrProps)), attrManager)
-}
+// keptAttributes are those of attrProps, and the manager (a reference).
+var keptAttributes = append(slices.Sorted(maps.Keys(attrProps)), attrManager)
+
+// KeptAttributes implements connectors.AttributeKeeper.
+func (c *graphConnector) KeptAttributes() []string { return keptAttributes }
 
 func (c *graphConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
 	b, err := c.userBody(u)

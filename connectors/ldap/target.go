@@ -61,6 +61,7 @@ type ldapTarget struct {
 	userDN     dnTemplate
 	groupDN    dnTemplate
 	fields     []fieldAttr // canonical user field → attribute written and read
+	kept       []string    // the User.Attributes keys among fields (KeptAttributes)
 	person     bool        // the user classes include person: cn and sn are required
 	userAttrs  []string    // requested for a user
 	groupAttrs []string    // requested for a group
@@ -82,20 +83,16 @@ var (
 
 // fieldAttr is a canonical user field (userName, …, and the keys of
 // User.Attributes) and the attribute that holds it.
-// KeptAttributes: the User.Attributes among the fields the target writes
-// (userAttributes; a field mapped to [] is not written).
-func (t *ldapTarget) KeptAttributes() []string {
-	var kept []string
-	for _, f := range t.fields {
-		switch f.field {
-		case "title", "department", "employeeNumber", "phoneNumber":
-			kept = append(kept, f.field)
-		}
-	}
-	return kept
-}
-
 type fieldAttr struct{ field, attr string }
+
+// coreFields are the User fields among fieldAttr's; the others are keys
+// of User.Attributes.
+var coreFields = map[string]struct{}{"userName": {}, "givenName": {}, "familyName": {}, "displayName": {}, "email": {}}
+
+// KeptAttributes: the User.Attributes among the fields the target writes
+// (userAttributes; a field mapped to [] is not written), found once when
+// the target is built, as reconciliation asks for every user.
+func (t *ldapTarget) KeptAttributes() []string { return t.kept }
 
 // maxIdleConns bounds the bound connections kept between operations: the
 // engine writes to a target from a few goroutines at once, and one source
@@ -129,6 +126,9 @@ func newTarget(c *ldapConnector) (*ldapTarget, error) {
 	} {
 		if len(f.l) > 0 {
 			t.fields = append(t.fields, fieldAttr{f.field, f.l[0]})
+			if _, core := coreFields[f.field]; !core {
+				t.kept = append(t.kept, f.field)
+			}
 		}
 	}
 	for _, oc := range w.UserObjectClasses {

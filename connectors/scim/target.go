@@ -102,14 +102,15 @@ func (c *scimConnector) LookupGroups(ctx context.Context, attr, value string) ([
 	return found, nil
 }
 
-// CreateUser implements connectors.Target.
-// KeptAttributes: the User.Attributes this connector maps to the core and
-// enterprise schemas (mapping.go); a source's others (a Workday hireDate)
-// have no place in a SCIM User.
-func (c *scimConnector) KeptAttributes() []string {
-	return []string{attrTitle, attrDepartment, attrEmployeeNumber, attrPhoneNumber, attrManager}
-}
+// keptAttributes are the User.Attributes this connector maps to the core
+// and enterprise schemas (mapping.go); a source's others (a Workday
+// hireDate) have no place in a SCIM User.
+var keptAttributes = []string{attrTitle, attrDepartment, attrEmployeeNumber, attrPhoneNumber, attrManager}
 
+// KeptAttributes implements connectors.AttributeKeeper.
+func (c *scimConnector) KeptAttributes() []string { return keptAttributes }
+
+// CreateUser implements connectors.Target.
 func (c *scimConnector) CreateUser(ctx context.Context, u connectors.User) (string, error) {
 	if err := c.requireExternalID("scim: create user "+u.UserName, u.ExternalID); err != nil {
 		return "", err
